@@ -1,0 +1,1 @@
+"""thinkact.cli"""

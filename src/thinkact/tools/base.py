@@ -1,0 +1,61 @@
+"""The tool protocol: a named, described, schema'd async callable that returns text.
+
+Tools never raise into the agent loop: ``Toolset`` (``thinkact.tools.toolset``) validates
+arguments, enforces timeouts and turns every failure into a ``ToolResult`` with an error
+kind. A tool only has to do its job and may raise ``ToolError`` with a message for the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, Field
+
+
+class ToolSpec(BaseModel):
+    """What the model sees of a tool: OpenAI-style function declaration."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any] = Field(
+        default_factory=lambda: {"type": "object", "properties": {}}
+    )
+
+    def to_openai(self) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.parameters,
+            },
+        }
+
+
+class ToolError(Exception):
+    """Raised by a tool for an expected failure; its message is shown to the model as is."""
+
+
+@dataclass
+class ToolContext:
+    """Per-run facts a tool may need: where it may write, which run it belongs to."""
+
+    run_id: str = "adhoc"
+    workspace: Path = field(default_factory=Path.cwd)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Tool(Protocol):
+    @property
+    def spec(self) -> ToolSpec: ...
+
+    async def call(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
+        """Run with arguments already validated against ``spec.parameters``."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release resources (kernels, browsers, connections). May be a no-op."""
+        ...

@@ -1,0 +1,59 @@
+"""The trace-store protocol: an append-only, durable record of every event of a run.
+
+The agent loop appends each event as it happens. ``load_state`` rebuilds what a resumed run
+needs from the record: the conversation up to the last *complete* step (a ``StepFinished``
+was written), the counters, and the original task/config. Events after the last complete
+step are kept in the record but not replayed into the conversation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from thinkact.events import Event
+from thinkact.messages import Message, Usage
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    task: str
+    model: str
+    status: str  # running | completed | stopped | failed
+    steps: int
+    tool_calls: int
+    started_at: float
+    finished_at: float | None = None
+
+
+@dataclass
+class ResumeState:
+    run_id: str
+    task: str
+    model: str
+    config: dict[str, Any]
+    messages: list[Message]  # initial conversation + every complete step
+    steps_done: int
+    tool_calls: int
+    usage: Usage = field(default_factory=Usage)
+    finished: bool = False
+
+
+class TraceStore(Protocol):
+    def append(self, run_id: str, event: Event) -> None:
+        """Durably record one event (the first for a run is ``RunStarted``)."""
+        ...
+
+    def events(self, run_id: str) -> Iterator[Event]:
+        """Every recorded event of a run, in order."""
+        ...
+
+    def load_state(self, run_id: str) -> ResumeState:
+        """Rebuild a run's state for resuming; raises ``KeyError`` for an unknown run."""
+        ...
+
+    def list_runs(self, limit: int = 50) -> list[RunSummary]: ...
+
+    def close(self) -> None: ...
