@@ -1,0 +1,81 @@
+"""Rotary embedding with YaRN, in the layouts DeepSeek/K2 checkpoints use.
+
+Checkpoints store the rope slice of q / k_pe as interleaved pairs (x0,x1),(x2,x3),… . Like HF with
+``rope_interleave=True`` we rotate evens/odds and emit [rotated evens ‖ rotated odds]; the same
+permutation hits q and k, so q·k equals the reference's complex-pair rotation.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from thinkact.model.config import K2Config
+
+
+def yarn_inv_freq(cfg: K2Config) -> torch.Tensor:
+    """Inverse frequencies [rope_dim/2] in fp32, YaRN-corrected whenever rope type is yarn."""
+    dim = cfg.qk_rope_head_dim
+    base = cfg.rope_theta
+    pos_freqs = base ** (torch.arange(0, dim, 2, dtype=torch.float32) / dim)
+    extrapolation = 1.0 / pos_freqs
+    rs = cfg.rope_scaling
+    if rs is None:
+        return extrapolation
+    factor = cfg.rope_factor()
+    interpolation = 1.0 / (factor * pos_freqs)
+
+    def correction_dim(rotations: float) -> float:
+        orig = rs.original_max_position_embeddings
+        return dim * math.log(orig / (rotations * 2 * math.pi)) / (2 * math.log(base))
+
+    low, high = correction_dim(rs.beta_fast), correction_dim(rs.beta_slow)
+    if rs.truncate:
+        low, high = math.floor(low), math.ceil(high)
+    low, high = max(low, 0), min(high, dim - 1)
+    if low == high:
+        high += 0.001  # avoid a zero-width ramp
+    ramp = ((torch.arange(dim // 2, dtype=torch.float32) - low) / (high - low)).clamp(0, 1)
+    # ramp 0 (fast-rotating dims) keeps the original frequency, ramp 1 divides it by `factor`.
+    return interpolation * ramp + extrapolation * (1 - ramp)
+
+
+class RopeTable:
+    """cos/sin per absolute position, grown on demand (never a module buffer: nothing to save)."""
+
+    def __init__(self, cfg: K2Config) -> None:
+        self.inv_freq = yarn_inv_freq(cfg)
+        self.scale = cfg.rope_attention_factor()
+        self.interleave = cfg.rope_interleave
+        self.cos = torch.empty(0)
+        self.sin = torch.empty(0)
+
+    def get(
+        self, start: int, length: int, device: torch.device, dtype: torch.dtype
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos, sin of shape [length, rope_dim/2] for positions start..start+length-1."""
+        end = start + length
+        if self.cos.shape[0] < end or self.cos.device != device or self.cos.dtype != dtype:
+            n = max(end, 2 * self.cos.shape[0], 256)
+            pos = torch.arange(n, dtype=torch.float32, device=device)
+            freqs = pos[:, None] * self.inv_freq.to(device)[None, :]
+            self.cos = (freqs.cos() * self.scale).to(dtype)
+            self.sin = (freqs.sin() * self.scale).to(dtype)
+        return self.cos[start:end], self.sin[start:end]
+
+
+def apply_rope(
+    x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, interleave: bool
+) -> torch.Tensor:
+    """Rotate the last dim of x [..., T, (H,) R]; cos/sin [T, R/2] broadcast over heads by caller.
+
+    interleave=True: input pairs are (x0,x1),(x2,x3)…; output is [evens' ‖ odds'] (HF layout).
+    interleave=False: input halves are [x_first ‖ x_second] (rotate-half convention).
+    """
+    if interleave:
+        x1, x2 = x[..., 0::2], x[..., 1::2]
+    else:
+        half = x.shape[-1] // 2
+        x1, x2 = x[..., :half], x[..., half:]
+    return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
