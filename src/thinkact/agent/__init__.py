@@ -1,1 +1,23 @@
-"""thinkact.agent"""
+"""The agent engine: interleaved reasoning and tool calls, with budgets and context control.
+
+    agent = Agent(backend, tools=[...], budget=Budget(max_steps=50))
+    async for event in agent.events("task"): ...
+    result = agent.run("task")
+"""
+
+from thinkact.agent.agent import Agent, RunResult, new_run_id
+from thinkact.agent.budget import Budget, Spend
+from thinkact.agent.context import (
+    ContextStrategy,
+    HideToolOutputs,
+    NoCompaction,
+    Summarize,
+    extractive_summary,
+)
+from thinkact.agent.repeat import RepeatPolicy
+from thinkact.agent.view import ContextView
+
+__all__ = [
+    "Agent", "Budget", "ContextStrategy", "ContextView", "HideToolOutputs", "NoCompaction",
+    "RepeatPolicy", "RunResult", "Spend", "Summarize", "extractive_summary", "new_run_id",
+]

@@ -1,1 +1,10 @@
-"""thinkact.tools"""
+"""Tools: the ``Tool`` protocol, ``@tool`` for plain functions, and ``Toolset``."""
+
+from thinkact.tools.base import Tool, ToolContext, ToolError, ToolSpec
+from thinkact.tools.decorator import FunctionTool, tool
+from thinkact.tools.toolset import ApprovalPolicy, Toolset, truncate
+
+__all__ = [
+    "ApprovalPolicy", "FunctionTool", "Tool", "ToolContext", "ToolError", "ToolSpec",
+    "Toolset", "tool", "truncate",
+]

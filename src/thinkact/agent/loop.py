@@ -1,0 +1,236 @@
+"""One run of the agent loop: step = model call → assistant message → tools → tool messages.
+
+Every message added to the conversation is visible in an event (``RunStarted.messages``,
+``AssistantMessage``, ``ToolResultEvent``, ``Notice.message``), inside its step, and
+``StepFinished`` comes only after all of a step's tool results, so a trace can rebuild the
+conversation of complete steps and resume. Events go to the trace before they are yielded.
+Budget and repeat stops end with one tool-less call for the model's best final answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from thinkact.agent.budget import Budget, Spend
+from thinkact.agent.context import ContextStrategy, HideToolOutputs
+from thinkact.agent.repeat import RepeatDetector
+from thinkact.agent.view import ContextView
+from thinkact.backends.base import GenerationOptions, ModelBackend
+from thinkact.backends.presets import Price
+from thinkact.backends.tokens import estimate_tools
+from thinkact.events import (
+    AssistantMessage,
+    ContextCompacted,
+    Event,
+    FinalAnswer,
+    Notice,
+    RunError,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    StepStarted,
+    ToolCallStarted,
+    ToolResultEvent,
+)
+from thinkact.messages import Message, ToolCall, ToolResult
+from thinkact.tools.base import ToolContext, ToolSpec
+from thinkact.tools.toolset import Toolset
+from thinkact.traces.base import TraceStore
+
+WRAP_UP = ("[notice] The run must stop now ({reason}). Do not call any more tools. Give your "
+           "best final answer using what you have found so far.")
+
+
+class ContextOverflow(RuntimeError):
+    """The request cannot be made to fit the context window."""
+
+
+@dataclass
+class RunSetup:
+    """Everything fixed for a run (the Agent builds it)."""
+
+    backend: ModelBackend
+    toolset: Toolset
+    budget: Budget
+    context: ContextStrategy
+    options: GenerationOptions
+    repeats: RepeatDetector
+    ctx: ToolContext
+    trace: TraceStore | None
+    output_reserve: int | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+class Run:
+    def __init__(self, setup: RunSetup, run_id: str, task: str, history: list[Message],
+                 spend: Spend) -> None:
+        self.s = setup
+        self.run_id, self.task = run_id, task
+        self.history = history
+        self.spend = spend
+        self.specs: list[ToolSpec] = setup.toolset.specs()
+        self.view = ContextView(history, estimate_tools(self.specs))
+        self.price: Price | None = setup.budget.price or getattr(setup.backend, "price", None)
+        self.answer: str | None = None
+        self.status: Literal["completed", "stopped", "failed"] = "failed"
+        self.reason = ""
+        self.stop_reason: str | None = None
+
+    def _emit(self, event: Event) -> Event:
+        if self.s.trace is not None:
+            self.s.trace.append(self.run_id, event)
+        return event
+
+    def _add(self, msg: Message) -> None:
+        self.history.append(msg)
+        self.view.append(msg)
+
+    async def events(self, resumed_from: int | None = None) -> AsyncIterator[Event]:
+        yield self._emit(RunStarted(
+            run_id=self.run_id, task=self.task, model=self.s.backend.model_name,
+            config=self.s.config, messages=[] if resumed_from is not None else self.history,
+            resumed_from_step=resumed_from))
+        try:
+            while self.answer is None:
+                reason = self.stop_reason or self.s.budget.exhausted(self.spend)
+                step = self._wrap_up(reason) if reason else self._step()
+                async for event in step:
+                    yield self._emit(event)
+        except ContextOverflow as exc:
+            self.status, self.reason = "stopped", f"context window exceeded: {exc}"
+            yield self._emit(RunError(message=self.reason, fatal=True))
+        except Exception as exc:  # errors end the run as events; it can be resumed
+            self.status, self.reason = "failed", f"{type(exc).__name__}: {exc}"
+            yield self._emit(RunError(message=self.reason, fatal=True))
+        if self.answer is not None:
+            yield self._emit(FinalAnswer(content=self.answer))
+        yield self._emit(RunFinished(
+            status=self.status, reason=self.reason, steps=self.spend.steps,
+            tool_calls=self.spend.tool_calls, usage=self.spend.usage,
+            duration_s=self.spend.elapsed_s()))
+
+    async def _step(self) -> AsyncIterator[Event]:
+        self.spend.steps += 1
+        yield StepStarted(step=self.spend.steps)
+        reply: Message | None = None
+        async for event in self._model_call(self.specs):
+            yield event
+            if isinstance(event, AssistantMessage):
+                reply = event.message
+        assert reply is not None
+        self._add(reply)
+        if not reply.tool_calls:
+            yield StepFinished(step=self.spend.steps)
+            self.answer, self.status, self.reason = reply.content or "", "completed", "answered"
+            return
+        for call in reply.tool_calls:
+            yield ToolCallStarted(call=call)
+        results, notes = await self._execute(reply.tool_calls)
+        for result in results:
+            self._add(Message.tool(result))
+            yield ToolResultEvent(result=result)
+        for kind, text in notes:
+            msg = Message.user(text)
+            self._add(msg)
+            yield Notice(kind=kind, text=text, message=msg)
+        yield StepFinished(step=self.spend.steps)
+
+    async def _execute(
+        self, calls: Sequence[ToolCall]
+    ) -> tuple[list[ToolResult], list[tuple[str, str]]]:
+        """Run the allowed calls concurrently; refused ones get an error result in place."""
+        left = self.s.budget.tool_calls_left(self.spend)
+        refused: dict[int, ToolResult] = {}
+        notes: list[tuple[str, str]] = []
+        for i, call in enumerate(calls):
+            verdict, count = self.s.repeats.observe(call)
+            if verdict == "stop":
+                self.stop_reason = (f"repeat: {call.name} called {count} times with the "
+                                    "same arguments")
+                refused[i] = ToolResult(call_id=call.id, name=call.name, error="repeated",
+                                        content=f"not run: {self.stop_reason}")
+            elif left is not None and i - len(refused) >= left:
+                refused[i] = ToolResult(call_id=call.id, name=call.name, error="budget",
+                                        content="not run: tool-call budget exhausted")
+            elif verdict == "warn":
+                notes.append(("repeat", self.s.repeats.reminder(call, count)))
+        to_run = [c for i, c in enumerate(calls) if i not in refused]
+        ran = iter(await self.s.toolset.call_many(to_run, self.s.ctx))
+        self.spend.tool_calls += len(to_run)
+        results = [refused[i] if i in refused else next(ran) for i in range(len(calls))]
+        return results, notes
+
+    async def _wrap_up(self, reason: str) -> AsyncIterator[Event]:
+        """The extra, tool-less call that turns a stop into a best final answer."""
+        self.spend.steps += 1
+        yield StepStarted(step=self.spend.steps)
+        text = WRAP_UP.format(reason=reason)
+        msg = Message.user(text)
+        self._add(msg)
+        yield Notice(kind="stop", text=text, message=msg)
+        reply: Message | None = None
+        async for event in self._model_call([]):
+            yield event
+            if isinstance(event, AssistantMessage):
+                reply = event.message
+        assert reply is not None
+        self._add(reply)
+        for call in reply.tool_calls:  # keep the conversation well-formed for a resume
+            result = ToolResult(call_id=call.id, name=call.name, error="budget",
+                                content=f"not run: {reason}")
+            self._add(Message.tool(result))
+            yield ToolResultEvent(result=result)
+        yield StepFinished(step=self.spend.steps)
+        self.answer, self.status, self.reason = reply.content or "", "stopped", reason
+
+    async def _model_call(self, tools: list[ToolSpec]) -> AsyncIterator[Event]:
+        async for event in self._fit_context(bool(tools)):
+            yield event
+        options = self._options(bool(tools))
+        sent = self.view.raw_estimate(bool(tools))
+        async for event in self.s.backend.stream(self.view.messages, tools, options):
+            if isinstance(event, AssistantMessage):
+                self.view.observe(event.usage.prompt_tokens, sent)
+                self.spend.add_model_call(event.usage, event.message, self.price)
+            yield event
+
+    def _cap(self) -> int | None:
+        caps = [c for c in (self.s.options.max_tokens, self.s.budget.max_thinking_tokens_per_step)
+                if c is not None]
+        return min(caps) if caps else None
+
+    def _reserve(self) -> int:
+        window = self.s.backend.context_window
+        if self.s.output_reserve is not None:
+            return self.s.output_reserve
+        return min(self._cap() or min(window // 4, 32768), window // 2)
+
+    def _limit(self) -> int:
+        window = self.s.backend.context_window
+        return window - self._reserve() - max(window // 100, 8)
+
+    async def _fit_context(self, with_tools: bool) -> AsyncIterator[Event]:
+        limit = self._limit()
+        before = self.view.estimate(with_tools)
+        if before <= limit:
+            return
+        strategies: list[ContextStrategy] = [self.s.context, HideToolOutputs(keep_recent=0)]
+        for strategy in strategies:  # the configured one, then hiding everything as a last resort
+            detail = await strategy.compact(self.view, limit, self.s.backend)
+            after = self.view.estimate(with_tools)
+            yield ContextCompacted(strategy=strategy.name, tokens_before=before,
+                                   tokens_after=after, detail=detail)
+            if after <= limit:
+                return
+            before = after
+        raise ContextOverflow(f"request needs ~{before} tokens, limit is {limit}")
+
+    def _options(self, with_tools: bool) -> GenerationOptions:
+        o = self.s.options
+        room = self._limit() + self._reserve() - self.view.estimate(with_tools)
+        cap = self._cap()
+        max_tokens = max(1, min(cap, room) if cap is not None else room)
+        return GenerationOptions(max_tokens=max_tokens, temperature=o.temperature,
+                                 top_p=o.top_p, seed=o.seed, extra=o.extra)

@@ -1,0 +1,229 @@
+"""Any OpenAI-compatible chat-completions endpoint (Moonshot, vLLM, SGLang, OpenRouter, ...).
+
+One ``stream`` call is one model turn. Each attempt streams reasoning deltas, then content
+deltas, while tool-call fragments are assembled; only an attempt that reaches a finish
+reason yields the ``AssistantMessage``. A failed attempt (429, 5xx, timeout, dropped stream)
+yields a ``Retry`` and starts over, so a half-received answer is never recorded. The SDK's
+own retries are off so that ours are the only ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from openai import AsyncOpenAI
+
+from thinkact.backends.base import GenerationOptions
+from thinkact.backends.config import BackendConfig
+from thinkact.backends.presets import Price
+from thinkact.backends.retry import (
+    BackendError,
+    IncompleteStream,
+    RetryPolicy,
+    describe,
+    is_retryable,
+    retry_after_s,
+)
+from thinkact.backends.tokens import estimate_request, estimate_text
+from thinkact.backends.wire import message_from_wire, read_field, read_reasoning, to_wire
+from thinkact.events import AssistantMessage, BackendEvent, ContentDelta, ReasoningDelta, Retry
+from thinkact.messages import Message, ToolCall, Usage
+from thinkact.tools.base import ToolSpec
+
+
+def usage_from_wire(obj: Any) -> Usage:
+    """API usage, including reasoning and cached tokens where the provider reports them."""
+    details = read_field(obj, "completion_tokens_details")
+    prompt_details = read_field(obj, "prompt_tokens_details")
+    cached = read_field(prompt_details, "cached_tokens") or read_field(obj, "cached_tokens")
+    return Usage(
+        prompt_tokens=read_field(obj, "prompt_tokens") or 0,
+        completion_tokens=read_field(obj, "completion_tokens") or 0,
+        reasoning_tokens=read_field(details, "reasoning_tokens") or 0,
+        cached_tokens=cached or 0,
+    )
+
+
+class _Turn:
+    """Accumulates one streamed attempt."""
+
+    def __init__(self) -> None:
+        self.reasoning: str | None = None
+        self.content: str | None = None
+        self.calls: dict[int, dict[str, str]] = {}
+        self.finish_reason: str | None = None
+        self.usage: Usage | None = None
+
+    def add_tool_delta(self, delta: Any) -> None:
+        index = read_field(delta, "index") or 0
+        slot = self.calls.setdefault(index, {"id": "", "name": "", "arguments": ""})
+        if read_field(delta, "id"):
+            slot["id"] = read_field(delta, "id")
+        fn = read_field(delta, "function")
+        if read_field(fn, "name") and not slot["name"]:
+            slot["name"] = read_field(fn, "name")
+        slot["arguments"] += read_field(fn, "arguments") or ""
+
+    def message(self) -> Message:
+        calls = [
+            ToolCall(id=s["id"] or f"functions.{s['name']}:{i}", name=s["name"],
+                     arguments=s["arguments"])
+            for i, s in sorted(self.calls.items())
+        ]
+        return Message(role="assistant", content=self.content, reasoning=self.reasoning,
+                       tool_calls=calls)
+
+
+class OpenAIBackend:
+    """``ModelBackend`` over the ``openai`` SDK's ``AsyncOpenAI`` client."""
+
+    def __init__(
+        self, config: BackendConfig, *, client: AsyncOpenAI | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self.config = config
+        self.retry = retry or RetryPolicy(
+            config.max_attempts, config.retry_base_delay_s, config.retry_max_delay_s
+        )
+        self.client = client or AsyncOpenAI(
+            base_url=config.base_url, api_key=config.api_key, timeout=config.timeout_s,
+            max_retries=0, default_headers=config.extra_headers or None,
+        )
+
+    @property
+    def model_name(self) -> str:
+        return self.config.model
+
+    @property
+    def context_window(self) -> int:
+        return self.config.context_window
+
+    @property
+    def price(self) -> Price | None:
+        return self.config.price
+
+    def count_tokens(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> int:
+        return estimate_request(messages, tools)
+
+    def build_request(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], options: GenerationOptions
+    ) -> dict[str, Any]:
+        """The chat-completions request body (without ``stream``)."""
+        cfg = self.config
+        if options.max_tokens is not None:
+            max_tokens = options.max_tokens
+        else:  # size the answer to the room the prompt leaves in the window
+            max_tokens = cfg.context_window - estimate_request(messages, tools)
+        if cfg.max_tokens is not None:
+            max_tokens = min(max_tokens, cfg.max_tokens)
+        sent = messages if cfg.send_reasoning else [
+            m.model_copy(update={"reasoning": None}) for m in messages
+        ]
+        request: dict[str, Any] = {
+            "model": cfg.model,
+            "messages": to_wire(sent, cfg.reasoning_field),
+            cfg.max_tokens_param: max(1, max_tokens),
+        }
+        if tools:
+            request["tools"] = [t.to_openai() for t in tools]
+            request["tool_choice"] = "auto"
+        for key, value in (("temperature", options.temperature), ("top_p", options.top_p),
+                           ("seed", options.seed)):
+            default = getattr(cfg, key, None)
+            if value is not None or default is not None:
+                request[key] = value if value is not None else default
+        extra = {**cfg.extra_body, **options.extra}
+        if extra:
+            request["extra_body"] = extra
+        return request
+
+    async def stream(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], options: GenerationOptions
+    ) -> AsyncIterator[BackendEvent]:
+        request = self.build_request(messages, tools, options)
+        once = self._stream_once if self.config.stream else self._complete_once
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                async for event in once(request):
+                    yield event
+                return
+            except Exception as exc:
+                status = getattr(exc, "status_code", None)
+                if not is_retryable(exc):
+                    raise BackendError(describe(exc), status=status, attempts=attempt) from exc
+                if attempt >= self.retry.max_attempts:
+                    raise BackendError(
+                        f"gave up after {attempt} attempts: {describe(exc)}",
+                        status=status, attempts=attempt,
+                    ) from exc
+                delay = self.retry.delay(attempt, retry_after_s(exc))
+                yield Retry(attempt=attempt, error=describe(exc), delay_s=delay)
+                await asyncio.sleep(delay)
+
+    async def _stream_once(self, request: dict[str, Any]) -> AsyncIterator[BackendEvent]:
+        started = time.monotonic()
+        extra = {"stream_options": {"include_usage": True}} if self.config.stream_usage else {}
+        create: Any = self.client.chat.completions.create  # request is a plain dict
+        stream = await create(**request, stream=True, **extra)
+        turn = _Turn()
+        try:
+            async for chunk in stream:
+                if chunk.usage is not None:
+                    turn.usage = usage_from_wire(chunk.usage)
+                for choice in chunk.choices[:1]:
+                    delta = choice.delta
+                    reasoning = read_reasoning(delta)
+                    if reasoning is not None:
+                        turn.reasoning = (turn.reasoning or "") + reasoning
+                        if reasoning:
+                            yield ReasoningDelta(text=reasoning)
+                    if delta.content:
+                        turn.content = (turn.content or "") + delta.content
+                        yield ContentDelta(text=delta.content)
+                    for call_delta in delta.tool_calls or []:
+                        turn.add_tool_delta(call_delta)
+                    if choice.finish_reason:
+                        turn.finish_reason = choice.finish_reason
+        finally:
+            await stream.close()
+        if turn.finish_reason is None:
+            raise IncompleteStream("stream ended before the model finished its turn")
+        message = turn.message()
+        yield AssistantMessage(
+            message=message, usage=turn.usage or self._estimate_usage(request, message),
+            finish_reason=turn.finish_reason, duration_s=time.monotonic() - started,
+        )
+
+    async def _complete_once(self, request: dict[str, Any]) -> AsyncIterator[BackendEvent]:
+        started = time.monotonic()
+        create: Any = self.client.chat.completions.create
+        response = await create(**request, stream=False)
+        if not response.choices:
+            raise IncompleteStream("response has no choices")
+        choice = response.choices[0]
+        message = message_from_wire(choice.message).model_copy(update={"role": "assistant"})
+        if message.reasoning:
+            yield ReasoningDelta(text=message.reasoning)
+        if message.content:
+            yield ContentDelta(text=message.content)
+        usage = (usage_from_wire(response.usage) if response.usage is not None
+                 else self._estimate_usage(request, message))
+        yield AssistantMessage(message=message, usage=usage, finish_reason=choice.finish_reason,
+                               duration_s=time.monotonic() - started)
+
+    def _estimate_usage(self, request: dict[str, Any], message: Message) -> Usage:
+        """Usage when the provider reports none, so budgets still count something."""
+        prompt = sum(estimate_text(len(str(m))) for m in request["messages"])
+        reasoning = estimate_text(len(message.reasoning or ""))
+        completion = reasoning + estimate_text(len(message.content or "")) + sum(
+            estimate_text(len(c.arguments)) for c in message.tool_calls)
+        return Usage(prompt_tokens=prompt, completion_tokens=completion,
+                     reasoning_tokens=reasoning)
+
+    async def aclose(self) -> None:
+        await self.client.close()

@@ -1,0 +1,75 @@
+"""Which model-call failures are worth retrying, and how long to wait.
+
+Rate limits (429), server errors (5xx), timeouts, connection failures and streams that die
+before finishing are transient; a 4xx is the request's fault and retrying cannot help.
+Backoff is exponential with full jitter so that parallel runs do not retry in lockstep.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import httpx
+import openai
+
+
+class BackendError(RuntimeError):
+    """A model call failed for good (not retryable, or retries exhausted)."""
+
+    def __init__(self, message: str, *, status: int | None = None, attempts: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+        self.attempts = attempts
+
+
+class IncompleteStream(RuntimeError):
+    """The stream ended without a finish reason: the connection dropped mid-answer."""
+
+
+@dataclass
+class RetryPolicy:
+    max_attempts: int = 8
+    base_delay_s: float = 1.0
+    max_delay_s: float = 60.0
+    jitter: float = 0.5  # fraction of the delay that is randomised
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        base = min(self.max_delay_s, self.base_delay_s * (2 ** (attempt - 1)))
+        wait = base * (1 - self.jitter) + random.uniform(0, base * self.jitter)
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self.max_delay_s))
+        return wait
+
+
+RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
+
+
+def is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, IncompleteStream | openai.APITimeoutError | openai.APIConnectionError):
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code in RETRYABLE_STATUS or exc.status_code >= 500
+    # A stream cut mid-body surfaces as a raw httpx transport error while iterating.
+    return isinstance(exc, httpx.TransportError)
+
+
+def retry_after_s(exc: BaseException) -> float | None:
+    """The server's Retry-After hint in seconds, when it gave one."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    value = headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def describe(exc: BaseException) -> str:
+    status = getattr(exc, "status_code", None)
+    text = str(exc).strip() or type(exc).__name__
+    prefix = f"HTTP {status}: " if status else f"{type(exc).__name__}: "
+    return prefix + text[:500]

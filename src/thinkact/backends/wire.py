@@ -1,0 +1,104 @@
+"""``Message`` <-> OpenAI chat wire format, with reasoning carried as ``reasoning_content``.
+
+Rules that thinking APIs (Moonshot's K2 Thinking first) depend on:
+- reasoning goes back on *every* assistant message exactly as received: ``""`` stays ``""``,
+  ``None`` sends nothing (reasoning is never synthesised);
+- an assistant message with tool calls and empty content omits ``content`` (Moonshot rejects
+  an empty string there);
+- tool results carry ``tool_call_id``, ``name`` and ``content``.
+Reading accepts ``reasoning_content`` and the newer ``reasoning`` field, from dicts and from
+OpenAI SDK objects (which do not declare either attribute).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from thinkact.messages import Message, ToolCall
+
+REASONING_FIELDS = ("reasoning_content", "reasoning")
+
+
+def read_field(obj: Any, name: str) -> Any:
+    """A field from a dict or an SDK object, looking in pydantic ``model_extra`` too."""
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return obj.get(name)
+    value = getattr(obj, name, None)
+    if value is None:
+        extra = getattr(obj, "model_extra", None)
+        if isinstance(extra, dict):
+            value = extra.get(name)
+    return value
+
+
+def read_reasoning(obj: Any) -> str | None:
+    """Reasoning text of a message or delta; ``None`` when the field is absent."""
+    for name in REASONING_FIELDS:
+        value = read_field(obj, name)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def message_to_wire(msg: Message, reasoning_field: str = "reasoning_content") -> dict[str, Any]:
+    """One message as an OpenAI chat-completions request entry."""
+    if msg.role == "tool":
+        return {
+            "role": "tool",
+            "tool_call_id": msg.tool_call_id or "",
+            "name": msg.name or "",
+            "content": msg.content or "",
+        }
+    out: dict[str, Any] = {"role": msg.role}
+    if msg.role != "assistant":
+        out["content"] = msg.content or ""
+        if msg.name:
+            out["name"] = msg.name
+        return out
+    if msg.tool_calls:
+        if msg.content:
+            out["content"] = msg.content
+        out["tool_calls"] = [
+            {"id": c.id, "type": "function",
+             "function": {"name": c.name, "arguments": c.arguments}}
+            for c in msg.tool_calls
+        ]
+    else:
+        out["content"] = msg.content or ""
+    if msg.reasoning is not None:
+        out[reasoning_field] = msg.reasoning
+    return out
+
+
+def to_wire(
+    messages: Iterable[Message], reasoning_field: str = "reasoning_content"
+) -> list[dict[str, Any]]:
+    return [message_to_wire(m, reasoning_field) for m in messages]
+
+
+def tool_call_from_wire(obj: Any) -> ToolCall:
+    fn = read_field(obj, "function")
+    return ToolCall(
+        id=str(read_field(obj, "id") or ""),
+        name=str(read_field(fn, "name") or ""),
+        arguments=str(read_field(fn, "arguments") or ""),
+    )
+
+
+def message_from_wire(obj: Any) -> Message:
+    """An OpenAI message (dict or SDK object) as a ``Message``."""
+    role = read_field(obj, "role") or "assistant"
+    if role not in ("system", "user", "assistant", "tool"):
+        raise ValueError(f"unsupported message role {role!r}")
+    calls = read_field(obj, "tool_calls") or []
+    return Message(
+        role=role,  # type: ignore[arg-type]  # checked just above
+        content=read_field(obj, "content"),
+        reasoning=read_reasoning(obj),
+        tool_calls=[tool_call_from_wire(c) for c in calls],
+        tool_call_id=read_field(obj, "tool_call_id"),
+        name=read_field(obj, "name"),
+    )
