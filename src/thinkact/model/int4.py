@@ -250,3 +250,11 @@ class Int4Linear(nn.Module):
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"group_size={self.group_size}, scale_dtype={self.weight_scale.dtype}"
         )
+
+
+# ``checkpoint.load_checkpoint`` imports this module when it meets ``weight_packed`` keys and
+# expects the INT4 module loader to be registered by then; the loader lives with the rest of
+# the checkpoint code. Imported last: int4_checkpoint needs the names defined above.
+from thinkact.model import int4_checkpoint as _int4_checkpoint  # noqa: E402
+
+_ = _int4_checkpoint

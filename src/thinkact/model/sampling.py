@@ -1,0 +1,77 @@
+"""Next-token selection: greedy, temperature, top-k, top-p, each row with its own generator.
+
+Rows sample independently from their own ``torch.Generator`` so a row's draws depend only on
+its seed and its own logits, never on which other rows share the batch (heavy mode decodes
+8 trajectories together and each must be reproducible on its own).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """``temperature`` 0 means greedy (argmax); ``top_k`` 0 and ``top_p`` 1.0 disable them."""
+
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.top_k < 0:
+            raise ValueError(f"top_k must be >= 0, got {self.top_k}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+
+def make_generators(seeds: Sequence[int | None]) -> list[torch.Generator | None]:
+    """One CPU generator per row (None: use torch's global RNG for that row)."""
+    return [None if s is None else torch.Generator().manual_seed(int(s)) for s in seeds]
+
+
+def filter_logits(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
+    """Temperature-scaled logits [..., V] with tokens outside top-k / top-p set to -inf."""
+    x = logits.float() / params.temperature
+    vocab = x.shape[-1]
+    if 0 < params.top_k < vocab:
+        kth = torch.topk(x, params.top_k, dim=-1).values[..., -1:]
+        x = x.masked_fill(x < kth, float("-inf"))
+    if params.top_p < 1.0:
+        sorted_x, order = torch.sort(x, dim=-1, descending=True)
+        cum = torch.softmax(sorted_x, dim=-1).cumsum(dim=-1)
+        # Drop a token when the mass before it already reaches top_p (the best token stays).
+        drop_sorted = (cum - torch.softmax(sorted_x, dim=-1)) >= params.top_p
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        x = x.masked_fill(drop, float("-inf"))
+    return x
+
+
+def sample(
+    logits: torch.Tensor,
+    params: SamplingParams,
+    generators: Sequence[torch.Generator | None] | None = None,
+) -> torch.Tensor:
+    """Pick one token per row from ``logits`` [B, V]; returns LongTensor [B]."""
+    if logits.ndim != 2:
+        raise ValueError(f"sample expects logits [B, V], got shape {tuple(logits.shape)}")
+    if params.greedy:
+        return logits.argmax(dim=-1)
+    batch = logits.shape[0]
+    gens = list(generators) if generators is not None else [None] * batch
+    if len(gens) != batch:
+        raise ValueError(f"{len(gens)} generators for {batch} rows")
+    probs = torch.softmax(filter_logits(logits, params), dim=-1)
+    out = torch.empty(batch, dtype=torch.long)
+    for i, g in enumerate(gens):
+        out[i] = torch.multinomial(probs[i], 1, generator=g)[0]
+    return out
