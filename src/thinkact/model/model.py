@@ -22,6 +22,16 @@ from thinkact.model.config import K2Config
 from thinkact.model.rope import RopeTable, apply_rope
 
 
+class Linear(nn.Linear):
+    """nn.Linear without its own init: ``K2ForCausalLM.init_weights`` or a checkpoint fills it.
+
+    Skipping kaiming init makes building the 1T shape on ``meta`` (sizing) and loading fast.
+    """
+
+    def reset_parameters(self) -> None:
+        pass
+
+
 class RMSNorm(nn.Module):
     """RMSNorm computed in fp32 and cast back before the weight multiply (HF numerics)."""
 
@@ -43,9 +53,9 @@ class MLP(nn.Module):
 
     def __init__(self, hidden: int, inter: int, **kw: Any) -> None:
         super().__init__()
-        self.gate_proj = nn.Linear(hidden, inter, bias=False, **kw)
-        self.up_proj = nn.Linear(hidden, inter, bias=False, **kw)
-        self.down_proj = nn.Linear(inter, hidden, bias=False, **kw)
+        self.gate_proj = Linear(hidden, inter, bias=False, **kw)
+        self.up_proj = Linear(hidden, inter, bias=False, **kw)
+        self.down_proj = Linear(inter, hidden, bias=False, **kw)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
@@ -147,16 +157,16 @@ class MLA(nn.Module):
         bias = cfg.attention_bias
         self.q_proj: nn.Linear | None = None
         if cfg.q_lora_rank is None:
-            self.q_proj = nn.Linear(d, h * cfg.qk_head_dim, bias=False, **kw)
+            self.q_proj = Linear(d, h * cfg.qk_head_dim, bias=False, **kw)
         else:
             r = cfg.q_lora_rank
-            self.q_a_proj = nn.Linear(d, r, bias=bias, **kw)
+            self.q_a_proj = Linear(d, r, bias=bias, **kw)
             self.q_a_layernorm = RMSNorm(r, cfg.latent_norm_eps, **kw)
-            self.q_b_proj = nn.Linear(r, h * cfg.qk_head_dim, bias=False, **kw)
-        self.kv_a_proj_with_mqa = nn.Linear(d, self.kv_rank + self.rope, bias=bias, **kw)
+            self.q_b_proj = Linear(r, h * cfg.qk_head_dim, bias=False, **kw)
+        self.kv_a_proj_with_mqa = Linear(d, self.kv_rank + self.rope, bias=bias, **kw)
         self.kv_a_layernorm = RMSNorm(self.kv_rank, cfg.latent_norm_eps, **kw)
-        self.kv_b_proj = nn.Linear(self.kv_rank, h * (self.nope + self.v_dim), bias=False, **kw)
-        self.o_proj = nn.Linear(h * self.v_dim, d, bias=bias, **kw)
+        self.kv_b_proj = Linear(self.kv_rank, h * (self.nope + self.v_dim), bias=False, **kw)
+        self.o_proj = Linear(h * self.v_dim, d, bias=bias, **kw)
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, start_pos: int,
                 cache: tuple[torch.Tensor, ...] | None, mode: AttnImpl,
@@ -265,7 +275,7 @@ class K2ForCausalLM(nn.Module):
         kw: dict[str, Any] = {"dtype": dtype, "device": device}
         self.config = cfg
         self.model = K2Transformer(cfg, **kw)
-        self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False, **kw)
+        self.lm_head = Linear(cfg.hidden_size, cfg.vocab_size, bias=False, **kw)
         if cfg.tie_word_embeddings:
             self.lm_head.weight = self.model.embed_tokens.weight
         self.attn_impl: AttnImpl = "absorb"
