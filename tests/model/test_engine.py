@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 import torch
-from support.k2_hf import make_routing_nontrivial, tiny_config
 
+from support.k2_hf import make_routing_nontrivial, tiny_config
 from thinkact.model.engine import Session
 from thinkact.model.model import K2ForCausalLM
 from thinkact.model.sampling import SamplingParams
@@ -194,7 +194,7 @@ def test_finished_rows_leave_the_batch(model: K2ForCausalLM) -> None:
 def test_sync_reuses_common_prefix(model: K2ForCausalLM) -> None:
     counting = Counting(model)
     s = Session(counting, 64)  # type: ignore[arg-type]
-    conv1 = PROMPT + [20, 21, 22]
+    conv1 = [*PROMPT, 20, 21, 22]
     s.sync(conv1)
     gen = s.generate(4, GREEDY).tokens[0]
     conv2 = conv1 + gen[:2] + [60, 61, 62]  # tool result replaces the rest of the old turn
