@@ -1,0 +1,108 @@
+"""Render JavaScript pages with the system's Chromium through Playwright.
+
+Playwright's own browser downloads are never used: we drive ``/usr/bin/chromium`` (or a
+configured path) with flags that keep it quiet (no background networking, updates or sync),
+so rendering a page makes no requests beyond the page's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from typing import Any
+
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def find_chromium(path: str | None = None) -> str | None:
+    """The configured executable, else /usr/bin/chromium, else one on PATH; None if absent."""
+    for candidate in (path, os.environ.get("THINKACT_CHROMIUM"), DEFAULT_CHROMIUM):
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def chromium_available(path: str | None = None) -> bool:
+    if find_chromium(path) is None:
+        return False
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class RenderError(Exception):
+    """The browser could not load or render the page."""
+
+
+class ChromiumRenderer:
+    """One headless browser, started on first use and kept until ``aclose``."""
+
+    def __init__(
+        self, executable_path: str | None = None, *, timeout: float = 20.0,
+        max_chars: int = 5_000_000,
+    ) -> None:
+        self.executable_path = find_chromium(executable_path)
+        self.timeout = timeout
+        self.max_chars = max_chars
+        self._playwright: Any = None
+        self._browser: Any = None
+        self._lock = asyncio.Lock()
+
+    async def _ensure(self) -> Any:
+        async with self._lock:
+            if self._browser is None:
+                if self.executable_path is None:
+                    raise RenderError("no Chromium executable found (install 'chromium')")
+                try:
+                    from playwright.async_api import async_playwright
+                except ImportError as exc:
+                    raise RenderError("rendering needs the 'playwright' package") from exc
+                self._playwright = await async_playwright().start()
+                try:
+                    self._browser = await self._playwright.chromium.launch(
+                        executable_path=self.executable_path, headless=True, args=CHROMIUM_FLAGS,
+                        timeout=self.timeout * 1000,
+                    )
+                except Exception as exc:
+                    await self._playwright.stop()
+                    self._playwright = None
+                    raise RenderError(f"cannot start Chromium: {exc}") from exc
+            return self._browser
+
+    async def render(self, url: str) -> tuple[str, str]:
+        """Load ``url``, let scripts run until the network is idle; return (final URL, HTML)."""
+        browser = await self._ensure()
+        context = await browser.new_context(java_script_enabled=True, accept_downloads=False)
+        try:
+            page = await context.new_page()
+            try:
+                await page.goto(url, wait_until="networkidle", timeout=self.timeout * 1000)
+            except Exception as exc:
+                # A page that keeps polling never goes idle: keep what has rendered so far.
+                if "Timeout" not in type(exc).__name__:
+                    raise RenderError(f"cannot load {url}: {exc}") from exc
+            html = await page.content()
+            return page.url, html[: self.max_chars]
+        finally:
+            await context.close()
+
+    async def aclose(self) -> None:
+        async with self._lock:
+            if self._browser is not None:
+                await self._browser.close()
+                self._browser = None
+            if self._playwright is not None:
+                await self._playwright.stop()
+                self._playwright = None
