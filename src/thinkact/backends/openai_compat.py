@@ -47,6 +47,18 @@ def usage_from_wire(obj: Any) -> Usage:
     )
 
 
+def _sdk_arguments(request: dict[str, Any]) -> dict[str, Any]:
+    """Send the body through ``extra_body``, which the SDK merges into the JSON untouched.
+
+    The SDK otherwise walks every message through its TypedDict transformer: ~0.3 ms per
+    message per request, which made request building quadratic over a 300-step run (tens of
+    seconds). The JSON on the wire is the same.
+    """
+    body = dict(request)
+    body.update(body.pop("extra_body", {}))
+    return {"model": body.pop("model"), "messages": [], "extra_body": body}
+
+
 class _Turn:
     """Accumulates one streamed attempt."""
 
@@ -168,8 +180,8 @@ class OpenAIBackend:
     async def _stream_once(self, request: dict[str, Any]) -> AsyncIterator[BackendEvent]:
         started = time.monotonic()
         extra = {"stream_options": {"include_usage": True}} if self.config.stream_usage else {}
-        create: Any = self.client.chat.completions.create  # request is a plain dict
-        stream = await create(**request, stream=True, **extra)
+        create: Any = self.client.chat.completions.create
+        stream = await create(**_sdk_arguments({**request, **extra}), stream=True)
         turn = _Turn()
         try:
             async for chunk in stream:
@@ -202,7 +214,7 @@ class OpenAIBackend:
     async def _complete_once(self, request: dict[str, Any]) -> AsyncIterator[BackendEvent]:
         started = time.monotonic()
         create: Any = self.client.chat.completions.create
-        response = await create(**request, stream=False)
+        response = await create(**_sdk_arguments(request), stream=False)
         if not response.choices:
             raise IncompleteStream("response has no choices")
         choice = response.choices[0]

@@ -1,0 +1,33 @@
+"""Fixtures for the agent-engine tests."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import pytest
+
+from support.agent_kit import close_backends
+from support.k2_server import K2Server, Policy, ToolLoop
+
+
+@pytest.fixture(autouse=True)
+async def _close_clients() -> AsyncIterator[None]:
+    yield
+    await close_backends()
+
+
+@pytest.fixture
+def k2() -> Iterator[Callable[..., K2Server]]:
+    """Factory: ``k2(policy, **server_kwargs)`` -> a started server, stopped after the test."""
+    servers: list[K2Server] = []
+
+    def start(policy: Policy | None = None, **kw: Any) -> K2Server:
+        server = K2Server(policy or ToolLoop(3), **kw)
+        server.__enter__()
+        servers.append(server)
+        return server
+
+    yield start
+    for s in servers:
+        s.__exit__(None, None, None)
