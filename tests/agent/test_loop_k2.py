@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from support.agent_kit import agent_for, boom, echo, slow
 from support.k2_server import Fault, K2Server, ToolLoop, reasoning_for
 from support.memory_trace import MemoryTraceStore
-
 from thinkact.agent import Budget, HideToolOutputs, Summarize
 from thinkact.agent.context import HIDDEN, SUMMARY_PREFIX
 from thinkact.events import (

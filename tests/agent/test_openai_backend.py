@@ -6,12 +6,12 @@ import json
 from collections.abc import Callable, Sequence
 
 import pytest
+
 from support.agent_kit import backend_for
 from support.k2_server import Fault, K2Server, ToolLoop, Turn, reasoning_for
-
 from thinkact.backends import BackendError, GenerationOptions
 from thinkact.backends.tokens import estimate_request
-from thinkact.events import AssistantMessage, BackendEvent, ContentDelta, ReasoningDelta, Retry
+from thinkact.events import AssistantMessage, BackendEvent, ReasoningDelta, Retry
 from thinkact.messages import Message, ToolCall
 from thinkact.tools import ToolSpec
 
