@@ -48,10 +48,13 @@ def index_command(
             console.print(
                 f"{path}: added {stats.added}, updated {stats.updated}, removed {stats.removed}, "
                 f"unchanged {stats.unchanged} ({stats.passages} passages, "
-                f"{len(stats.failed)} failed)"
+                f"{len(stats.failed)} failed)",
+                soft_wrap=True,
             )
             for rel, why in stats.failed[:20]:
                 console.print(f"  [yellow]skipped[/] {rel}: {why}")
-        console.print(f"index: {index.db_path} ({index.document_count()} documents)")
+        console.print(
+            f"index: {index.db_path} ({index.document_count()} documents)", soft_wrap=True
+        )
     finally:
         index.close()
