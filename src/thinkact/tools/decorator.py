@@ -35,7 +35,7 @@ class FunctionTool:
                 continue
             default = ... if param.default is inspect.Parameter.empty else param.default
             fields[pname] = (annotation, default)
-        self.args_model: type[BaseModel] = create_model(  # type: ignore[call-overload]
+        self.args_model: type[BaseModel] = create_model(
             f"{fn.__name__}_args", __config__=ConfigDict(extra="forbid"), **fields
         )
         schema = self.args_model.model_json_schema()
