@@ -209,6 +209,7 @@ class K2Config:
         if self.rope_scaling is not None:
             rs = dataclasses.asdict(self.rope_scaling)
             rope = {k: v for k, v in rs.items() if v is not None and k not in ("type", "truncate")}
+            rope["factor"] = self.rope_factor()  # transformers requires the key; resolve None
             if not self.rope_scaling.truncate:
                 rope["truncate"] = False
         if legacy_rope:

@@ -19,7 +19,7 @@ from torch import nn
 
 from thinkact.model.cache import AttnImpl, KVCache
 from thinkact.model.config import K2Config
-from thinkact.model.rope import RopeTable, apply_rope
+from thinkact.model.rope import RopeTable, apply_rope, apply_rope_pairs
 
 
 class Linear(nn.Linear):
@@ -181,7 +181,8 @@ class MLA(nn.Module):
         latent, k_pe = self.kv_a_proj_with_mqa(x).split([self.kv_rank, self.rope], dim=-1)
         latent = self.kv_a_layernorm(latent)
         # Rotate the query rope slices and the shared key together: one rotation, not two.
-        pe = apply_rope(torch.cat([q_pe, k_pe.unsqueeze(2)], dim=2), cos, sin, self.interleave)
+        pe = torch.cat([q_pe, k_pe.unsqueeze(2)], dim=2)
+        pe = apply_rope_pairs(pe, cos) if self.interleave else apply_rope(pe, cos, sin, False)
         q_pe, k_pe = pe[:, :, :h], pe[:, :, h]
         end = start_pos + t
         if mode == "absorb":
@@ -203,14 +204,16 @@ class MLA(nn.Module):
             buf[:b, start:end, self.kv_rank:] = k_pe
             keys = buf[:b, :end]
         w = self.kv_b_proj.weight.view(h, self.nope + self.v_dim, self.kv_rank)
-        q_lat = torch.einsum("bthd,hdc->bthc", q_nope, w[:, : self.nope])
-        qc = torch.cat([q_lat, q_pe], dim=-1).view(b, t * h, -1)
-        scores = torch.bmm(qc, keys.transpose(1, 2)).view(b, t, h, -1) * self.scale
+        # [B,H,T,nope] @ [H,nope,C] -> [B,H,T,C]: the key up-projection folded into the query.
+        q_lat = torch.matmul(q_nope.transpose(1, 2), w[:, : self.nope])
+        qc = torch.cat([q_lat, q_pe.transpose(1, 2)], dim=-1).view(b, h * t, -1)
+        scores = torch.bmm(qc, keys.transpose(1, 2)).view(b, h, t, -1) * self.scale
         if mask is not None:
-            scores = scores + mask.unsqueeze(1)
+            scores = scores + mask
         p = F.softmax(scores, dim=-1, dtype=torch.float32).to(q_nope.dtype)
-        o_lat = torch.bmm(p.view(b, t * h, -1), keys[..., : self.kv_rank]).view(b, t, h, -1)
-        return torch.einsum("bthc,hvc->bthv", o_lat, w[:, self.nope:])
+        o_lat = torch.bmm(p.view(b, h * t, -1), keys[..., : self.kv_rank]).view(b, h, t, -1)
+        # [B,H,T,C] @ [H,C,v] -> [B,H,T,v]: the value up-projection after the softmax.
+        return torch.matmul(o_lat, w[:, self.nope:].transpose(1, 2)).transpose(1, 2)
 
     def _naive(self, q_nope: torch.Tensor, q_pe: torch.Tensor, latent: torch.Tensor,
                k_pe: torch.Tensor, start: int, end: int, cache: tuple[torch.Tensor, ...] | None,
@@ -326,8 +329,11 @@ class K2ForCausalLM(nn.Module):
             mask = torch.full((t, t), float("-inf"), device=x.device, dtype=x.dtype).triu_(1)
         if cache is None and mode == "naive":
             mask = None  # SDPA applies the causal mask itself
-        cos, sin = self.rope.get(start_pos, t, x.device, x.dtype)
-        cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)  # broadcast over heads
+        if self.config.rope_interleave:  # cos carries complex phasors, sin is unused
+            cos = sin = self.rope.get_phasors(start_pos, t, x.device, x.dtype).unsqueeze(1)
+        else:
+            cos, sin = self.rope.get(start_pos, t, x.device, x.dtype)
+            cos, sin = cos.unsqueeze(1), sin.unsqueeze(1)  # broadcast over heads
         layer_caches = cache.layers if cache is not None else None
         for i, layer in enumerate(self.model.layers):
             lc = layer_caches[i] if layer_caches is not None else None

@@ -50,6 +50,7 @@ class RopeTable:
         self.interleave = cfg.rope_interleave
         self.cos = torch.empty(0)
         self.sin = torch.empty(0)
+        self.phasors = torch.empty(0, dtype=torch.complex64)
 
     def get(
         self, start: int, length: int, device: torch.device, dtype: torch.dtype
@@ -62,7 +63,14 @@ class RopeTable:
             freqs = pos[:, None] * self.inv_freq.to(device)[None, :]
             self.cos = (freqs.cos() * self.scale).to(dtype)
             self.sin = (freqs.sin() * self.scale).to(dtype)
+            self.phasors = torch.complex(freqs.cos() * self.scale, freqs.sin() * self.scale)
         return self.cos[start:end], self.sin[start:end]
+
+    def get_phasors(self, start: int, length: int, device: torch.device,
+                    dtype: torch.dtype) -> torch.Tensor:
+        """complex64 [length, rope_dim/2] for positions start..start+length-1."""
+        self.get(start, length, device, dtype)
+        return self.phasors[start:start + length]
 
 
 def apply_rope(
@@ -79,3 +87,14 @@ def apply_rope(
         half = x.shape[-1] // 2
         x1, x2 = x[..., :half], x[..., half:]
     return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
+
+
+def apply_rope_pairs(x: torch.Tensor, phasors: torch.Tensor) -> torch.Tensor:
+    """Interleaved-layout rotation as one complex multiply: pairs (x0,x1),(x2,x3)… rotate in place.
+
+    Output stays interleaved (reference layout), a fixed permutation of HF's [evens' ‖ odds'];
+    q and k get the same permutation, so attention scores are unchanged. Fewer ops than
+    ``apply_rope`` (decode is op-overhead bound).
+    """
+    xc = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
+    return torch.view_as_real(xc * phasors).flatten(-2).to(x.dtype)
