@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from support.docs_corpus import DOCS, QUESTIONS, long_markdown, minimal_pdf, write_corpus
 
+from support.docs_corpus import DOCS, QUESTIONS, long_markdown, minimal_pdf, write_corpus
 from thinkact.tools.search.extract import chunk_text, pdf_available
 from thinkact.tools.search.index import SearchIndex, build_match_query, doc_id_for
 

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from support.docs_corpus import DOCS, write_corpus
-from support.docs_server import Route, serve
 from typer.testing import CliRunner
 
+from support.docs_corpus import DOCS, write_corpus
+from support.docs_server import Route, serve
 from thinkact.cli.main import app
 from thinkact.tools.base import Tool, ToolContext, ToolError
 from thinkact.tools.search import SearchIndex, SearchTool, doc_id_for, web_backend_from_config

@@ -1,0 +1,208 @@
+"""``browse`` against a real loopback HTTP server, real files and real headless Chromium."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from support.docs_corpus import write_corpus
+from support.docs_server import Route, Served, serve
+from thinkact.tools.base import Tool, ToolContext, ToolError
+from thinkact.tools.browse import BrowseTool
+from thinkact.tools.browse_chromium import chromium_available
+from thinkact.tools.search import SearchIndex, doc_id_for
+
+ARTICLE = b"""<html><head><title>The Heron of Lake Tarn</title></head><body>
+<nav><a href="/">Home</a> | <a href="/about">About us</a> | <a href="/shop">Shop</a></nav>
+<div class="cookie">We use cookies. Accept all cookies to continue browsing.</div>
+<article><h1>The Heron of Lake Tarn</h1>
+<p>The grey heron waits motionless at the edge of the lake for hours. It is a patient hunter
+that eats fish, frogs and small mammals. See <a href="/birds/egret.html">the egret page</a>
+for a close relative of the heron.</p>
+<h2>Breeding</h2>
+<p>Herons nest in colonies called heronries, usually high in trees near water. The eggs are
+pale blue-green and both parents incubate them for about twenty-five days.</p>
+<p>Young herons fledge after seven to eight weeks and <a href="https://example.org/fledge">
+leave the nest</a> in summer.</p></article>
+<footer>Copyright 2024 Bird Site Ltd. Privacy policy. Terms of service.</footer>
+</body></html>"""
+
+EGRET = b"""<html><head><title>Little egret</title></head><body><article><h1>Little egret</h1>
+<p>The little egret is a small white heron with black legs and yellow feet; it stirs the
+water with its feet to flush out prey in shallow pools along the estuary.</p>
+</article></body></html>"""
+
+JS_PAGE = b"""<html><head><title>Loading...</title></head><body><div id="app"></div>
+<script>
+setTimeout(function () {
+  document.title = "Glacier report";
+  document.getElementById("app").innerHTML =
+    "<article><h1>Glacier report</h1><p>The Vatnajokull outlet glacier retreated " +
+    "212 metres this year, the largest loss since records began in 1932. Survey teams " +
+    "measured the terminus with drones and ground stakes every month of the season.</p>" +
+    "<p>Meltwater lakes at the front grew by a third, and the team expects further " +
+    "retreat while summers stay this warm.</p></article>";
+}, 50);
+</script></body></html>"""
+
+
+def long_text() -> bytes:
+    lines = [f"Line {i:04d} of the long log. " + "padding " * 8 for i in range(600)]
+    lines[450] = "Line 0450 holds the MARKER-OKAPI entry in the long log."
+    return "\n".join(lines).encode()
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[Served]:
+    routes = {
+        "/article.html": Route(ARTICLE),
+        "/birds/egret.html": Route(EGRET),
+        "/js.html": Route(JS_PAGE),
+        "/long.txt": Route(long_text(), content_type="text/plain; charset=utf-8"),
+        "/huge-stream.txt": Route(b"x" * 900_000 + b"TAIL-END", "text/plain", chunked=True),
+        "/huge-declared.txt": Route(b"y" * 600_000, "text/plain"),
+        "/blob.bin": Route(b"\x00\x01" * 100, "application/octet-stream"),
+    }
+    with serve(routes) as served:
+        yield served
+
+
+@pytest.fixture
+async def browse(tmp_path: Path) -> AsyncIterator[BrowseTool]:
+    tool = BrowseTool(tmp_path, index_path=tmp_path / "no-index.sqlite", page_chars=2000,
+                      max_bytes=200_000, render="never")
+    yield tool
+    await tool.aclose()
+
+
+def ctx(tmp_path: Path) -> ToolContext:
+    return ToolContext(workspace=tmp_path)
+
+
+async def test_static_article_is_clean_text(site: Served, browse: BrowseTool,
+                                            tmp_path: Path) -> None:
+    assert isinstance(browse, Tool)
+    out = await browse.call({"url": site.base + "/article.html"}, ctx(tmp_path))
+    assert "Title: The Heron of Lake Tarn" in out
+    assert "Page 1 of 1" in out
+    assert "patient hunter" in out and "twenty-five days" in out
+    for boilerplate in ("About us", "Accept all cookies", "Privacy policy", "Shop"):
+        assert boilerplate not in out
+    # links are numbered inline and listed with absolute URLs
+    assert "the egret page [1]" in out
+    assert f"[1] the egret page -> {site.base}/birds/egret.html" in out
+    assert re.search(r"\[2\] leave the nest -> https://example.org/fledge", out)
+    followed = await browse.call({"link": 1}, ctx(tmp_path))
+    assert "Title: Little egret" in followed and "black legs and yellow feet" in followed
+
+
+async def test_paging_and_find(site: Served, browse: BrowseTool, tmp_path: Path) -> None:
+    url = site.base + "/long.txt"
+    first = await browse.call({"url": url}, ctx(tmp_path))
+    total = int(re.search(r"Page 1 of (\d+)", first).group(1))
+    size = len(long_text().decode().strip())
+    assert total == -(-size // 2000)
+    assert "Line 0000" in first and "(Next: page 2" in first
+    found = await browse.call({"url": url, "find": "marker-okapi"}, ctx(tmp_path))
+    assert "1 match(es)" in found
+    page = int(re.search(r"- page (\d+): .*\*\*MARKER-OKAPI\*\*", found).group(1))
+    text = long_text().decode()
+    assert page == text.index("MARKER-OKAPI") // 2000 + 1
+    shown = await browse.call({"url": url, "page": page}, ctx(tmp_path))
+    assert f"Page {page} of {total}" in shown and "MARKER-OKAPI" in shown
+    elsewhere = await browse.call({"url": url, "page": 1, "find": "MARKER-OKAPI"}, ctx(tmp_path))
+    assert "0 match(es) in page 1" in elsewhere
+    many = await browse.call({"url": url, "find": "long log"}, ctx(tmp_path))
+    assert "600 match(es)" in many and "... 580 more" in many
+    with pytest.raises(ToolError, match=f"the document has {total} page"):
+        await browse.call({"url": url, "page": total + 1}, ctx(tmp_path))
+    assert site.requests.count("/long.txt") == 1  # pages and finds reuse the download
+
+
+async def test_size_limits(site: Served, browse: BrowseTool, tmp_path: Path) -> None:
+    out = await browse.call({"url": site.base + "/huge-stream.txt"}, ctx(tmp_path))
+    assert "200000-byte limit" in out
+    assert "of 200000)" in out  # exactly max_bytes of text kept
+    found = await browse.call({"url": site.base + "/huge-stream.txt", "find": "TAIL-END"},
+                              ctx(tmp_path))
+    assert "0 match(es)" in found
+    with pytest.raises(ToolError, match="over the 200000-byte limit"):
+        await browse.call({"url": site.base + "/huge-declared.txt"}, ctx(tmp_path))
+
+
+async def test_http_errors_and_types(site: Served, browse: BrowseTool, tmp_path: Path) -> None:
+    with pytest.raises(ToolError, match="HTTP 404"):
+        await browse.call({"url": site.base + "/nope"}, ctx(tmp_path))
+    with pytest.raises(ToolError, match="unsupported content type"):
+        await browse.call({"url": site.base + "/blob.bin"}, ctx(tmp_path))
+    with pytest.raises(ToolError, match="unsupported URL scheme 'ftp'"):
+        await browse.call({"url": "ftp://127.0.0.1/x"}, ctx(tmp_path))
+    with pytest.raises(ToolError, match="no link"):
+        await browse.call({"link": 99}, ctx(tmp_path))
+
+
+async def test_local_files_confined_to_workspace(tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    outside = tmp_path / "outside"
+    workspace.mkdir()
+    outside.mkdir()
+    (workspace / "notes.md").write_text("# Notes\n\nThe key is under the blue stone.\n")
+    (outside / "secret.txt").write_text("top secret")
+    (workspace / "sneaky.txt").symlink_to(outside / "secret.txt")
+    tool = BrowseTool(workspace, index_path=tmp_path / "none.sqlite", render="never")
+    inside = await tool.call({"url": (workspace / "notes.md").as_uri()}, ToolContext())
+    assert "blue stone" in inside and "Title: Notes" in inside
+    relative = await tool.call({"url": "notes.md"}, ToolContext())
+    assert "blue stone" in relative
+    for target in [(outside / "secret.txt").as_uri(), "../outside/secret.txt", "sneaky.txt",
+                   "file:///etc/passwd"]:
+        with pytest.raises(ToolError, match="access denied"):
+            await tool.call({"url": target}, ToolContext())
+    await tool.aclose()
+
+
+async def test_open_search_result_by_id(tmp_path: Path) -> None:
+    root = tmp_path / "notes"
+    write_corpus(root)
+    (root / "long.md").write_text("# Long\n\n" + "\n\n".join(
+        f"Paragraph {i} " + "filler words here " * 20 for i in range(60)
+    ) + "\n\nThe QUOKKA census ended.\n")
+    index = SearchIndex(tmp_path / "ix.sqlite")
+    index.index_folder(root)
+    hit = index.search("QUOKKA census")[0]
+    assert hit.passage_no > 1
+    tool = BrowseTool(tmp_path / "ws", index=index, page_chars=3000, render="never")
+    out = await tool.call({"url": hit.citation}, ToolContext(workspace=tmp_path / "ws"))
+    assert f"Source: {hit.doc_id} (long.md)" in out
+    assert "QUOKKA census" in out and "Page 1 of" not in out
+    basalt = await tool.call({"url": "doc:" + doc_id_for("geology/basalt.html")},
+                             ToolContext(workspace=tmp_path / "ws"))
+    assert "Title: Basalt columns of Fingal Ridge" in basalt and "19 metres" in basalt
+    with pytest.raises(ToolError, match="unknown document id"):
+        await tool.call({"url": "0123456789ab"}, ToolContext(workspace=tmp_path / "ws"))
+    await tool.aclose()
+    index.close()
+
+
+@pytest.mark.skipif(not chromium_available(), reason="/usr/bin/chromium or playwright missing")
+async def test_javascript_page_rendered_by_chromium(site: Served, tmp_path: Path) -> None:
+    static = BrowseTool(tmp_path, index_path=tmp_path / "n.sqlite", render="never")
+    plain = await static.call({"url": site.base + "/js.html"}, ctx(tmp_path))
+    assert "212 metres" not in plain and "no browser" in plain
+    await static.aclose()
+    auto = BrowseTool(tmp_path, index_path=tmp_path / "n.sqlite", render="auto")
+    try:
+        out = await auto.call({"url": site.base + "/js.html"}, ctx(tmp_path))
+        assert "rendered with headless Chromium" in out
+        assert "Title: Glacier report" in out
+        assert "retreated 212 metres" in out
+        article = await auto.call({"url": site.base + "/article.html"}, ctx(tmp_path))
+        assert "Chromium" not in article  # static pages are not rendered
+        forced = await auto.call({"url": site.base + "/article.html", "render": True},
+                                 ctx(tmp_path))
+        assert "rendered with headless Chromium" in forced and "patient hunter" in forced
+    finally:
+        await auto.aclose()
