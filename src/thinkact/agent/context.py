@@ -35,7 +35,8 @@ class ContextStrategy(Protocol):
 
 @dataclass
 class NoCompaction:
-    """Leave the view alone (the loop then stops the run if it cannot fit)."""
+    """Leave the view alone. The loop's last resort (hide every tool output) still applies,
+    and the run stops cleanly if even that does not fit."""
 
     name: str = "none"
 

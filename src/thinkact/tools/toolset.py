@@ -56,6 +56,7 @@ class Toolset:
         approval: ApprovalPolicy | None = None,
     ) -> None:
         self._tools: dict[str, Tool] = {}
+        self._validators: dict[str, Any] = {}
         self.timeout_s = timeout_s
         self.timeouts = dict(timeouts or {})
         self.max_output_chars = max_output_chars
@@ -131,8 +132,7 @@ class Toolset:
                                  f"{_traceback_tail(exc)}")
         return None, output if isinstance(output, str) else str(output)
 
-    @staticmethod
-    def _validate(tool: Tool, arguments: dict[str, Any]) -> str | None:
+    def _validate(self, tool: Tool, arguments: dict[str, Any]) -> str | None:
         validate = getattr(tool, "validate", None)
         if callable(validate):
             try:
@@ -140,14 +140,27 @@ class Toolset:
             except ToolError as exc:
                 return str(exc)
             return None
-        try:
-            jsonschema.validate(arguments, tool.spec.parameters)
-        except jsonschema.ValidationError as exc:
-            where = "/".join(str(p) for p in exc.absolute_path) or "(arguments)"
-            return f"invalid arguments for {tool.spec.name}: {where}: {exc.message}"
-        except jsonschema.SchemaError:
-            return None  # a broken schema is the tool author's problem, not the model's
-        return None
+        validator = self._schema_validator(tool)
+        if validator is None:
+            return None
+        error = jsonschema.exceptions.best_match(validator.iter_errors(arguments))
+        if error is None:
+            return None
+        where = "/".join(str(p) for p in error.absolute_path) or "(arguments)"
+        return f"invalid arguments for {tool.spec.name}: {where}: {error.message}"
+
+    def _schema_validator(self, tool: Tool) -> Any:
+        """One validator per tool, built once: checking the schema itself costs ~1 ms."""
+        name = tool.spec.name
+        if name not in self._validators:
+            schema = tool.spec.parameters
+            cls = jsonschema.validators.validator_for(schema)
+            try:
+                cls.check_schema(schema)
+                self._validators[name] = cls(schema)
+            except jsonschema.SchemaError:
+                self._validators[name] = None  # the tool author's bug, not the model's
+        return self._validators[name]
 
     async def call_many(self, calls: Sequence[ToolCall], ctx: ToolContext) -> list[ToolResult]:
         """Run one step's calls concurrently; results come back in call order."""

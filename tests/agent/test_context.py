@@ -1,0 +1,142 @@
+"""Request-view accounting and the context strategies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from support.agent_kit import agent_for, echo
+from support.k2_server import Fault, K2Server, ToolLoop
+from support.memory_trace import MemoryTraceStore
+from thinkact.agent import ContextView, HideToolOutputs, NoCompaction, Summarize
+from thinkact.agent.context import HIDDEN, SUMMARY_PREFIX, extractive_summary
+from thinkact.backends import ScriptedBackend
+from thinkact.backends.tokens import estimate_message
+from thinkact.events import ContextCompacted, RunError, RunFinished
+from thinkact.messages import Message, ToolCall, ToolResult
+from thinkact.tools import tool
+
+StartServer = Callable[..., K2Server]
+
+
+def conversation(steps: int, output_chars: int = 700) -> list[Message]:
+    msgs = [Message.system("sys"), Message.user("the task")]
+    for i in range(steps):
+        call = ToolCall(id=f"functions.fetch:{i}", name="fetch", arguments=f'{{"i": {i}}}')
+        msgs.append(Message(role="assistant", reasoning=f"think {i}", tool_calls=[call]))
+        msgs.append(Message.tool(ToolResult(call_id=call.id, name="fetch",
+                                            content=f"result {i} " + "z" * output_chars)))
+    return msgs
+
+
+def well_formed(messages: list[Message]) -> bool:
+    """Every tool message answers a call made by an earlier assistant message."""
+    called: set[str] = set()
+    for m in messages:
+        called.update(c.id for c in m.tool_calls)
+        if m.role == "tool" and m.tool_call_id not in called:
+            return False
+    return True
+
+
+def test_view_keeps_running_totals() -> None:
+    msgs = conversation(5)
+    view = ContextView(msgs, tools_tokens=50)
+    assert view.raw_estimate() == sum(estimate_message(m) for m in msgs) + 50 + 3
+    before = view.raw_estimate()
+    view.replace(3, msgs[3].model_copy(update={"content": "short"}))
+    delta = estimate_message(view.messages[3]) - estimate_message(msgs[3])
+    assert view.raw_estimate() == before + delta
+    view.splice(2, 6, [Message.user("summary")])
+    assert len(view) == 9 and view.total == sum(view.tokens) + 3
+    view.observe(reported_prompt_tokens=2 * view.raw_estimate(),
+                 raw_estimate_sent=view.raw_estimate())
+    assert view.estimate() == 2 * view.raw_estimate()
+    view.observe(1, 1000)  # an API counting fewer tokens never lowers the estimate below ours
+    assert view.scale == 1.0
+
+
+async def test_hide_tool_outputs_oldest_first_keeps_recent() -> None:
+    view = ContextView(conversation(10))
+    limit = view.estimate() // 2
+    strategy = HideToolOutputs(keep_recent=2, target=0.5)
+    detail = await strategy.compact(view, limit, ScriptedBackend([]))
+    hidden = [m.content == HIDDEN for m in view.messages if m.role == "tool"]
+    assert hidden[-2:] == [False, False]
+    n = sum(hidden)
+    assert hidden[:n] == [True] * n and f"hid {n} tool outputs" in detail
+    assert view.estimate() <= limit * 0.5 or n == 8
+    assert well_formed(view.messages)
+
+
+async def test_summarize_extractive_keeps_task_and_pairs() -> None:
+    msgs = conversation(12)
+    view = ContextView(msgs)
+    limit = view.estimate() // 2
+    detail = await Summarize(use_model=False, keep_recent=2).compact(
+        view, limit, ScriptedBackend([]))
+    assert "extractive" in detail
+    assert [m.content for m in view.messages[:2]] == ["sys", "the task"]
+    summary = view.messages[2]
+    assert summary.role == "user" and (summary.content or "").startswith(SUMMARY_PREFIX)
+    assert "called fetch" in (summary.content or "") and "result 0" in (summary.content or "")
+    assert view.estimate() <= limit and well_formed(view.messages)
+    assert view.messages[-1] == msgs[-1]
+
+
+async def test_summarize_uses_the_model_and_falls_back_when_it_fails() -> None:
+    view = ContextView(conversation(12))
+    writer = ScriptedBackend([Message(role="assistant", content="model-written summary")])
+    detail = await Summarize().compact(view, view.estimate() // 2, writer)
+    assert "(model)" in detail and "model-written summary" in (view.messages[2].content or "")
+    assert writer.requests[0][1] == []  # no tools for the summary call
+
+    view = ContextView(conversation(12))
+    detail = await Summarize().compact(view, view.estimate() // 2, ScriptedBackend([]))
+    assert "(extractive)" in detail and well_formed(view.messages)
+
+
+def test_extractive_summary_is_bounded_and_deterministic() -> None:
+    msgs = conversation(200)
+    text = extractive_summary(msgs, max_chars=1000)
+    assert len(text) <= 1002 and text == extractive_summary(msgs, max_chars=1000)
+    assert "result 199" in text  # the most recent findings are kept
+
+
+async def test_last_resort_hides_outputs_and_stops_when_nothing_fits(k2: StartServer) -> None:
+    @tool
+    def fetch(text: str) -> str:
+        """A big page."""
+        return "x" * 4000
+
+    server = k2(ToolLoop(20, tool="fetch"), context_window=6000)
+    agent = agent_for(server, tools=[fetch], context=NoCompaction())
+    events = [e async for e in agent.events("t")]
+    assert isinstance(events[-1], RunFinished) and events[-1].status == "completed"
+    used = [e.strategy for e in events if isinstance(e, ContextCompacted)]
+    assert used[:2] == ["none", "hide_tool_outputs"]  # configured strategy, then last resort
+    assert server.context_rejections == 0 and server.max_request_tokens <= 6000
+
+    before = len(server.requests)
+    events = [e async for e in agent_for(server, tools=[fetch]).events("y" * 30000)]
+    finished = events[-1]
+    assert isinstance(finished, RunFinished) and finished.status == "stopped"
+    assert "context window exceeded" in finished.reason
+    assert any(isinstance(e, RunError) for e in events)
+    assert len(server.requests) == before  # the oversized request was never sent
+
+
+async def test_api_failure_after_retries_then_resume_against_k2(k2: StartServer) -> None:
+    server = k2(ToolLoop(4))
+    server.faults.append(Fault("500", times=3, at_step=2))
+    trace = MemoryTraceStore()
+    agent = agent_for(server, tools=[echo], trace=trace, backend_overrides={"max_attempts": 3})
+    events = [e async for e in agent.events("t")]
+    finished = events[-1]
+    assert isinstance(finished, RunFinished) and finished.status == "failed"
+    assert "gave up after 3 attempts" in finished.reason
+    run_id = events[0].run_id  # type: ignore[union-attr]
+    resumed = [e async for e in agent.resume_events(run_id)]
+    assert isinstance(resumed[-1], RunFinished) and resumed[-1].status == "completed"
+    assert resumed[-1].tool_calls == 4 and server.reasoning_mismatches == []
+    state = trace.load_state(run_id)
+    assert state.finished and [m.role for m in state.messages].count("tool") == 4
