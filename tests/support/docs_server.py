@@ -67,7 +67,11 @@ def serve(routes: dict[str, Route]) -> Iterator[Served]:
                 pass  # the client stopped reading (size limit): that is the point
             served.bytes_sent[parts.path] = sent
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class QuietServer(ThreadingHTTPServer):
+        def handle_error(self, request: object, client_address: object) -> None:
+            return  # clients that hang up early (size limits) are expected
+
+    server = QuietServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     served.base = f"http://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -97,7 +97,9 @@ class BrowseTool:
         self.timeout = timeout
         self.total_timeout = total_timeout
         self.render_mode: RenderMode = render
-        self._renderer = ChromiumRenderer(chromium_path, timeout=total_timeout)
+        self._renderer = ChromiumRenderer(
+            chromium_path, timeout=total_timeout, max_chars=max_bytes
+        )
         self._can_render = render != "never" and chromium_available(chromium_path)
         self._cache: OrderedDict[str, OpenedDoc] = OrderedDict()
         self._last: OpenedDoc | None = None
