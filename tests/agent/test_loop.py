@@ -265,3 +265,34 @@ async def test_reasoning_absent_and_empty_survive_the_loop() -> None:
     replies = [e.message for e in events if isinstance(e, AssistantMessage)]
     assert [m.reasoning for m in replies] == [None, "", "done thinking"]
     assert [m.reasoning for m in backend.requests[2][0] if m.role == "assistant"] == [None, ""]
+
+
+async def test_answer_cut_off_by_token_limit_is_continued() -> None:
+    class CutOnce(ScriptedBackend):
+        async def stream(self, messages: Any, tools: Any, options: GenerationOptions) -> Any:
+            async for e in super().stream(messages, tools, options):
+                if isinstance(e, AssistantMessage) and self.calls == 1:
+                    e = e.model_copy(update={"finish_reason": "length"})
+                yield e
+
+    backend = CutOnce([Message(role="assistant", reasoning="long long"), answer("short")])
+    events = await events_of(Agent(backend))
+    notices = [e for e in events if isinstance(e, Notice)]
+    assert [n.kind for n in notices] == ["length"]
+    assert backend.requests[1][0][-1].content == notices[0].text
+    assert last(events).status == "completed" and last(events).steps == 2
+    assert [e.content for e in events if isinstance(e, FinalAnswer)] == ["short"]
+
+
+async def test_resume_keeps_spent_thinking_budget() -> None:
+    trace = MemoryTraceStore()
+    thinking = Message(role="assistant", reasoning="x" * 350, tool_calls=[
+        ToolCall(id="a", name="echo", arguments='{"text": "1"}')])
+    inner = ScriptedBackend([thinking, thinking, answer("after")])
+    agent = Agent(Flaky(inner, fail_at=2), tools=[echo], trace=trace,
+                  budget=Budget(max_thinking_tokens=150))
+    events = await events_of(agent)
+    assert last(events).status == "failed"
+    # one step of 100 thinking tokens is done; the resumed run must still count it
+    resumed = [e async for e in agent.resume_events(events[0].run_id)]  # type: ignore[union-attr]
+    assert last(resumed).status == "stopped" and "max_thinking_tokens" in last(resumed).reason

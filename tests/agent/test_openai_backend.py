@@ -103,3 +103,11 @@ async def test_sampling_options_and_extra_body_reach_the_server(k2: StartServer)
     body = server.requests[-1]
     assert body["temperature"] == 1.0 and body["top_p"] == 0.95
     assert body["thinking"] == {"budget": 10} and body["tool_choice"] == "auto"
+
+
+async def test_usage_inside_the_last_choice_is_read(k2: StartServer) -> None:
+    server = k2(lambda step, req: Turn("abc" * 35, content="x"), usage_in_choice=True)
+    events = await collect(backend_for(server), [Message.user("q")])
+    final = events[-1]
+    assert isinstance(final, AssistantMessage)
+    assert final.usage.reasoning_tokens == 30 and final.usage.prompt_tokens > 0

@@ -92,11 +92,13 @@ def _id_index(call_id: str) -> int:
 
 class K2Server:
     def __init__(self, policy: Policy, *, context_window: int | None = None,
-                 model: str = "kimi-k2-thinking", chunk_chars: int = 12) -> None:
+                 model: str = "kimi-k2-thinking", chunk_chars: int = 12,
+                 usage_in_choice: bool = False) -> None:
         self.policy = policy
         self.context_window = context_window
         self.model = model
         self.chunk_chars = chunk_chars
+        self.usage_in_choice = usage_in_choice  # Moonshot style: usage inside the last choice
         self.faults: list[Fault] = []
         self.requests: list[dict[str, Any]] = []
         self.emitted: dict[str, str] = {}  # tool_call_id -> reasoning sent with that call
@@ -286,12 +288,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         choices = self.k2.chunks(turn, calls)
-        choices.append({"index": 0, "delta": {},
-                        "finish_reason": "tool_calls" if calls else "stop"})
+        last: dict[str, Any] = {"index": 0, "delta": {},
+                                "finish_reason": "tool_calls" if calls else "stop"}
+        if self.k2.usage_in_choice:
+            last["usage"] = self.k2.usage(body, turn)
+        choices.append(last)
         base = {"id": "chatcmpl-k2", "object": "chat.completion.chunk", "created": 0,
                 "model": self.k2.model}
         events = [{**base, "choices": [c]} for c in choices]
-        if (body.get("stream_options") or {}).get("include_usage"):
+        if (body.get("stream_options") or {}).get("include_usage") and not self.k2.usage_in_choice:
             events.append({**base, "choices": [], "usage": self.k2.usage(body, turn)})
         for i, event in enumerate(events):
             if fault is not None and fault.kind == "cut" and i == fault.after_chunks:

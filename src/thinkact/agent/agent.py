@@ -112,7 +112,12 @@ class Agent:
             raise ValueError(f"run {run_id} already finished; nothing to resume")
         setup = self._setup(run_id)
         setup.repeats.replay(state.messages)
-        spend = Spend(steps=state.steps_done, tool_calls=state.tool_calls, usage=state.usage)
+        spend = Spend(steps=state.steps_done, tool_calls=state.tool_calls, usage=state.usage,
+                      thinking_tokens=state.usage.reasoning_tokens)
+        price = self.budget.price or getattr(self.backend, "price", None)
+        if price is not None:
+            u = state.usage
+            spend.cost_usd = price.cost(u.prompt_tokens, u.completion_tokens, u.cached_tokens)
         return Run(setup, run_id, state.task, list(state.messages), spend), state.steps_done
 
     async def events(self, task: str, run_id: str | None = None) -> AsyncIterator[Event]:

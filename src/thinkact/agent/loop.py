@@ -42,6 +42,9 @@ from thinkact.traces.base import TraceStore
 WRAP_UP = ("[notice] The run must stop now ({reason}). Do not call any more tools. Give your "
            "best final answer using what you have found so far.")
 
+CUT_OFF = ("[notice] Your last answer was cut off by the token limit. Continue, more "
+           "concisely: call a tool or give the final answer.")
+
 
 class ContextOverflow(RuntimeError):
     """The request cannot be made to fit the context window."""
@@ -114,13 +117,19 @@ class Run:
     async def _step(self) -> AsyncIterator[Event]:
         self.spend.steps += 1
         yield StepStarted(step=self.spend.steps)
-        reply: Message | None = None
+        done: AssistantMessage | None = None
         async for event in self._model_call(self.specs):
             yield event
             if isinstance(event, AssistantMessage):
-                reply = event.message
-        assert reply is not None
+                done = event
+        reply = _finished(done)
         self._add(reply)
+        if not reply.tool_calls and done and done.finish_reason == "length":
+            msg = Message.user(CUT_OFF)  # ran out of tokens mid-answer: ask it to continue
+            self._add(msg)
+            yield Notice(kind="length", text=CUT_OFF, message=msg)
+            yield StepFinished(step=self.spend.steps)
+            return
         if not reply.tool_calls:
             yield StepFinished(step=self.spend.steps)
             self.answer, self.status, self.reason = reply.content or "", "completed", "answered"
@@ -170,12 +179,12 @@ class Run:
         msg = Message.user(text)
         self._add(msg)
         yield Notice(kind="stop", text=text, message=msg)
-        reply: Message | None = None
+        done: AssistantMessage | None = None
         async for event in self._model_call([]):
             yield event
             if isinstance(event, AssistantMessage):
-                reply = event.message
-        assert reply is not None
+                done = event
+        reply = _finished(done)
         self._add(reply)
         for call in reply.tool_calls:  # keep the conversation well-formed for a resume
             result = ToolResult(call_id=call.id, name=call.name, error="budget",
@@ -234,3 +243,9 @@ class Run:
         max_tokens = max(1, min(cap, room) if cap is not None else room)
         return GenerationOptions(max_tokens=max_tokens, temperature=o.temperature,
                                  top_p=o.top_p, seed=o.seed, extra=o.extra)
+
+
+def _finished(event: AssistantMessage | None) -> Message:
+    if event is None:
+        raise RuntimeError("the backend's stream ended without an AssistantMessage")
+    return event.message

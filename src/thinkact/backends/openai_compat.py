@@ -188,6 +188,8 @@ class OpenAIBackend:
                 if chunk.usage is not None:
                     turn.usage = usage_from_wire(chunk.usage)
                 for choice in chunk.choices[:1]:
+                    if read_field(choice, "usage"):  # Moonshot puts usage in the last choice
+                        turn.usage = usage_from_wire(read_field(choice, "usage"))
                     delta = choice.delta
                     reasoning = read_reasoning(delta)
                     if reasoning is not None:
