@@ -298,3 +298,10 @@ def export_tiktoken(tokenizer: K2Tokenizer, directory: str | Path) -> Path:
               "special_tokens": tokenizer.specials}
     (path / CONFIG_FILE).write_text(json.dumps(config, indent=1) + "\n")
     return path
+
+
+def load_tokenizer(directory: str | Path | None = None) -> K2Tokenizer:
+    """:meth:`K2Tokenizer.load`; ``None`` raises FileNotFoundError (no default location)."""
+    if directory is None:
+        raise FileNotFoundError("no tokenizer directory given")
+    return K2Tokenizer.load(directory)

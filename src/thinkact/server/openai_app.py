@@ -1,0 +1,188 @@
+"""An OpenAI-compatible chat-completions server over any ``ModelBackend``.
+
+``thinkact serve-model`` puts a local checkpoint behind it, but nothing here knows about
+torch: a remote or scripted backend can be served the same way. The wire shape follows what
+K2 Thinking endpoints send (reference §6): ``reasoning_content`` deltas before any
+``content`` delta, tool calls as OpenAI ``tool_calls`` deltas, usage with cached and
+reasoning token details, and ``finish_reason`` ``stop`` / ``tool_calls`` / ``length``.
+Request messages are converted with ``backends.wire`` (the same code the client side uses).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sse_starlette.sse import EventSourceResponse
+
+from thinkact.backends.base import GenerationOptions, ModelBackend
+from thinkact.backends.wire import message_from_wire, message_to_wire
+from thinkact.events import AssistantMessage, BackendEvent, ContentDelta, ReasoningDelta
+from thinkact.messages import Message, Usage
+from thinkact.tools.base import ToolSpec
+
+
+class RequestError(ValueError):
+    """A bad request; becomes an HTTP 400 with OpenAI's error shape."""
+
+
+def parse_tools(body: dict[str, Any]) -> list[ToolSpec]:
+    if body.get("tool_choice") == "none":
+        return []
+    specs = []
+    for i, entry in enumerate(body.get("tools") or []):
+        fn = entry.get("function") if isinstance(entry, dict) else None
+        if not isinstance(fn, dict) or not fn.get("name"):
+            raise RequestError(f"tools[{i}] must be {{'type': 'function', 'function': "
+                               "{'name': ...}}")
+        specs.append(ToolSpec(name=fn["name"], description=fn.get("description") or "",
+                              parameters=fn.get("parameters") or {"type": "object",
+                                                                  "properties": {}}))
+    return specs
+
+
+def parse_messages(body: dict[str, Any]) -> list[Message]:
+    raw = body.get("messages")
+    if not isinstance(raw, list) or not raw:
+        raise RequestError("'messages' must be a non-empty list")
+    out = []
+    for i, entry in enumerate(raw):
+        try:
+            msg = message_from_wire(entry)
+        except (ValueError, TypeError) as exc:
+            raise RequestError(f"messages[{i}]: {exc}") from exc
+        if isinstance(msg.content, list):  # content parts: keep the text ones
+            msg = msg.model_copy(update={"content": "".join(
+                p.get("text", "") for p in msg.content if isinstance(p, dict))})
+        out.append(msg)
+    return out
+
+
+def parse_options(body: dict[str, Any]) -> GenerationOptions:
+    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+    return GenerationOptions(max_tokens=max_tokens, temperature=body.get("temperature"),
+                             top_p=body.get("top_p"), seed=body.get("seed"))
+
+
+def usage_to_wire(usage: Usage) -> dict[str, Any]:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
+
+
+def _error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status)
+
+
+class _Completion:
+    """One request: parsed inputs plus the envelope fields every chunk repeats."""
+
+    def __init__(self, backend: ModelBackend, body: dict[str, Any], model: str) -> None:
+        self.backend = backend
+        self.messages = parse_messages(body)
+        self.tools = parse_tools(body)
+        self.options = parse_options(body)
+        self.model = str(body.get("model") or model)
+        self.id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        self.created = int(time.time())
+        self.include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
+    def envelope(self, obj: str) -> dict[str, Any]:
+        return {"id": self.id, "object": obj, "created": self.created, "model": self.model}
+
+    def chunk(self, delta: dict[str, Any], finish: str | None = None) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return json.dumps({**self.envelope("chat.completion.chunk"), "choices": [choice]},
+                          ensure_ascii=False)
+
+    async def final(self) -> AssistantMessage:
+        async for event in self.backend.stream(self.messages, self.tools, self.options):
+            if isinstance(event, AssistantMessage):
+                return event
+        raise RuntimeError("backend ended without an assistant message")
+
+    async def start(self) -> tuple[BackendEvent, AsyncIterator[BackendEvent]]:
+        """The first event, awaited before any byte is sent so errors become an HTTP 400."""
+        events = aiter(self.backend.stream(self.messages, self.tools, self.options))
+        return await anext(events), events
+
+    async def sse(self, first: BackendEvent, rest: AsyncIterator[BackendEvent]
+                  ) -> AsyncIterator[dict[str, str]]:
+        yield {"data": self.chunk({"role": "assistant"})}
+        sent_reasoning = False
+
+        async def all_events() -> AsyncIterator[BackendEvent]:
+            yield first
+            async for event in rest:
+                yield event
+
+        async for event in all_events():
+            if isinstance(event, ReasoningDelta):
+                sent_reasoning = True
+                yield {"data": self.chunk({"reasoning_content": event.text})}
+            elif isinstance(event, ContentDelta):
+                yield {"data": self.chunk({"content": event.text})}
+            elif isinstance(event, AssistantMessage):
+                msg = event.message
+                if msg.reasoning == "" and not sent_reasoning:  # empty, not absent
+                    yield {"data": self.chunk({"reasoning_content": ""})}
+                for i, call in enumerate(msg.tool_calls):
+                    yield {"data": self.chunk({"tool_calls": [{
+                        "index": i, "id": call.id, "type": "function",
+                        "function": {"name": call.name, "arguments": call.arguments}}]})}
+                yield {"data": self.chunk({}, _finish(event))}
+                if self.include_usage:
+                    body = {**self.envelope("chat.completion.chunk"), "choices": [],
+                            "usage": usage_to_wire(event.usage)}
+                    yield {"data": json.dumps(body)}
+        yield {"data": "[DONE]"}
+
+
+def _finish(event: AssistantMessage) -> str:
+    if event.message.tool_calls:
+        return "tool_calls"
+    return event.finish_reason if event.finish_reason in ("stop", "length") else "stop"
+
+
+def create_app(backend: ModelBackend, model_name: str | None = None) -> FastAPI:
+    """The FastAPI app: ``GET /v1/models``, ``POST /v1/chat/completions``."""
+    name = model_name or backend.model_name
+    app = FastAPI(title="thinkact model server")
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{
+            "id": name, "object": "model", "created": 0, "owned_by": "thinkact",
+            "context_window": backend.context_window}]}
+
+    @app.post("/v1/chat/completions", response_model=None)
+    async def chat(request: Request) -> Any:
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(400, "request body is not valid JSON")
+        if not isinstance(body, dict):
+            return _error(400, "request body must be a JSON object")
+        try:
+            completion = _Completion(backend, body, name)
+            if body.get("stream"):
+                first, rest = await completion.start()
+                return EventSourceResponse(completion.sse(first, rest), ping=15)
+            event = await completion.final()
+        except ValueError as exc:  # RequestError, or the backend refusing (context too long)
+            return _error(400, str(exc))
+        message = message_to_wire(event.message)
+        return {**completion.envelope("chat.completion"), "choices": [{
+            "index": 0, "message": message, "finish_reason": _finish(event)}],
+            "usage": usage_to_wire(event.usage)}
+
+    return app
