@@ -49,17 +49,17 @@ def quantize(
     )
 
 
-def _encode_prompt(prompt: str, vocab_size: int) -> tuple[list[int], Any]:
-    """Tokenize with the project tokenizer when it exists, else UTF-8 bytes (ids 0-255)."""
-    try:
-        from thinkact.chat_format import tokenizer as tok_mod  # type: ignore[attr-defined]
+def _encode_prompt(prompt: str, vocab_size: int, tokenizer_dir: Path) -> tuple[list[int], Any]:
+    """Tokenize with the K2 tokenizer stored next to the weights, else UTF-8 bytes (0-255)."""
+    has_tok = any((tokenizer_dir / f).exists() for f in ("tokenizer.json", "tiktoken.model"))
+    if has_tok:
+        from thinkact.chat_format.tokenizer import load_tokenizer
 
-        tok = tok_mod.load_tokenizer()
-        ids = list(tok.encode(prompt))
-        if ids and max(ids) < vocab_size:
-            return ids, tok
-    except (ImportError, AttributeError, FileNotFoundError, OSError, ValueError):
-        pass
+        tok = load_tokenizer(tokenizer_dir)
+        ids = tok.encode(prompt)
+        if ids and max(ids) >= vocab_size:
+            raise typer.BadParameter(f"tokenizer in {tokenizer_dir} exceeds vocab {vocab_size}")
+        return ids, tok
     if vocab_size < 256:
         raise typer.BadParameter(f"vocab {vocab_size} < 256: pass --prompt-ids instead of --prompt")
     return list(prompt.encode("utf-8")), None
@@ -77,6 +77,9 @@ def generate(
     batch: Annotated[int, typer.Option(help="rows decoded together from one prefill")] = 1,
     stop_ids: Annotated[str, typer.Option(help="comma-separated stop token ids")] = "",
     threads: Annotated[int, typer.Option(help="torch threads (0: leave default)")] = 0,
+    tokenizer: Annotated[
+        Path | None, typer.Option(help="tokenizer dir (default: the checkpoint dir)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Generate from a checkpoint with the KV-cached engine (a quick look, not a chat UI)."""
@@ -100,7 +103,7 @@ def generate(
             raise typer.BadParameter(f"--prompt-ids must be integers: {prompt_ids!r}") from exc
     else:
         assert prompt is not None
-        ids, tok = _encode_prompt(prompt, vocab)
+        ids, tok = _encode_prompt(prompt, vocab, tokenizer or checkpoint)
     if not ids or min(ids) < 0 or max(ids) >= vocab:
         raise typer.BadParameter(f"prompt ids must be non-empty and in [0, {vocab})")
     stops = [int(x) for x in stop_ids.split(",") if x.strip()]

@@ -112,6 +112,7 @@ class Session:
         batch_size: int = 1,
         *,
         cache: Any = None,
+        fast: bool = True,
     ) -> None:
         if batch_size < 1 or max_seq_len < 1:
             raise ValueError("Session needs batch_size >= 1 and max_seq_len >= 1")
@@ -120,6 +121,8 @@ class Session:
         self.batch_size = batch_size
         self.cache = cache if cache is not None else model.new_cache(batch_size, max_seq_len)
         self.position = 0  # tokens in the cache (same for every row)
+        self.fast = fast
+        self._decoder: Any = None  # FastDecoder for single-token steps, looked up per stream
         self.rows = [_Row() for _ in range(batch_size)]
         self._pending: list[int] | None = None  # chosen per live row, not yet fed
         self._live = list(range(batch_size))  # session rows still present in the cache
@@ -165,9 +168,12 @@ class Session:
                 f"{self.max_seq_len}"
             )
         ids = torch.tensor(chunk, dtype=torch.long)
-        with torch.inference_mode():
-            out = self.model(ids, start_pos=self.position, cache=self.cache, last_only=True)
-        self._logits = out[:, -1, :]
+        if n == 1 and self._decoder is not None:
+            self._logits = self._decoder.step(ids[:, 0], self.position, self.cache)
+        else:
+            with torch.inference_mode():
+                out = self.model(ids, start_pos=self.position, cache=self.cache, last_only=True)
+            self._logits = out[:, -1, :]
         self.position += n
         self._pending = None
 
@@ -228,6 +234,7 @@ class Session:
             self.max_seq_len,
             n,
             cache=self.cache.expand(n, 0),
+            fast=self.fast,
         )
         child.position = self.position
         for row in child.rows:
@@ -264,6 +271,10 @@ class Session:
         if len(gens) != self.batch_size:
             raise ValueError(f"{len(gens)} seeds for {self.batch_size} rows")
         stops = frozenset(int(t) for t in stop_tokens)
+        if self.fast and isinstance(self.model, torch.nn.Module):
+            from thinkact.model.fast_decode import fast_decoder_for
+
+            self._decoder = fast_decoder_for(self.model)
         produced = [0] * self.batch_size
         for r in self._live:
             self.rows[r].done = False

@@ -1,0 +1,86 @@
+"""The fused decode step computes what the model's own forward computes."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from support.k2_hf import make_routing_nontrivial, randomize_norms, tiny_config
+from thinkact.model.engine import Session
+from thinkact.model.fast_decode import FastDecoder, fast_decoder_for
+from thinkact.model.int4_checkpoint import convert_experts_to_int4
+from thinkact.model.model import K2ForCausalLM
+from thinkact.model.sampling import SamplingParams
+
+torch.set_num_threads(1)
+
+
+def _model(**overrides: object) -> K2ForCausalLM:
+    torch.manual_seed(0)
+    m = K2ForCausalLM(tiny_config(initializer_range=0.15, **overrides)).eval()  # type: ignore[arg-type]
+    make_routing_nontrivial(m)
+    randomize_norms(m)
+    return m
+
+
+@torch.no_grad()
+def _compare(model: K2ForCausalLM, batch: int, dense_min_slots: int | None = None) -> None:
+    g = torch.Generator().manual_seed(batch)
+    prompt = torch.randint(0, 128, (batch, 9), generator=g)
+    nxt = torch.randint(0, 128, (batch, 3), generator=g)
+    ref_cache = model.new_cache(batch, 32)
+    fast_cache = model.new_cache(batch, 32)
+    model(prompt, start_pos=0, cache=ref_cache)
+    model(prompt, start_pos=0, cache=fast_cache)
+    dec = FastDecoder(model, dense_min_slots=dense_min_slots)
+    for i in range(3):
+        pos = 9 + i
+        want = model(nxt[:, i : i + 1], start_pos=pos, cache=ref_cache)[:, -1]
+        got = dec.step(nxt[:, i], pos, fast_cache)
+        assert torch.allclose(got, want, atol=1e-5, rtol=0), (got - want).abs().max()
+    # the cache entries written are the model's own (prefill by one, decode by the other)
+    end = 12
+    got_kv, want_kv = fast_cache.buffers[0][:, :, :end], ref_cache.buffers[0][:, :, :end]
+    assert torch.allclose(got_kv, want_kv, atol=1e-5, rtol=1e-5), (got_kv - want_kv).abs().max()
+
+
+@pytest.mark.parametrize("batch", [1, 3, 8])
+def test_fast_step_matches_model_forward(batch: int) -> None:
+    _compare(_model(), batch)
+
+
+def test_per_expert_loop_for_small_batches() -> None:
+    _compare(_model(), 3, dense_min_slots=100)  # forces the per-row expert loop at B=3
+
+
+def test_no_query_lora_and_no_interleave() -> None:
+    _compare(_model(q_lora_rank=None, rope_interleave=False), 2)
+
+
+def test_int4_experts_run_through_the_model_moe() -> None:
+    m = _model(moe_intermediate_size=32)
+    convert_experts_to_int4(m)
+    _compare(m, 1)
+    _compare(m, 4)
+
+
+def test_session_fast_and_slow_paths_agree() -> None:
+    m = _model()
+    outs = []
+    for fast in (True, False):
+        s = Session(m, 64, fast=fast)
+        s.feed([3, 1, 4, 1, 5, 9, 2, 6])
+        b = s.fork(4)
+        outs.append(b.generate(12, SamplingParams(temperature=0.0)).tokens)
+    assert outs[0] == outs[1]
+
+
+def test_decoder_is_rebuilt_when_weights_change() -> None:
+    m = _model()
+    dec = fast_decoder_for(m)
+    assert dec is not None and fast_decoder_for(m) is dec
+    with torch.no_grad():
+        m.lm_head.weight.mul_(2.0)
+    dec2 = fast_decoder_for(m)
+    assert dec2 is not dec
+    _compare(m, 1)
