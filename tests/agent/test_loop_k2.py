@@ -145,3 +145,39 @@ async def test_transient_api_failures_are_retried_and_visible(
     assistants = [m for m in state.messages if m.role == "assistant"]
     assert [m.reasoning for m in assistants] == [reasoning_for(i) for i in range(4)]
     assert server.reasoning_mismatches == []
+
+
+async def test_malformed_call_from_the_server_fault(k2: StartServer) -> None:
+    server = k2(ToolLoop(3))
+    server.faults.append(Fault("malformed", at_step=1))
+    trace = MemoryTraceStore()
+    events = await run_events(agent_for(server, trace=trace))
+    assert events[-1].status == "completed"  # type: ignore[union-attr]
+    errors = [e.result.error for e in of_type(events, ToolResultEvent)]
+    assert errors == [None, "invalid_json", None]
+    recorded = [e.result.error for e in trace.events(events[0].run_id)  # type: ignore[union-attr]
+                if isinstance(e, ToolResultEvent)]
+    assert recorded == errors
+
+
+async def test_denser_tokenizer_is_learned_from_reported_usage(k2: StartServer) -> None:
+    """The server counts twice the tokens we estimate; only the usage correction keeps every
+    request inside its window."""
+    @tool
+    def fetch(text: str) -> str:
+        """Returns a big page."""
+        return "lorem ipsum dolor sit amet " * 60
+
+    server = k2(ToolLoop(30, tool="fetch"), context_window=8000, chars_per_token=1.75)
+    events = await run_events(agent_for(server, tools=[fetch], context=HideToolOutputs()))
+    assert events[-1].status == "completed", events[-1]  # type: ignore[union-attr]
+    assert server.context_rejections == 0 and server.max_request_tokens <= 8000
+    assert of_type(events, ContextCompacted)
+
+
+async def test_non_streaming_run(k2: StartServer) -> None:
+    server = k2(ToolLoop(10))
+    result = await agent_for(server, backend_overrides={"stream": False}).arun("t")
+    assert result.status == "completed" and result.tool_calls == 10
+    assert all(not r.get("stream") for r in server.requests)
+    assert server.reasoning_checked == sum(range(11)) and server.reasoning_mismatches == []

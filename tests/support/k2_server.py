@@ -13,7 +13,9 @@ endpoint cares about and records everything for assertions:
   HTTP 400 "context length exceeded" (counted in ``context_rejections``).
 
 Fault injection: ``Fault("429", times=N)``, ``Fault("500")``, ``Fault("cut", after_chunks=k)``
-(close the connection mid-answer), optionally only at a given step.
+(close the connection mid-answer), ``Fault("malformed")`` (tool-call arguments that are not
+valid JSON), optionally only at a given step. ``chars_per_token`` below the client's 3.5
+simulates a tokenizer that counts more tokens than the client estimates.
 """
 
 from __future__ import annotations
@@ -65,22 +67,23 @@ class ToolLoop:
 
 @dataclass
 class Fault:
-    kind: Literal["429", "500", "cut"]
+    kind: Literal["429", "500", "cut", "malformed"]
     times: int = 1
     at_step: int | None = None
     after_chunks: int = 4
 
 
-def estimate_wire(messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> int:
-    """The server's prompt-token count: chars / 3.5 per message plus overhead."""
+def estimate_wire(messages: list[dict[str, Any]], tools: list[dict[str, Any]],
+                  chars_per_token: float = 3.5) -> int:
+    """The server's prompt-token count: chars / ``chars_per_token`` per message + overhead."""
     total = 3
     for m in messages:
         chars = len(m.get("content") or "") + len(m.get("reasoning_content") or "")
         for c in m.get("tool_calls") or []:
             chars += len(c["id"]) + len(c["function"]["name"]) + len(c["function"]["arguments"])
-        total += 4 + math.ceil(chars / 3.5)
+        total += 4 + math.ceil(chars / chars_per_token)
     if tools:
-        total += math.ceil(len(json.dumps(tools)) / 3.5)
+        total += math.ceil(len(json.dumps(tools)) / chars_per_token)
     return total
 
 
@@ -93,12 +96,13 @@ def _id_index(call_id: str) -> int:
 class K2Server:
     def __init__(self, policy: Policy, *, context_window: int | None = None,
                  model: str = "kimi-k2-thinking", chunk_chars: int = 12,
-                 usage_in_choice: bool = False) -> None:
+                 usage_in_choice: bool = False, chars_per_token: float = 3.5) -> None:
         self.policy = policy
         self.context_window = context_window
         self.model = model
         self.chunk_chars = chunk_chars
         self.usage_in_choice = usage_in_choice  # Moonshot style: usage inside the last choice
+        self.chars_per_token = chars_per_token  # < 3.5: a tokenizer denser than the client's guess
         self.faults: list[Fault] = []
         self.requests: list[dict[str, Any]] = []
         self.emitted: dict[str, str] = {}  # tool_call_id -> reasoning sent with that call
@@ -151,7 +155,7 @@ class K2Server:
                 self.reasoning_checked += 1
                 if expected is not None and m["reasoning_content"] != expected:
                     self.reasoning_mismatches.append(f"message {i}: {m['reasoning_content']!r}")
-        prompt = estimate_wire(messages, body.get("tools") or [])
+        prompt = estimate_wire(messages, body.get("tools") or [], self.chars_per_token)
         want = prompt + int(body.get("max_tokens") or 0)
         if self.context_window is not None and want > self.context_window:
             with self._lock:
@@ -183,7 +187,8 @@ class K2Server:
         return step, turn, calls
 
     def usage(self, body: dict[str, Any], turn: Turn) -> dict[str, Any]:
-        prompt = estimate_wire(body.get("messages", []), body.get("tools") or [])
+        prompt = estimate_wire(body.get("messages", []), body.get("tools") or [],
+                               self.chars_per_token)
         reasoning = math.ceil(len(turn.reasoning) / 3.5)
         completion = reasoning + math.ceil(
             (len(turn.content or "") + sum(len(a) for _, a in turn.tool_calls)) / 3.5)
@@ -260,6 +265,9 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "500":
             self._error(500, "internal server error")
             return
+        if fault is not None and fault.kind == "malformed":
+            for c in calls:
+                c["function"]["arguments"] = c["function"]["arguments"][:-1]  # drop the "}"
         if body.get("stream"):
             self._stream(body, turn, calls, fault)
         else:
