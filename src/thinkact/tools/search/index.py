@@ -300,34 +300,41 @@ class SearchIndex:
         """Best documents for ``query`` by their best passage's BM25 score.
 
         All-terms matches rank first; when they are fewer than ``limit`` documents, any-term
-        matches fill the list, so a question with one unusual word still finds something."""
-        hits: dict[str, SearchHit] = {}
+        matches fill the list, so a question with one unusual word still finds something.
+        Ranking reads only rowids and scores; snippets are built for the winners alone."""
+        best: dict[str, tuple[int, int, float, list[int], str]] = {}
         for any_term in (False, True):
             expr = build_match_query(query, any_term=any_term)
             if expr is None:
                 return []
             with self._lock:
                 rows = self._db.execute(
-                    f"SELECT p.doc_id, p.passage_no, p.heading, d.title, r.path, d.relpath, "
-                    f"snippet(passages_fts, 2, '**', '**', ' … ', 24), {_BM25} AS score "
+                    f"SELECT passages_fts.rowid, p.doc_id, p.passage_no, {_BM25} AS score "
                     "FROM passages_fts JOIN passages p ON p.id = passages_fts.rowid "
-                    "JOIN documents d ON d.doc_id = p.doc_id JOIN roots r ON r.id = d.root_id "
                     "WHERE passages_fts MATCH ? ORDER BY score LIMIT ?",
                     (expr, limit * per_doc * 4),
                 ).fetchall()
-            for doc_id, no, heading, title, root, rel, snippet, score in rows:
-                hit = hits.get(doc_id)
-                if hit is None:
-                    if len(hits) >= limit:
-                        continue
-                    hits[doc_id] = SearchHit(
-                        doc_id, title, Path(root) / rel, no, heading, snippet, -float(score)
-                    )
-                elif (
-                    len(hit.more_passages) < per_doc - 1
-                    and no not in hit.more_passages and no != hit.passage_no
-                ):
-                    hit.more_passages.append(no)
-            if len(hits) >= limit:
+            for rowid, doc_id, no, score in rows:
+                entry = best.get(doc_id)
+                if entry is None:
+                    if len(best) < limit:
+                        best[doc_id] = (rowid, no, -float(score), [], expr)
+                elif len(entry[3]) < per_doc - 1 and no != entry[1] and no not in entry[3]:
+                    entry[3].append(no)
+            if len(best) >= limit:
                 break
-        return list(hits.values())
+        hits = []
+        with self._lock:
+            for doc_id, (rowid, no, score, more, expr) in best.items():
+                row = self._db.execute(
+                    "SELECT snippet(passages_fts, 2, '**', '**', ' … ', 24), p.heading, d.title, "
+                    "r.path, d.relpath FROM passages_fts "
+                    "JOIN passages p ON p.id = passages_fts.rowid "
+                    "JOIN documents d ON d.doc_id = p.doc_id JOIN roots r ON r.id = d.root_id "
+                    "WHERE passages_fts MATCH ? AND passages_fts.rowid = ?",
+                    (expr, rowid),
+                ).fetchone()
+                snippet, heading, title, root, rel = row
+                hits.append(SearchHit(doc_id, title, Path(root) / rel, no, heading, snippet,
+                                      score, more))
+        return hits
