@@ -148,3 +148,18 @@ def test_mscale_formula() -> None:
     cfg = tiny_config(rope_scaling=RopeScaling(factor=64.0, mscale=1.0, mscale_all_dim=1.0))
     m = 0.1 * math.log(64.0) + 1
     assert cfg.softmax_scale() == pytest.approx(cfg.qk_head_dim**-0.5 * m * m)
+
+
+def test_kimi_k2_config_is_written_loadable_by_transformers(tmp_path: Path) -> None:
+    from transformers import DeepseekV3Config
+
+    cfg = get_preset("kimi-k2-thinking")
+    cfg.save_pretrained(tmp_path / "as_is")
+    assert json.loads((tmp_path / "as_is" / "config.json").read_text())["model_type"] == "kimi_k2"
+    cfg.save_pretrained(tmp_path / "hf", model_type="deepseek_v3")
+    hf = DeepseekV3Config.from_pretrained(tmp_path / "hf")
+    assert hf.n_routed_experts == 384 and hf.num_attention_heads == 64
+    assert hf.rope_parameters["factor"] == 64.0 and hf.rope_parameters["beta_fast"] == 1.0
+    assert hf.routed_scaling_factor == 2.827 and hf.rms_norm_eps == 1e-5
+    back = K2Config.from_pretrained(tmp_path / "hf")
+    assert back.replace(model_type="kimi_k2") == cfg

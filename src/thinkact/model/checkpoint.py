@@ -174,11 +174,13 @@ def parse_size(size: int | str) -> int:
 def save_checkpoint(model: K2ForCausalLM, path: str | Path, *,
                     max_shard_size: int | str = "5GB", dtype: torch.dtype | None = None,
                     generation_config: dict[str, object] | None = None,
-                    legacy_rope: bool = False) -> Path:
+                    legacy_rope: bool = False, model_type: str | None = None) -> Path:
     """Write config.json + safetensors (sharded with an index when over ``max_shard_size``).
 
     ``dtype`` casts float tensors except the router (kept as stored, fp32 by default) and
-    non-float tensors (e.g. INT4 packed words). The config's torch_dtype follows ``dtype``.
+    non-float tensors (e.g. INT4 packed words). The config's torch_dtype follows ``dtype``;
+    ``model_type`` overrides the written one (``"deepseek_v3"`` makes a kimi_k2 config loadable
+    by transformers).
     """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
@@ -218,7 +220,7 @@ def save_checkpoint(model: K2ForCausalLM, path: str | Path, *,
         (path / INDEX_NAME).write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
     if dtype is not None:
         cfg = cfg.replace(torch_dtype=str(dtype).removeprefix("torch."))
-    cfg.save_pretrained(path, legacy_rope=legacy_rope)
+    cfg.save_pretrained(path, legacy_rope=legacy_rope, model_type=model_type)
     if generation_config is not None:
         (path / "generation_config.json").write_text(json.dumps(generation_config, indent=2) + "\n")
     return path

@@ -193,14 +193,21 @@ class K2Config:
             kwargs["topk_group"] = 1
         return cls(rope_theta=theta, rope_scaling=scaling, extra=d, **kwargs)
 
-    def to_hf_dict(self, legacy_rope: bool = False) -> dict[str, Any]:
-        """A dict transformers 5.x loads as DeepseekV3Config (``legacy_rope``: 4.x style keys)."""
+    def to_hf_dict(self, legacy_rope: bool = False, model_type: str | None = None
+                   ) -> dict[str, Any]:
+        """The HF config dict (``legacy_rope``: 4.x ``rope_theta``/``rope_scaling`` keys).
+
+        transformers loads it as DeepseekV3Config when model_type is ``deepseek_v3``; pass
+        ``model_type="deepseek_v3"`` to make a ``kimi_k2`` config loadable there.
+        """
         d: dict[str, Any] = dict(self.extra)
         d["architectures"] = ["DeepseekV3ForCausalLM"]
         skip = {"extra", "rope_scaling", "rope_theta", "quantization_config", "latent_norm_eps"}
         for f in dataclasses.fields(self):
             if f.name not in skip:
                 d[f.name] = getattr(self, f.name)
+        if model_type is not None:
+            d["model_type"] = model_type
         d["qk_head_dim"] = self.qk_head_dim
         d["head_dim"] = self.qk_rope_head_dim
         if self.latent_norm_eps != 1e-6:
@@ -232,11 +239,13 @@ class K2Config:
             raise FileNotFoundError(f"no config.json at {p}")
         return cls.from_hf_dict(json.loads(p.read_text()))
 
-    def save_pretrained(self, path: str | Path, legacy_rope: bool = False) -> Path:
+    def save_pretrained(self, path: str | Path, legacy_rope: bool = False,
+                        model_type: str | None = None) -> Path:
         p = Path(path)
         p.mkdir(parents=True, exist_ok=True)
         out = p / "config.json"
-        out.write_text(json.dumps(self.to_hf_dict(legacy_rope), indent=2, sort_keys=True) + "\n")
+        d = self.to_hf_dict(legacy_rope, model_type)
+        out.write_text(json.dumps(d, indent=2, sort_keys=True) + "\n")
         return out
 
     def replace(self, **changes: Any) -> K2Config:

@@ -139,7 +139,7 @@ class MoE(nn.Module):
         for e, c in enumerate(counts):
             if c:
                 rows = token[pos:pos + c]
-                out = out.index_add(0, rows, self.experts[e](x[rows]) * w[pos:pos + c])
+                out.index_add_(0, rows, self.experts[e](x[rows]) * w[pos:pos + c])
                 pos += c
         return out
 
@@ -204,16 +204,21 @@ class MLA(nn.Module):
             buf[:b, start:end, self.kv_rank:] = k_pe
             keys = buf[:b, :end]
         w = self.kv_b_proj.weight.view(h, self.nope + self.v_dim, self.kv_rank)
-        # [B,H,T,nope] @ [H,nope,C] -> [B,H,T,C]: the key up-projection folded into the query.
-        q_lat = torch.matmul(q_nope.transpose(1, 2), w[:, : self.nope])
+        # Per-head bmm over [H, B*T, ·] (a broadcast matmul would copy the weights per row).
+        # q_nope @ W_UK[h]: the key up-projection folded into the query -> [B,H,T,C].
+        q_heads = q_nope.permute(2, 0, 1, 3).reshape(h, b * t, self.nope)
+        q_lat = torch.bmm(q_heads, w[:, : self.nope])
+        q_lat = q_lat.view(h, b, t, -1).transpose(0, 1)
         qc = torch.cat([q_lat, q_pe.transpose(1, 2)], dim=-1).view(b, h * t, -1)
         scores = torch.bmm(qc, keys.transpose(1, 2)).view(b, h, t, -1) * self.scale
         if mask is not None:
             scores = scores + mask
         p = F.softmax(scores, dim=-1, dtype=torch.float32).to(q_nope.dtype)
-        o_lat = torch.bmm(p.view(b, h * t, -1), keys[..., : self.kv_rank]).view(b, h, t, -1)
-        # [B,H,T,C] @ [H,C,v] -> [B,H,T,v]: the value up-projection after the softmax.
-        return torch.matmul(o_lat, w[:, self.nope:].transpose(1, 2)).transpose(1, 2)
+        o_lat = torch.bmm(p.view(b, h * t, -1), keys[..., : self.kv_rank])  # [B, H*T, C]
+        # o_lat @ W_UV[h]^T: the value up-projection after the softmax -> [B,T,H,v].
+        o_lat = o_lat.view(b, h, t, -1).transpose(0, 1).reshape(h, b * t, self.kv_rank)
+        o = torch.bmm(o_lat, w[:, self.nope:].transpose(1, 2))
+        return o.view(h, b, t, -1).permute(1, 2, 0, 3)
 
     def _naive(self, q_nope: torch.Tensor, q_pe: torch.Tensor, latent: torch.Tensor,
                k_pe: torch.Tensor, start: int, end: int, cache: tuple[torch.Tensor, ...] | None,
