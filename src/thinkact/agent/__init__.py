@@ -16,8 +16,10 @@ from thinkact.agent.context import (
 )
 from thinkact.agent.repeat import RepeatPolicy
 from thinkact.agent.view import ContextView
+from thinkact.backends.base import GenerationOptions
 
 __all__ = [
-    "Agent", "Budget", "ContextStrategy", "ContextView", "HideToolOutputs", "NoCompaction",
+    "Agent", "Budget", "ContextStrategy", "ContextView", "GenerationOptions", "HideToolOutputs",
+    "NoCompaction",
     "RepeatPolicy", "RunResult", "Spend", "Summarize", "extractive_summary", "new_run_id",
 ]

@@ -1,4 +1,10 @@
-"""Model backends: everything that can stream one assistant turn (see ``base``)."""
+"""Model backends: everything that can stream one assistant turn (see ``base``).
+
+``OpenAIBackend`` is imported on first use: the ``openai`` package takes about a second to
+import, and code that only needs the agent loop (or a local model) should not pay for it.
+"""
+
+from typing import TYPE_CHECKING, Any
 
 from thinkact.backends.base import GenerationOptions, ModelBackend
 from thinkact.backends.config import (
@@ -14,6 +20,17 @@ from thinkact.backends.scripted import ScriptedBackend, ScriptExhausted
 
 __all__ = [
     "PRESETS", "BackendConfig", "BackendError", "ConfigError", "GenerationOptions",
-    "ModelBackend", "Price", "ProviderPreset", "RetryPolicy", "ScriptExhausted",
+    "ModelBackend", "OpenAIBackend", "Price", "ProviderPreset", "RetryPolicy", "ScriptExhausted",
     "ScriptedBackend", "config_path", "make_backend", "resolve_backend_config",
 ]
+
+if TYPE_CHECKING:
+    from thinkact.backends.openai_compat import OpenAIBackend
+
+
+def __getattr__(name: str) -> Any:
+    if name == "OpenAIBackend":
+        from thinkact.backends.openai_compat import OpenAIBackend
+
+        return OpenAIBackend
+    raise AttributeError(f"module 'thinkact.backends' has no attribute {name!r}")

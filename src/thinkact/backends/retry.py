@@ -10,9 +10,6 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-import httpx
-import openai
-
 
 class BackendError(RuntimeError):
     """A model call failed for good (not retryable, or retries exhausted)."""
@@ -47,6 +44,9 @@ RETRYABLE_STATUS = frozenset({408, 409, 425, 429})
 
 
 def is_retryable(exc: BaseException) -> bool:
+    import httpx  # imported here: only the OpenAI backend (which loads them anyway) calls this
+    import openai
+
     if isinstance(exc, IncompleteStream | openai.APITimeoutError | openai.APIConnectionError):
         return True
     if isinstance(exc, openai.APIStatusError):
