@@ -26,6 +26,7 @@ from thinkact.tools.mcp_client import (
     load_mcp_servers,
     tool_name,
 )
+from thinkact.tools.untrusted import is_marked
 
 NOTES_SERVER = Path(__file__).parents[1] / "support" / "mcp_fieldnotes_server.py"
 CONFIG = {
@@ -85,7 +86,8 @@ async def test_third_party_time_server(stdio_tools: MCPToolset) -> None:
 async def test_own_server_over_stdio(stdio_tools: MCPToolset) -> None:
     tools = by_name(stdio_tools)
     assert {"fieldnotes__add", "fieldnotes__count_sightings", "fieldnotes__photo"} <= set(tools)
-    assert "42" in await tools["fieldnotes__add"].call({"a": 2, "b": 40}, ToolContext())
+    added = await tools["fieldnotes__add"].call({"a": 2, "b": 40}, ToolContext())
+    assert "42" in added and is_marked(added)  # third-party output is fenced as data
     photo = await tools["fieldnotes__photo"].call({"species": "heron"}, ToolContext())
     assert "[image content: image/png" in photo
     with pytest.raises(ToolError, match="no sightings recorded for 'dodo'"):

@@ -14,6 +14,7 @@ from thinkact.cli.main import app
 from thinkact.tools.base import Tool, ToolContext, ToolError
 from thinkact.tools.search import SearchIndex, SearchTool, doc_id_for, web_backend_from_config
 from thinkact.tools.search.web import SearXNGBackend
+from thinkact.tools.untrusted import is_marked
 
 
 @pytest.fixture
@@ -36,6 +37,7 @@ async def test_search_tool_returns_cited_results(indexed: Path, tmp_path: Path) 
     assert f"[1] Basalt columns of Fingal Ridge  (id {basalt}#1; geology/basalt.html)" in out
     assert "**basalt**" in out.lower()
     assert out.count("\n[") <= 2
+    assert is_marked(out)  # document text is data for the model, not instructions
     await tool.aclose()
 
 

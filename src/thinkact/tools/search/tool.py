@@ -15,10 +15,8 @@ MAX_LIMIT = 10
 
 def mark_untrusted(text: str, source: str) -> str:
     """Fence tool output that came from documents or the web as data, not instructions."""
-    try:
-        from thinkact.tools.untrusted import mark_untrusted as mark
-    except ImportError:  # pragma: no cover - until the untrusted-output module lands
-        return text
+    from thinkact.tools.untrusted import mark_untrusted as mark
+
     return mark(text, source)
 
 
