@@ -111,3 +111,13 @@ async def test_usage_inside_the_last_choice_is_read(k2: StartServer) -> None:
     final = events[-1]
     assert isinstance(final, AssistantMessage)
     assert final.usage.reasoning_tokens == 30 and final.usage.prompt_tokens > 0
+
+
+async def test_stalled_stream_times_out_and_is_retried(k2: StartServer) -> None:
+    server = k2(lambda step, req: Turn("thinking", content="fine"))
+    server.faults.append(Fault("stall", after_chunks=2, seconds=1.0))
+    events = await collect(backend_for(server, timeout_s=0.2), [Message.user("q")])
+    retries = [e for e in events if isinstance(e, Retry)]
+    assert len(retries) == 1 and "Timeout" in retries[0].error
+    final = events[-1]
+    assert isinstance(final, AssistantMessage) and final.message.content == "fine"

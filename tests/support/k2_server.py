@@ -14,8 +14,10 @@ endpoint cares about and records everything for assertions:
 
 Fault injection: ``Fault("429", times=N)``, ``Fault("500")``, ``Fault("cut", after_chunks=k)``
 (close the connection mid-answer), ``Fault("malformed")`` (tool-call arguments that are not
-valid JSON), optionally only at a given step. ``chars_per_token`` below the client's 3.5
-simulates a tokenizer that counts more tokens than the client estimates.
+valid JSON), ``Fault("stall", after_chunks=k, seconds=s)`` (go silent mid-answer: the
+client's read timeout must fire), optionally only at a given step. ``chars_per_token``
+below the client's 3.5 simulates a tokenizer that counts more tokens than the client
+estimates.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import json
 import math
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -67,10 +70,11 @@ class ToolLoop:
 
 @dataclass
 class Fault:
-    kind: Literal["429", "500", "cut", "malformed"]
+    kind: Literal["429", "500", "cut", "malformed", "stall"]
     times: int = 1
     at_step: int | None = None
     after_chunks: int = 4
+    seconds: float = 1.0  # how long a "stall" goes silent before the connection closes
 
 
 def estimate_wire(messages: list[dict[str, Any]], tools: list[dict[str, Any]],
@@ -307,7 +311,9 @@ class _Handler(BaseHTTPRequestHandler):
         if (body.get("stream_options") or {}).get("include_usage") and not self.k2.usage_in_choice:
             events.append({**base, "choices": [], "usage": self.k2.usage(body, turn)})
         for i, event in enumerate(events):
-            if fault is not None and fault.kind == "cut" and i == fault.after_chunks:
+            if fault is not None and fault.kind == "stall" and i == fault.after_chunks:
+                time.sleep(fault.seconds)
+            if fault is not None and fault.kind in ("cut", "stall") and i == fault.after_chunks:
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)  # dies mid-answer, no final chunk
                 return
