@@ -46,6 +46,12 @@ class NoCompaction:
 
 @dataclass
 class HideToolOutputs:
+    """Replace older tool outputs with a placeholder, oldest first, down to ``target``.
+
+    ``HideToolOutputs(keep_recent=0, target=0)`` is K2 Thinking's published evaluation
+    setting: once the input passes the window, hide *all* previous tool outputs.
+    """
+
     keep_recent: int = 1
     target: float = 0.5
     placeholder: str = HIDDEN
