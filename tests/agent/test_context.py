@@ -140,3 +140,11 @@ async def test_api_failure_after_retries_then_resume_against_k2(k2: StartServer)
     assert resumed[-1].tool_calls == 4 and server.reasoning_mismatches == []
     state = trace.load_state(run_id)
     assert state.finished and [m.role for m in state.messages].count("tool") == 4
+
+
+async def test_k2_setting_hides_every_previous_tool_output() -> None:
+    view = ContextView(conversation(6))
+    await HideToolOutputs(keep_recent=0, target=0).compact(view, 10**6, ScriptedBackend([]))
+    tools = [m for m in view.messages if m.role == "tool"]
+    assert len(tools) == 6 and all(m.content == HIDDEN for m in tools)
+    assert all(m.reasoning for m in view.messages if m.role == "assistant")  # reasoning kept
