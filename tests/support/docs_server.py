@@ -16,6 +16,7 @@ class Route:
     content_type: str = "text/html; charset=utf-8"
     status: int = 200
     chunked: bool = False  # stream without Content-Length
+    location: str | None = None  # for redirects
 
 
 @dataclass
@@ -47,6 +48,8 @@ def serve(routes: dict[str, Route]) -> Iterator[Served]:
             body = route.body(parse_qs(parts.query)) if callable(route.body) else route.body
             self.send_response(route.status)
             self.send_header("Content-Type", route.content_type)
+            if route.location:
+                self.send_header("Location", route.location)
             sent = 0
             try:
                 if route.chunked:

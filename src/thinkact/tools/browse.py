@@ -10,6 +10,7 @@ Pages whose content is built by JavaScript are rendered with headless Chromium w
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -79,6 +80,7 @@ class BrowseTool:
         index: SearchIndex | None = None,
         index_path: Path | str | None = None,
         allowed_roots: list[Path] | None = None,
+        allow_private: bool = True,
         page_chars: int = 4000,
         max_bytes: int = 3_000_000,
         timeout: float = 15.0,
@@ -92,6 +94,7 @@ class BrowseTool:
         self._index_path = Path(index_path) if index_path is not None else None
         self._owns_index = index is None
         self.allowed_roots = [Path(p) for p in allowed_roots or []]
+        self.allow_private = allow_private
         self.page_chars = page_chars
         self.max_bytes = max_bytes
         self.timeout = timeout
@@ -190,12 +193,44 @@ class BrowseTool:
         opened.passage_starts = {p.passage_no: p.start for p in index.passages(doc_id)}
         return opened
 
+    async def _check_host(self, request: httpx.Request) -> None:
+        """Runs before every request, redirects included: link-local addresses (cloud
+        metadata services) are always refused; loopback and private networks unless
+        ``allow_private``."""
+        host = request.url.host
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+        except OSError as exc:
+            raise ToolError(f"cannot resolve host {host!r}: {exc}") from exc
+        for info in infos:
+            addr = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+            if addr.is_link_local or (not self.allow_private and (
+                addr.is_private or addr.is_loopback or addr.is_reserved
+                or addr.is_unspecified or addr.is_multicast
+            )):
+                raise ToolError(f"access denied: {host} resolves to a non-public address")
+
+    async def _allowed_url(self, url: str) -> bool:
+        parts = urlsplit(url)
+        if parts.scheme in ("data", "blob", "about"):
+            return True
+        if parts.scheme not in ("http", "https"):
+            return False
+        try:
+            await self._check_host(httpx.Request("GET", url))
+        except ToolError:
+            return False
+        return True
+
     async def _download(self, url: str) -> tuple[str, str, bytes, bool]:
         """GET with byte and time caps; returns (final URL, content type, body, truncated)."""
         timeout = httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0))
         headers = {"User-Agent": _USER_AGENT}
         async with (
-            httpx.AsyncClient(timeout=timeout, follow_redirects=True, headers=headers) as client,
+            httpx.AsyncClient(
+                timeout=timeout, follow_redirects=True, max_redirects=5, headers=headers,
+                event_hooks={"request": [self._check_host]},
+            ) as client,
             client.stream("GET", url) as response,
         ):
             if response.status_code >= 400:
@@ -241,7 +276,7 @@ class BrowseTool:
         )
         if wants_render and self._can_render:
             try:
-                final, html = await self._renderer.render(final)
+                final, html = await self._renderer.render(final, self._allowed_url)
                 doc = extract_bytes(
                     html.encode(), kind="html", name=name, base_url=final, with_links=True
                 )

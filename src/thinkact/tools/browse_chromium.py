@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+UrlGuard = Callable[[str], Awaitable[bool]]
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -81,11 +84,22 @@ class ChromiumRenderer:
                     raise RenderError(f"cannot start Chromium: {exc}") from exc
             return self._browser
 
-    async def render(self, url: str) -> tuple[str, str]:
-        """Load ``url``, let scripts run until the network is idle; return (final URL, HTML)."""
+    async def render(self, url: str, guard: UrlGuard | None = None) -> tuple[str, str]:
+        """Load ``url``, let scripts run until the network is idle; return (final URL, HTML).
+
+        ``guard`` sees every request the page makes (scripts, frames, redirects) and may
+        refuse it, so rendering obeys the same host rules as plain downloads."""
         browser = await self._ensure()
         context = await browser.new_context(java_script_enabled=True, accept_downloads=False)
         try:
+            if guard is not None:
+                async def check(route: Any) -> None:
+                    if await guard(route.request.url):
+                        await route.continue_()
+                    else:
+                        await route.abort("blockedbyclient")
+
+                await context.route("**/*", check)
             page = await context.new_page()
             try:
                 await page.goto(url, wait_until="networkidle", timeout=self.timeout * 1000)
