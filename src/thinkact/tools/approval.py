@@ -13,7 +13,7 @@ import inspect
 import json
 import re
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 from rich.console import Console
 from rich.prompt import Confirm, Prompt
@@ -71,8 +71,9 @@ class ConsolePrompt:
     event loop keeps going while the person thinks.
     """
 
-    def __init__(self, console: Console | None = None) -> None:
+    def __init__(self, console: Console | None = None, stream: TextIO | None = None) -> None:
         self.console = console or Console(stderr=True)
+        self.stream = stream  # where answers are read from; None = the terminal
         self._lock = asyncio.Lock()
 
     async def __call__(self, call: ToolCall) -> Decision:
@@ -82,10 +83,10 @@ class ConsolePrompt:
     def _ask(self, call: ToolCall) -> Decision:
         self.console.print(f"[bold yellow]Approve tool call[/] [bold]{call.name}[/]")
         self.console.print(describe_call(call), markup=False, highlight=False)
-        if Confirm.ask("Run it?", console=self.console, default=False):
+        if Confirm.ask("Run it?", console=self.console, default=False, stream=self.stream):
             return True, "approved by the user"
         reason = Prompt.ask("Reason for the model (optional)", console=self.console,
-                            default="", show_default=False)
+                            default="", show_default=False, stream=self.stream)
         return False, reason.strip() or "rejected by the user"
 
 
@@ -157,7 +158,7 @@ class ApprovalRules:
             return False, f"the tool {call.name!r} is not allowed in this run"
         hit = self._matches(call, self.deny_patterns)
         if hit is not None:
-            return False, f"blocked by policy: arguments match the forbidden pattern {hit!r}"
+            return False, f"blocked by policy: arguments match the forbidden pattern /{hit}/"
         if call.name in self.auto_allow:
             return True, "allowed by policy"
         must_ask = (call.name in self.ask or self._matches(call, self.ask_patterns) is not None

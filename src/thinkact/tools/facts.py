@@ -123,7 +123,8 @@ class FactsTool:
         finally:
             conn.close()
         if not columns:
-            raise ToolError("the statement returned no result table; only SELECT is allowed")
+            raise ToolError("query refused: the statement returned no result table; "
+                            "only SELECT is allowed")
         more = len(rows) > self.max_rows
         return self._table(columns, rows[:self.max_rows], more)
 

@@ -151,12 +151,12 @@ class FilesTool:
         lines = data.decode("utf-8", errors="replace").splitlines()
         first = int(start) if start is not None else 1
         last = int(end) if end is not None else len(lines)
-        if first < 1 or last < first:
-            raise ToolError(f"bad line range {first}-{last}")
         if lines and first > len(lines):
             raise ToolError(f"{path} has only {len(lines)} lines")
+        if first < 1 or last < first:
+            raise ToolError(f"bad line range {first}-{last}: start_line must be <= end_line")
         chosen = lines[first - 1:last]
-        width = len(str(first + len(chosen)))
+        width = len(str(first + len(chosen) - 1))
         body = "\n".join(f"{n:>{width}}| {text}" for n, text in enumerate(chosen, first))
         shown = f"lines {first}-{first + len(chosen) - 1} of {len(lines)}" if chosen else "empty"
         return mark_untrusted(f"{self._display(root, real)} ({shown})\n{body}".rstrip("\n"),
