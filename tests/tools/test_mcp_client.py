@@ -34,7 +34,7 @@ CONFIG = {
     "mcp": {"servers": {
         "time": {"command": "python", "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]},
         "fieldnotes": {"command": sys.executable, "args": [str(NOTES_SERVER), "stdio"],
-                       "timeout": 30},
+                       "timeout": 30, "stderr": "discard"},
         "off": {"command": "nothing", "enabled": False},
     }},
 }
@@ -132,6 +132,18 @@ async def test_own_server_over_streamable_http(http_server: str) -> None:
         out = await tools["notes__count_sightings"].call({"species": "egret"}, ToolContext())
         assert "egret: 112 counted" in out
         assert "5" in await tools["notes__add"].call({"a": 2, "b": 3}, ToolContext())
+
+
+async def test_server_log_goes_to_configured_file(tmp_path: Path) -> None:
+    log = tmp_path / "time.log"
+    servers = load_mcp_servers({"servers": {"t": {
+        "command": "python", "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"],
+        "stderr": str(log), "tools": ["get_current_time"]}}})
+    async with await connect_mcp(servers) as toolset:
+        assert toolset.tool_names() == ["t__get_current_time"]  # filtered by `tools`
+        with pytest.raises(ToolError):
+            await toolset.tools[0].call({"timezone": "Bad/Zone"}, ToolContext())
+    assert "Bad/Zone" in log.read_text()
 
 
 async def test_unreachable_server_is_named() -> None:

@@ -16,6 +16,7 @@ Config (TOML, read by ``thinkact.backends.config``; we take the resulting dict):
     url = "http://127.0.0.1:8000/mcp"
     headers = { Authorization = "Bearer ..." }   # optional
     # both kinds: timeout = 60 (seconds per call), enabled = true, tools = ["only", "these"]
+    # stdio only: stderr = "inherit" | "discard" | "path/to/server.log"
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
 import sys
 from collections.abc import Mapping
@@ -49,6 +51,7 @@ class MCPServerConfig:
     headers: dict[str, str] = field(default_factory=dict)
     timeout: float = 60.0
     tools: list[str] | None = None  # expose only these remote tools (None: all)
+    stderr: str = "inherit"  # stdio servers' log output: "inherit", "discard" or a file path
 
     def __post_init__(self) -> None:
         if bool(self.command) == bool(self.url):
@@ -67,7 +70,8 @@ def load_mcp_servers(config: Mapping[str, Any]) -> list[MCPServerConfig]:
         table = table["servers"] or {}
     if not isinstance(table, Mapping):
         raise ValueError("[mcp.servers] must be a table of server tables")
-    known = {"command", "args", "env", "cwd", "url", "headers", "timeout", "tools", "enabled"}
+    known = {"command", "args", "env", "cwd", "url", "headers", "timeout", "tools", "enabled",
+             "stderr"}
     servers = []
     for name, raw in table.items():
         if not isinstance(raw, Mapping):
@@ -83,6 +87,7 @@ def load_mcp_servers(config: Mapping[str, Any]) -> list[MCPServerConfig]:
             url=raw.get("url"), headers=dict(raw.get("headers") or {}),
             timeout=float(raw.get("timeout", 60.0)),
             tools=list(raw["tools"]) if raw.get("tools") is not None else None,
+            stderr=str(raw.get("stderr", "inherit")),
         ))
     return servers
 
@@ -153,7 +158,11 @@ class _Connection:
             command = sys.executable if cfg.command in ("python", "python3") else cfg.command
             params = StdioServerParameters(command=command, args=cfg.args, env=cfg.env,
                                            cwd=cfg.cwd)
-            read, write = await stack.enter_async_context(stdio_client(params))
+            errlog: Any = sys.stderr
+            if cfg.stderr != "inherit":
+                target = os.devnull if cfg.stderr == "discard" else cfg.stderr
+                errlog = stack.enter_context(open(target, "a", encoding="utf-8"))  # noqa: SIM115
+            read, write = await stack.enter_async_context(stdio_client(params, errlog=errlog))
         else:
             from mcp.client.streamable_http import streamable_http_client
 
