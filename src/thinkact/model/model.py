@@ -275,7 +275,11 @@ class K2Transformer(nn.Module):
 
 
 class K2ForCausalLM(nn.Module):
-    """The whole model. ``attn_impl`` ("absorb" default, or "naive") picks the cached attention."""
+    """The whole model.
+
+    ``attn_impl`` ("absorb" default, or "naive") picks the attention used with a KV cache;
+    without a cache the forward always expands K/V and runs causal SDPA (the training path).
+    """
 
     def __init__(self, cfg: K2Config, *, dtype: torch.dtype | None = None,
                  device: torch.device | str | None = None, init: bool = True) -> None:
@@ -330,10 +334,8 @@ class K2ForCausalLM(nn.Module):
             if t > 1:  # query i sits at start_pos + i and sees keys <= that position
                 mask = torch.full((t, end), float("-inf"), device=x.device, dtype=x.dtype)
                 mask = mask.triu_(start_pos + 1)
-        elif t > 1 and mode == "absorb":
-            mask = torch.full((t, t), float("-inf"), device=x.device, dtype=x.dtype).triu_(1)
-        if cache is None and mode == "naive":
-            mask = None  # SDPA applies the causal mask itself
+        else:
+            mode = "naive"  # no cache (training, scoring): expanded K/V with fused causal SDPA
         if self.config.rope_interleave:  # cos carries complex phasors, sin is unused
             cos = sin = self.rope.get_phasors(start_pos, t, x.device, x.dtype).unsqueeze(1)
         else:
