@@ -109,3 +109,37 @@ def test_index_command_reports_counts(tmp_path: Path) -> None:
     assert f"({len(DOCS) - 1} documents)" in second.output
     bad = runner.invoke(app, ["index", str(tmp_path / "missing"), "--db", str(db)])
     assert bad.exit_code == 2 and "not a folder" in bad.output
+
+
+async def test_search_then_browse_through_the_agent_loop(indexed: Path, tmp_path: Path) -> None:
+    """A scripted model searches, opens the top result by its id, and cites it."""
+    import re
+    from collections.abc import Sequence
+
+    from thinkact.agent import Agent
+    from thinkact.backends import ScriptedBackend
+    from thinkact.messages import Message, ToolCall
+    from thinkact.tools.browse import BrowseTool
+
+    def policy(messages: Sequence[Message]) -> Message:
+        tool_msgs = [m for m in messages if m.role == "tool"]
+        if not tool_msgs:
+            return Message(role="assistant", reasoning="look it up", tool_calls=[ToolCall(
+                id="functions.search:0", name="search",
+                arguments='{"query": "strongest gust storm Orla"}')])
+        if len(tool_msgs) == 1:
+            cited = re.search(r"id ([0-9a-f]{12}#\d+)", tool_msgs[0].content or "")
+            assert cited, tool_msgs[0].content
+            return Message(role="assistant", reasoning="read it", tool_calls=[ToolCall(
+                id="functions.browse:1", name="browse",
+                arguments=json.dumps({"url": cited.group(1)}))])
+        gust = re.search(r"gust of (\d+) knots", tool_msgs[1].content or "")
+        source = re.search(r"Source: ([0-9a-f]{12})", tool_msgs[1].content or "")
+        assert gust and source, tool_msgs[1].content
+        return Message(role="assistant", content=f"{gust.group(1)} knots [{source.group(1)}]")
+
+    tools = [SearchTool(indexed), BrowseTool(tmp_path, index_path=indexed, render="never")]
+    async with Agent(ScriptedBackend(policy), tools=tools, workspace=tmp_path) as agent:
+        result = await agent.arun("What was the strongest gust during storm Orla?")
+    assert result.status == "completed", result.reason
+    assert result.answer == f"97 knots [{doc_id_for('weather/wind.txt')}]"
