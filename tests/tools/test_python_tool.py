@@ -150,7 +150,11 @@ async def test_toolset_timeout_cancels_and_interrupts(py: PythonTool, ctx: ToolC
 
 
 @pytest.mark.slow
-async def test_new_run_gets_fresh_kernel_and_aclose_stops_it(tmp_path: Path) -> None:
+async def test_new_run_gets_fresh_kernel_and_aclose_stops_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("THINKACT_TEST_API_KEY", "sk-should-not-leak")
+    monkeypatch.setenv("THINKACT_TEST_PLAIN", "visible")
     tool = PythonTool()
     assert tool.session is None  # lazy: nothing started before the first call
     a = ToolContext(run_id="a", workspace=tmp_path / "a")
@@ -160,6 +164,9 @@ async def test_new_run_gets_fresh_kernel_and_aclose_stops_it(tmp_path: Path) -> 
     out = await tool.call({"code": "import os; print(os.getcwd()); mark"}, b)
     assert str((tmp_path / "b").resolve()) in out and "NameError" in out
     assert not _alive(pid_a)
+    env = await tool.call({"code": "os.environ.get('THINKACT_TEST_API_KEY'), "
+                                   "os.environ.get('THINKACT_TEST_PLAIN')"}, b)
+    assert env.strip() == "(None, 'visible')"
     pid_b = int((await tool.call({"code": "os.getpid()"}, b)).strip())
     await tool.aclose()
     assert not _alive(pid_b)

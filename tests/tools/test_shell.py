@@ -65,6 +65,16 @@ async def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     assert not _running(child)
 
 
+async def test_secrets_are_not_passed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-should-not-leak")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp-should-not-leak")
+    monkeypatch.setenv("THINKACT_PLAIN", "visible")
+    out = await ShellTool(require_approval=False).call({"command": "env"}, ctx_for(tmp_path))
+    assert "should-not-leak" not in out and "THINKACT_PLAIN=visible" in out
+    opted_in = ShellTool(require_approval=False, pass_secrets=True)
+    assert "sk-should-not-leak" in await opted_in.call({"command": "env"}, ctx_for(tmp_path))
+
+
 async def test_output_is_capped(tmp_path: Path) -> None:
     tool = ShellTool(approver=AllowAll(), max_output_bytes=1000)
     out = await tool.call({"command": "yes line | head -c 100000"}, ctx_for(tmp_path))

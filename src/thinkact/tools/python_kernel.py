@@ -13,7 +13,6 @@ import asyncio
 import base64
 import contextlib
 import json
-import os
 import queue
 import re
 import shutil
@@ -27,6 +26,8 @@ from typing import Any
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
+
+from thinkact.tools.subprocess_env import child_env
 
 _KERNEL_NAME = "thinkact-python"
 
@@ -86,7 +87,7 @@ class KernelSession:
     def __init__(
         self, cwd: Path, *, memory_limit_bytes: int, startup_timeout_s: float = 60.0,
         interrupt_grace_s: float = 5.0, max_output_chars: int = 1_000_000,
-        image_dir: str = "plots",
+        image_dir: str = "plots", pass_secrets: bool = False,
     ) -> None:
         self.cwd = cwd
         self.memory_limit_bytes = memory_limit_bytes
@@ -94,6 +95,7 @@ class KernelSession:
         self.interrupt_grace_s = interrupt_grace_s
         self.max_output_chars = max_output_chars
         self.image_dir = image_dir
+        self.pass_secrets = pass_secrets
         self._tmp: Path | None = None
         self._km: AsyncKernelManager | None = None
         self._kc: AsyncKernelClient | None = None
@@ -121,7 +123,7 @@ class KernelSession:
         km.transport = "ipc"
         km.ip = str(self._tmp / "ipc")
         km.connection_file = str(self._tmp / "connection.json")
-        env = dict(os.environ)
+        env = child_env(pass_secrets=self.pass_secrets)
         for key, sub in (("IPYTHONDIR", "ipython"), ("JUPYTER_CONFIG_DIR", "config"),
                          ("JUPYTER_RUNTIME_DIR", "runtime"), ("JUPYTER_DATA_DIR", "data"),
                          ("MPLCONFIGDIR", "mpl")):

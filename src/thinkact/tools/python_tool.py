@@ -32,13 +32,14 @@ class PythonTool:
 
     ``timeout_s`` is the default per-call execution limit, ``max_timeout_s`` the most a call
     may ask for. ``memory_limit_bytes`` caps the kernel's address space (0 = no cap).
+    Secret-looking environment variables are withheld unless ``pass_secrets``.
     """
 
     def __init__(
         self, *, workspace: Path | str | None = None, timeout_s: float = 60.0,
         max_timeout_s: float = 600.0, memory_limit_bytes: int = 2 * 1024**3,
         max_output_chars: int = 1_000_000, startup_timeout_s: float = 60.0,
-        interrupt_grace_s: float = 5.0, name: str = "python",
+        interrupt_grace_s: float = 5.0, pass_secrets: bool = False, name: str = "python",
     ) -> None:
         self.workspace = Path(workspace) if workspace is not None else None
         self.exec_timeout_s = timeout_s
@@ -47,6 +48,7 @@ class PythonTool:
         self.max_output_chars = max_output_chars
         self.startup_timeout_s = startup_timeout_s
         self.interrupt_grace_s = interrupt_grace_s
+        self.pass_secrets = pass_secrets
         self._session: KernelSession | None = None
         self._run_id: str | None = None
         self._lock = asyncio.Lock()
@@ -108,7 +110,7 @@ class PythonTool:
                 cwd, memory_limit_bytes=self.memory_limit_bytes,
                 startup_timeout_s=self.startup_timeout_s,
                 interrupt_grace_s=self.interrupt_grace_s,
-                max_output_chars=self.max_output_chars,
+                max_output_chars=self.max_output_chars, pass_secrets=self.pass_secrets,
             )
             self._run_id = ctx.run_id
         return self._session

@@ -21,6 +21,7 @@ from typing import Any
 
 from thinkact.messages import ToolCall
 from thinkact.tools.base import ToolContext, ToolError, ToolSpec
+from thinkact.tools.subprocess_env import child_env
 from thinkact.tools.toolset import ApprovalPolicy
 from thinkact.tools.untrusted import mark_untrusted
 
@@ -35,13 +36,17 @@ _counter = itertools.count(1)
 
 
 class ShellTool:
-    """The ``shell`` tool. ``approver`` is asked for every command when ``require_approval``."""
+    """The ``shell`` tool. ``approver`` is asked for every command when ``require_approval``.
+
+    ``env`` replaces the inherited environment; secret-looking variables are withheld from
+    either unless ``pass_secrets``.
+    """
 
     def __init__(
         self, *, workspace: Path | str | None = None, require_approval: bool = True,
         approver: ApprovalPolicy | None = None, timeout_s: float = 60.0,
         max_timeout_s: float = 600.0, max_output_bytes: int = 200_000,
-        env: dict[str, str] | None = None, name: str = "shell",
+        env: dict[str, str] | None = None, pass_secrets: bool = False, name: str = "shell",
     ) -> None:
         self.workspace = Path(workspace) if workspace is not None else None
         self.require_approval = require_approval
@@ -50,6 +55,7 @@ class ShellTool:
         self.max_timeout_s = max(max_timeout_s, timeout_s)
         self.max_output_bytes = max_output_bytes
         self.env = env
+        self.pass_secrets = pass_secrets
         self._spec = ToolSpec(
             name=name, description=_DESCRIPTION,
             parameters={
@@ -101,7 +107,7 @@ class ShellTool:
             raise ToolError(f"the user rejected this command: {reason}")
 
     async def _run(self, command: str, cwd: Path, limit: float) -> str:
-        env = dict(os.environ if self.env is None else self.env)
+        env = child_env(self.env, pass_secrets=self.pass_secrets)
         proc = await asyncio.create_subprocess_exec(
             "bash", "-c", command, cwd=str(cwd), env=env,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
