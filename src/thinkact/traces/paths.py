@@ -1,0 +1,25 @@
+"""Where thinkact keeps its data: ``$THINKACT_HOME``, else ``$XDG_DATA_HOME/thinkact``, else
+``~/.local/share/thinkact``. The trace database and per-run workspaces live there."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+
+def data_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    if env.get("THINKACT_HOME"):
+        return Path(env["THINKACT_HOME"]).expanduser()
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base).expanduser() / "thinkact"
+
+
+def default_trace_db(env: Mapping[str, str] | None = None) -> Path:
+    return data_dir(env) / "traces.sqlite"
+
+
+def default_workspace(run_id: str, env: Mapping[str, str] | None = None) -> Path:
+    """A fresh directory per run, so tools of different runs never share files."""
+    return data_dir(env) / "workspaces" / run_id
