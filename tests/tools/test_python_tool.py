@@ -155,11 +155,18 @@ async def test_new_run_gets_fresh_kernel_and_aclose_stops_it(
 ) -> None:
     monkeypatch.setenv("THINKACT_TEST_API_KEY", "sk-should-not-leak")
     monkeypatch.setenv("THINKACT_TEST_PLAIN", "visible")
+    # A user IPython profile whose startup script would change the kernel: must be ignored.
+    user_ipython = tmp_path / "user_ipython"
+    startup = user_ipython / "profile_default" / "startup"
+    startup.mkdir(parents=True)
+    (startup / "00-user.py").write_text("USER_STARTUP_RAN = True\n")
+    monkeypatch.setenv("IPYTHONDIR", str(user_ipython))
     tool = PythonTool()
     assert tool.session is None  # lazy: nothing started before the first call
     a = ToolContext(run_id="a", workspace=tmp_path / "a")
     b = ToolContext(run_id="b", workspace=tmp_path / "b")
     await tool.call({"code": "mark = 'run a'"}, a)
+    assert "NameError" in await tool.call({"code": "USER_STARTUP_RAN"}, a)
     pid_a = int((await tool.call({"code": "import os; os.getpid()"}, a)).strip())
     out = await tool.call({"code": "import os; print(os.getcwd()); mark"}, b)
     assert str((tmp_path / "b").resolve()) in out and "NameError" in out
