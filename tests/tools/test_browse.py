@@ -235,9 +235,9 @@ async def test_private_and_link_local_hosts(site: Served, tmp_path: Path) -> Non
     strict = BrowseTool(tmp_path, index_path=tmp_path / "n.sqlite", render="never",
                         allow_private=False)
     try:
-        assert await open_tool._allowed_url(site.base + "/article.html")
-        assert not await open_tool._allowed_url("http://169.254.169.254/latest/")
-        assert not await open_tool._allowed_url("file:///etc/passwd")
+        assert await open_tool.fetcher.allowed_url(site.base + "/article.html")
+        assert not await open_tool.fetcher.allowed_url("http://169.254.169.254/latest/")
+        assert not await open_tool.fetcher.allowed_url("file:///etc/passwd")
         with pytest.raises(ToolError, match="non-public address"):
             await open_tool.call({"url": "http://169.254.169.254/latest/"}, ctx(tmp_path))
         with pytest.raises(ToolError, match="non-public address"):  # checked per redirect hop

@@ -10,7 +10,6 @@ Pages whose content is built by JavaScript are rendered with headless Chromium w
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -18,10 +17,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-import httpx
-
 from thinkact.tools.base import ToolContext, ToolError, ToolSpec
 from thinkact.tools.browse_chromium import ChromiumRenderer, RenderError, chromium_available
+from thinkact.tools.browse_fetch import Fetcher, kind_for_content_type
 from thinkact.tools.search.extract import (
     ExtractedDoc,
     ExtractionError,
@@ -36,7 +34,6 @@ from thinkact.tools.search.tool import mark_untrusted
 RenderMode = Literal["auto", "never", "always"]
 _DOC_ID = re.compile(r"^(?:doc:)?([0-9a-f]{12})(?:#(\d+))?$")
 _MAX_LISTED_LINKS = 40
-_USER_AGENT = "thinkact-browse/0.1 (+https://github.com/thinkact)"
 
 
 @dataclass
@@ -50,19 +47,6 @@ class OpenedDoc:
     inline_links: bool
     notes: list[str] = field(default_factory=list)
     passage_starts: dict[int, int] = field(default_factory=dict)
-
-
-def _kind_for_content_type(content_type: str, url: str) -> str | None:
-    ctype = content_type.split(";")[0].strip().lower()
-    if ctype in ("text/html", "application/xhtml+xml"):
-        return "html"
-    if ctype in ("text/markdown", "text/x-markdown"):
-        return "markdown"
-    if ctype == "application/pdf":
-        return "pdf" if kind_for_suffix(".pdf") else None
-    if ctype.startswith("text/") or ctype in ("application/json", "application/xml"):
-        return "text"
-    return kind_for_suffix(Path(urlsplit(url).path).suffix)
 
 
 def looks_script_built(html: str, doc: ExtractedDoc) -> bool:
@@ -94,11 +78,10 @@ class BrowseTool:
         self._index_path = Path(index_path) if index_path is not None else None
         self._owns_index = index is None
         self.allowed_roots = [Path(p) for p in allowed_roots or []]
-        self.allow_private = allow_private
+        self.fetcher = Fetcher(max_bytes=max_bytes, timeout=timeout,
+                               total_timeout=total_timeout, allow_private=allow_private)
         self.page_chars = page_chars
         self.max_bytes = max_bytes
-        self.timeout = timeout
-        self.total_timeout = total_timeout
         self.render_mode: RenderMode = render
         self._renderer = ChromiumRenderer(
             chromium_path, timeout=total_timeout, max_chars=max_bytes
@@ -193,76 +176,13 @@ class BrowseTool:
         opened.passage_starts = {p.passage_no: p.start for p in index.passages(doc_id)}
         return opened
 
-    async def _check_host(self, request: httpx.Request) -> None:
-        """Runs before every request, redirects included: link-local addresses (cloud
-        metadata services) are always refused; loopback and private networks unless
-        ``allow_private``."""
-        host = request.url.host
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, None)
-        except OSError as exc:
-            raise ToolError(f"cannot resolve host {host!r}: {exc}") from exc
-        for info in infos:
-            addr = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-            if addr.is_link_local or (not self.allow_private and (
-                addr.is_private or addr.is_loopback or addr.is_reserved
-                or addr.is_unspecified or addr.is_multicast
-            )):
-                raise ToolError(f"access denied: {host} resolves to a non-public address")
-
-    async def _allowed_url(self, url: str) -> bool:
-        parts = urlsplit(url)
-        if parts.scheme in ("data", "blob", "about"):
-            return True
-        if parts.scheme not in ("http", "https"):
-            return False
-        try:
-            await self._check_host(httpx.Request("GET", url))
-        except ToolError:
-            return False
-        return True
-
-    async def _download(self, url: str) -> tuple[str, str, bytes, bool]:
-        """GET with byte and time caps; returns (final URL, content type, body, truncated)."""
-        timeout = httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0))
-        headers = {"User-Agent": _USER_AGENT}
-        async with (
-            httpx.AsyncClient(
-                timeout=timeout, follow_redirects=True, max_redirects=5, headers=headers,
-                event_hooks={"request": [self._check_host]},
-            ) as client,
-            client.stream("GET", url) as response,
-        ):
-            if response.status_code >= 400:
-                raise ToolError(f"HTTP {response.status_code} for {url}")
-            declared = response.headers.get("content-length")
-            if declared and declared.isdigit() and int(declared) > self.max_bytes:
-                raise ToolError(
-                    f"{url} is {declared} bytes, over the {self.max_bytes}-byte limit"
-                )
-            body = bytearray()
-            truncated = False
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) > self.max_bytes:
-                    del body[self.max_bytes:]
-                    truncated = True
-                    break
-            ctype = response.headers.get("content-type", "")
-            return str(response.url), ctype, bytes(body), truncated
-
     async def _open_url(self, url: str, render: bool) -> OpenedDoc:
         notes: list[str] = []
-        try:
-            async with asyncio.timeout(self.total_timeout):
-                final, ctype, body, truncated = await self._download(url)
-        except TimeoutError:
-            raise ToolError(f"timed out after {self.total_timeout:.0f}s fetching {url}") from None
-        except httpx.HTTPError as exc:
-            raise ToolError(f"cannot fetch {url}: {type(exc).__name__}: {exc}") from exc
-        if truncated:
+        fetched = await self.fetcher.download(url)
+        final, ctype, body = fetched.url, fetched.content_type, fetched.body
+        if fetched.truncated:
             notes.append(f"download stopped at the {self.max_bytes}-byte limit; text is partial")
-        kind = _kind_for_content_type(ctype, final)
+        kind = kind_for_content_type(ctype, final)
         if kind is None:
             raise ToolError(f"cannot read {url}: unsupported content type {ctype!r}")
         name = Path(urlsplit(final).path).name or urlsplit(final).netloc
@@ -276,7 +196,7 @@ class BrowseTool:
         )
         if wants_render and self._can_render:
             try:
-                final, html = await self._renderer.render(final, self._allowed_url)
+                final, html = await self._renderer.render(final, self.fetcher.allowed_url)
                 doc = extract_bytes(
                     html.encode(), kind="html", name=name, base_url=final, with_links=True
                 )
