@@ -222,3 +222,42 @@ def test_bfloat16_model_keeps_router_in_fp32() -> None:
     assert cache.dtype == torch.bfloat16
     out = m(_ids(1, 4), 0, cache)
     assert out.dtype == torch.bfloat16 and torch.isfinite(out).all()
+
+
+@torch.no_grad()
+def test_record_max_logits_matches_explicit_scores(model: K2ForCausalLM) -> None:
+    """QK-Clip's S_max per head: recorded values equal the max over causal pairs, and the
+    recording path gives the same logits as the fused SDPA path."""
+    ids = _ids(2, 12)
+    plain = model(ids)
+    attn = model.model.layers[1].self_attn
+    captured: dict[str, torch.Tensor] = {}
+
+    def grab(_m: torch.nn.Module, args: tuple[torch.Tensor, ...], _out: torch.Tensor) -> None:
+        captured["x"] = args[0]
+
+    handle = attn.register_forward_hook(grab)
+    attn.record_max_logits = True
+    try:
+        recorded = model(ids)
+    finally:
+        attn.record_max_logits = False
+        handle.remove()
+    assert (recorded - plain).abs().max() < TOL
+    assert attn.max_logits is not None and attn.max_logits.shape == (4,)
+    # Recompute the logits by hand from the layer input.
+    x = captured["x"]
+    cfg = model.config
+    q = attn.q_b_proj(attn.q_a_layernorm(attn.q_a_proj(x))).view(2, 12, 4, -1)
+    latent, k_pe = attn.kv_a_proj_with_mqa(x).split([cfg.kv_lora_rank, cfg.qk_rope_head_dim], -1)
+    k_nope = attn.kv_b_proj(attn.kv_a_layernorm(latent)).view(2, 12, 4, -1)[..., :8]
+    from thinkact.model.rope import apply_rope_pairs
+
+    ph = model.rope.get_phasors(0, 12, x.device, x.dtype).unsqueeze(1)
+    q_pe = apply_rope_pairs(q[..., 8:], ph)
+    k_rot = apply_rope_pairs(k_pe.unsqueeze(2), ph)
+    s = (torch.einsum("bthd,bshd->bhts", q[..., :8], k_nope)
+         + torch.einsum("bthd,bsxd->bhts", q_pe, k_rot)) * cfg.softmax_scale()
+    s = s.masked_fill(torch.ones(12, 12, dtype=torch.bool).triu(1), float("-inf"))
+    assert torch.allclose(attn.max_logits, s.amax(dim=(0, 2, 3)), atol=1e-5)
+    attn.max_logits = None

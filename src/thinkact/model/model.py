@@ -167,6 +167,11 @@ class MLA(nn.Module):
         self.kv_a_layernorm = RMSNorm(self.kv_rank, cfg.latent_norm_eps, **kw)
         self.kv_b_proj = Linear(self.kv_rank, h * (self.nope + self.v_dim), bias=False, **kw)
         self.o_proj = Linear(h * self.v_dim, d, bias=bias, **kw)
+        # QK-Clip support: with record_max_logits set, uncached and naive-cached forwards keep
+        # the running per-head max of the scaled pre-softmax logits (the softmax's own scale,
+        # YaRN mscale² included) in max_logits [H]; the trainer reads and resets it.
+        self.record_max_logits = False
+        self.max_logits: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, start_pos: int,
                 cache: tuple[torch.Tensor, ...] | None, mode: AttnImpl,
@@ -228,19 +233,26 @@ class MLA(nn.Module):
         k_nope, v = self.kv_b_proj(latent).view(b, t, h, -1).split([self.nope, self.v_dim], -1)
         k = torch.cat([k_nope, k_pe.unsqueeze(2).expand(b, t, h, self.rope)], dim=-1)
         q = torch.cat([q_nope, q_pe], dim=-1)
-        if cache is None:  # training / full forward: fused causal SDPA
+        if cache is None and not self.record_max_logits:  # training: fused causal SDPA
             o = F.scaled_dot_product_attention(
                 q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
                 is_causal=t > 1, scale=self.scale)
             return o.transpose(1, 2)
-        kc, vc = cache
-        kc[:b, start:end] = k
-        vc[:b, start:end] = v
-        scores = torch.einsum("bthd,bshd->bths", q, kc[:b, :end]) * self.scale
+        if cache is not None:
+            kc, vc = cache
+            kc[:b, start:end] = k
+            vc[:b, start:end] = v
+            k, v = kc[:b, :end], vc[:b, :end]
+        elif t > 1:
+            mask = torch.full((t, t), float("-inf"), device=q.device, dtype=q.dtype).triu_(1)
+        scores = torch.einsum("bthd,bshd->bths", q, k) * self.scale
         if mask is not None:
             scores = scores + mask.unsqueeze(1)
+        if self.record_max_logits:
+            m = scores.detach().float().amax(dim=(0, 1, 3))  # per head, over batch and pairs
+            self.max_logits = m if self.max_logits is None else torch.maximum(self.max_logits, m)
         p = F.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
-        return torch.einsum("bths,bshd->bthd", p, vc[:b, :end])
+        return torch.einsum("bths,bshd->bthd", p, v)
 
 
 class DecoderLayer(nn.Module):
