@@ -200,6 +200,11 @@ async def test_open_search_result_by_id(tmp_path: Path) -> None:
     out = await tool.call({"url": hit.citation}, ToolContext(workspace=tmp_path / "ws"))
     assert f"Source: {hit.doc_id} (long.md)" in out
     assert "QUOKKA census" in out and "Page 1 of" not in out
+    start = int(re.search(rf"Passage #{hit.passage_no} starts at character (\d+)", out)[1])
+    passage_text = next(p for p in index.passages(hit.doc_id) if p.passage_no == hit.passage_no)
+    page_start = int(re.search(r"\(characters (\d+)-", out)[1])
+    body = out.split("\n\n", 1)[1]
+    assert body[start - page_start:].startswith(passage_text.body[:40])
     basalt = await tool.call({"url": "doc:" + doc_id_for("geology/basalt.html")},
                              ToolContext(workspace=tmp_path / "ws"))
     assert "Title: Basalt columns of Fingal Ridge" in basalt and "19 metres" in basalt

@@ -210,7 +210,7 @@ class BrowseTool:
         return OpenedDoc(final, doc.title, doc.text, links, inline, notes)
 
     async def _open(self, target: str, render: bool, ctx: ToolContext) -> tuple[OpenedDoc, int]:
-        """Resolve ``target`` to a document (cached) and the page a passage id points into."""
+        """Resolve ``target`` to a document (cached) and the passage number it names (or 0)."""
         passage = 0
         key = f"{target}|render={render}"
         match = _DOC_ID.match(target)
@@ -237,12 +237,9 @@ class BrowseTool:
             self._cache[key] = doc
             while len(self._cache) > 16:
                 self._cache.popitem(last=False)
-        page = 1
-        if passage:
-            if passage not in doc.passage_starts:
-                raise ToolError(f"document {key} has no passage #{passage}")
-            page = doc.passage_starts[passage] // self.page_chars + 1
-        return doc, page
+        if passage and passage not in doc.passage_starts:
+            raise ToolError(f"document {key} has no passage #{passage}")
+        return doc, passage
 
     # -- what the model sees ----------------------------------------------------------------
 
@@ -254,7 +251,7 @@ class BrowseTool:
         lines += [f"Note: {n}" for n in doc.notes]
         return lines
 
-    def format_page(self, doc: OpenedDoc, page: int) -> str:
+    def format_page(self, doc: OpenedDoc, page: int, passage: int = 0) -> str:
         total = self._pages(doc)
         if page > total:
             raise ToolError(f"page {page} does not exist; the document has {total} page(s)")
@@ -264,6 +261,8 @@ class BrowseTool:
         lines.append(
             f"Page {page} of {total} (characters {start}-{start + len(text)} of {len(doc.text)})"
         )
+        if passage and start <= doc.passage_starts[passage] < start + self.page_chars:
+            lines.append(f"Passage #{passage} starts at character {doc.passage_starts[passage]}.")
         lines += ["", text or "(no readable text)", ""]
         if doc.inline_links:
             shown = [n for n in range(1, len(doc.links) + 1) if f"[{n}]" in text]
@@ -317,14 +316,16 @@ class BrowseTool:
             url = self._last.links[int(link) - 1].url
         if not url:
             raise ToolError("browse needs a `url` (or `link` after opening a page)")
-        doc, passage_page = await self._open(url, render, ctx)
+        doc, passage = await self._open(url, render, ctx)
         self._last = doc
         page = arguments.get("page")
         find = arguments.get("find")
         if find:
             text = self.format_find(doc, str(find), int(page) if page else None)
         else:
-            text = self.format_page(doc, int(page) if page else passage_page)
+            if not page and passage:
+                page = doc.passage_starts[passage] // self.page_chars + 1
+            text = self.format_page(doc, int(page or 1), passage)
         return mark_untrusted(text, doc.location)
 
     async def aclose(self) -> None:

@@ -19,6 +19,7 @@ PDF_SUFFIXES = {".pdf"}
 
 _MD_LINK = re.compile(r"(?<!!)\[([^\]\n]*)\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)")
 _MD_ESCAPE = re.compile(r"\\([\\_\[\]*#`()>+\-.!|{}])")
+_CODE = re.compile(r"```.*?```|`[^`\n]*`", re.DOTALL)
 _HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
 
 
@@ -123,6 +124,18 @@ def _number_links(markdown: str, base_url: str | None) -> tuple[str, list[Link]]
     return _MD_LINK.sub(repl, markdown), links
 
 
+def unescape_markdown(text: str) -> str:
+    """Drop trafilatura's Markdown escapes (``\\_``) outside code, where they are literal."""
+    out: list[str] = []
+    pos = 0
+    for match in _CODE.finditer(text):
+        out.append(_MD_ESCAPE.sub(r"\1", text[pos:match.start()]))
+        out.append(match.group(0))
+        pos = match.end()
+    out.append(_MD_ESCAPE.sub(r"\1", text[pos:]))
+    return "".join(out)
+
+
 def extract_html(
     html: str, base_url: str | None = None, *, with_links: bool = False
 ) -> ExtractedDoc:
@@ -133,7 +146,7 @@ def extract_html(
         html, output_format="markdown", include_formatting=True, include_links=with_links,
         include_tables=True, favor_recall=True, url=base_url,
     ) or ""
-    text = _MD_ESCAPE.sub(r"\1", text).replace("¶", "")
+    text = unescape_markdown(text).replace("¶", "")
     links: list[Link] = []
     if with_links:
         text, links = _number_links(text, base_url)
