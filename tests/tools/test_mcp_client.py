@@ -153,8 +153,11 @@ async def test_unreachable_server_is_named() -> None:
         await connect_mcp(bad)
 
 
-async def test_through_toolset_and_agent_loop(stdio_tools: MCPToolset) -> None:
-    toolset = Toolset(stdio_tools.tools)
+async def test_through_toolset_and_agent_loop(stdio_tools: MCPToolset, tmp_path: Path) -> None:
+    from thinkact.tools.registry import build_tools
+
+    # remote tools sit beside built-in ones in one toolset
+    toolset = Toolset([*build_tools(["files"], workspace=tmp_path), *stdio_tools.tools])
     direct = await toolset.call(ToolCall(id="c0", name="fieldnotes__count_sightings",
                                          arguments='{"species": "heron"}'), ToolContext())
     assert direct.ok and "heron: 41 counted" in direct.content
@@ -182,4 +185,4 @@ async def test_through_toolset_and_agent_loop(stdio_tools: MCPToolset) -> None:
     assert result.answer is not None
     assert "T09:30:00+01:00" in result.answer and "kestrel: 5 counted" in result.answer
     offered = backend.requests[0][1]
-    assert {"time__convert_time", "fieldnotes__count_sightings"} <= set(offered)
+    assert {"files", "time__convert_time", "fieldnotes__count_sightings"} <= set(offered)
