@@ -149,6 +149,7 @@ def test_module_loader_hook_receives_grouped_tensors(model: K2ForCausalLM,
         calls.append((name, set(tensors)))
         lin = m.get_submodule(name)
         lin._parameters["weight"] = torch.nn.Parameter(tensors["weight_doubled"].to(ctx.dtype) / 2)
+        ctx.loaded.add(f"{name}.weight")  # loaders report which model tensors they filled
 
     register_module_loader({"weight_doubled"}, halve)
     try:
@@ -167,3 +168,17 @@ def test_parse_size() -> None:
     assert parse_size(123) == 123
     with pytest.raises(ValueError, match="cannot parse size"):
         parse_size("lots")
+
+
+def test_loading_into_an_existing_model_also_checks_completeness(model: K2ForCausalLM,
+                                                                 tmp_path: Path) -> None:
+    sd = {k: v.contiguous() for k, v in model.state_dict().items()}
+    sd.pop("model.norm.weight")
+    save_file(sd, str(tmp_path / "model.safetensors"))
+    model.config.save_pretrained(tmp_path)
+    target = K2ForCausalLM(model.config)
+    with pytest.raises(KeyError, match=r"model\.norm\.weight"):
+        load_checkpoint(tmp_path, target)
+    full = tmp_path / "full"
+    save_checkpoint(model, full)
+    _same_weights(model, load_checkpoint(full, K2ForCausalLM(model.config)))

@@ -48,7 +48,9 @@ _LOADERS: list[tuple[frozenset[str], ModuleLoader]] = []
 def register_module_loader(trigger_suffixes: frozenset[str] | set[str], fn: ModuleLoader) -> None:
     """Use ``fn`` for any module whose tensor group contains one of ``trigger_suffixes``.
 
-    Later registrations win, so a format module can override the default for its keys.
+    Later registrations win, so a format module can override the default for its keys. A
+    loader must add the full names of the model tensors it filled to ``ctx.loaded`` (the
+    completeness check compares them with the model's state_dict).
     """
     _LOADERS.insert(0, (frozenset(trigger_suffixes), fn))
 
@@ -147,7 +149,11 @@ def load_checkpoint(path: str | Path, model: K2ForCausalLM | None = None, *,
         _loader_for(set(tensors))(model, module_name, tensors, ctx)
     if cfg.tie_word_embeddings:
         model.lm_head.weight = model.model.embed_tokens.weight
-    missing = [n for n, t in _named_tensors(model) if t.is_meta]
+    # Missing = still on meta, or (for a model passed in) never assigned by any loader.
+    expected = set(model.state_dict())
+    if cfg.tie_word_embeddings:
+        expected.discard("lm_head.weight")
+    missing = sorted({n for n, t in _named_tensors(model) if t.is_meta} | (expected - ctx.loaded))
     if missing and strict:
         raise KeyError(f"checkpoint {path} lacks {len(missing)} tensors, e.g. {missing[:5]}")
     return model
