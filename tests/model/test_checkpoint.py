@@ -182,3 +182,24 @@ def test_loading_into_an_existing_model_also_checks_completeness(model: K2ForCau
     full = tmp_path / "full"
     save_checkpoint(model, full)
     _same_weights(model, load_checkpoint(full, K2ForCausalLM(model.config)))
+
+
+_HF_TO_REF = {  # §3.7, written out independently of the loader's table
+    "embed_tokens": "embed", "input_layernorm": "attn_norm",
+    "post_attention_layernorm": "ffn_norm", "q_a_proj": "wq_a", "q_a_layernorm": "q_norm",
+    "q_b_proj": "wq_b", "kv_a_proj_with_mqa": "wkv_a", "kv_a_layernorm": "kv_norm",
+    "kv_b_proj": "wkv_b", "o_proj": "wo", "gate_proj": "w1", "down_proj": "w2",
+    "up_proj": "w3", "lm_head": "head", "self_attn": "attn", "mlp": "ffn",
+    "e_score_correction_bias": "bias",
+}
+
+
+def test_single_rank_reference_checkpoint_loads(model: K2ForCausalLM, tmp_path: Path) -> None:
+    ref = {}
+    for name, t in model.state_dict().items():
+        parts = name.removeprefix("model.").split(".")
+        ref[".".join(_HF_TO_REF.get(p, p) for p in parts)] = t.contiguous()
+    assert "layers.3.ffn.gate.bias" in ref and "layers.0.attn.wq_a.weight" in ref
+    save_file(ref, str(tmp_path / "model0-mp1.safetensors"))
+    target = K2ForCausalLM(model.config, device="meta", init=False)
+    _same_weights(model, load_checkpoint(tmp_path, target))

@@ -108,18 +108,50 @@ def checkpoint_files(path: Path) -> list[Path]:
     return files
 
 
+# DeepSeek-V3 reference (inference/convert.py) component names -> HF names (§3.7).
+_REF_COMPONENTS = {
+    "embed": "embed_tokens", "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
+    "wq": "q_proj", "wq_a": "q_a_proj", "q_norm": "q_a_layernorm", "wq_b": "q_b_proj",
+    "wkv_a": "kv_a_proj_with_mqa", "kv_norm": "kv_a_layernorm", "wkv_b": "kv_b_proj",
+    "wo": "o_proj", "w1": "gate_proj", "w2": "down_proj", "w3": "up_proj", "head": "lm_head",
+}
+_REF_PREFIXES = ("layers.", "embed.", "norm.", "head.")
+
+
+def reference_name_to_hf(name: str) -> str:
+    """Map a single-rank DeepSeek-V3 reference tensor name to its HF on-disk name.
+
+    ``layers.3.ffn.experts.5.w1.weight`` -> ``model.layers.3.mlp.experts.5.gate_proj.weight``;
+    names already in HF form are returned unchanged.
+    """
+    if not name.startswith(_REF_PREFIXES):
+        return name
+    parts = name.split(".")
+    if parts[-2:] == ["gate", "bias"]:
+        parts[-1] = "e_score_correction_bias"
+    elif len(parts) >= 2 and parts[-2] in _REF_COMPONENTS:
+        parts[-2] = _REF_COMPONENTS[parts[-2]]
+    parts = [{"attn": "self_attn", "ffn": "mlp"}.get(p, p) for p in parts]
+    out = ".".join(parts)
+    return out if out.startswith("lm_head.") else f"model.{out}"
+
+
 def iter_checkpoint(path: str | Path, num_layers: int | None = None
                     ) -> Iterator[tuple[str, torch.Tensor]]:
-    """Yield (name, tensor), skipping rotary buffers and MTP layers (index >= num_layers)."""
+    """Yield (HF name, tensor), skipping rotary buffers and MTP layers (index >= num_layers).
+
+    Single-rank DeepSeek reference names (``layers.0.attn.wq_a.weight``) are mapped to HF names.
+    """
     for f in checkpoint_files(Path(path)):
         with safe_open(str(f), framework="pt") as sf:
-            for name in sf.keys():  # noqa: SIM118 (safe_open is not a dict)
+            for raw in sf.keys():  # noqa: SIM118 (safe_open is not a dict)
+                name = reference_name_to_hf(raw)
                 if name.endswith(_IGNORED_SUFFIXES):
                     continue
                 m = _LAYER_RE.match(name)
                 if num_layers is not None and m and int(m.group(1)) >= num_layers:
                     continue
-                yield name, sf.get_tensor(name)
+                yield name, sf.get_tensor(raw)
 
 
 def load_checkpoint(path: str | Path, model: K2ForCausalLM | None = None, *,
