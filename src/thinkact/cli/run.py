@@ -1,9 +1,195 @@
-"""CLI commands: run (to be filled in)."""
+"""``thinkact run "TASK"``: run the agent with a live view (or ``--json`` JSONL), recording
+every event in the trace database; ``--resume RUN_ID`` continues a killed or stopped run from
+its last complete step, rebuilding backend, tools, budget and workspace from the recorded
+config (options given again override it).
+
+Exit status: 0 completed, 1 failed or stopped (budget, Ctrl-C, SIGTERM), 2 bad usage.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import fields
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+
+from thinkact.cli.common import (
+    UsageError,
+    build_backend,
+    build_tools,
+    parse_tools,
+)
+from thinkact.cli.view import LiveView, ReasoningMode
+from thinkact.events import EVENT_ADAPTER, Event, RunFinished, RunStarted
+from thinkact.traces.paths import default_trace_db, default_workspace
+from thinkact.traces.sqlite import SQLiteTraceStore
+
+Opt = typer.Option
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the top-level app."""
+    app.command("run")(run_command)
+
+
+def run_command(
+    task: Annotated[str | None, typer.Argument(help="What the agent should do.")] = None,
+    resume: Annotated[str | None, Opt("--resume", help="Continue this run (id, prefix or "
+                                      "'latest') from its last complete step.")] = None,
+    provider: Annotated[str | None, Opt(help="moonshot, openai, vllm, sglang, ollama, "
+                                        "openrouter, deepseek, custom, or a configured name.")
+                        ] = None,
+    model: Annotated[str | None, Opt(help="Model name at the provider.")] = None,
+    base_url: Annotated[str | None, Opt(help="OpenAI-compatible endpoint URL.")] = None,
+    api_key_env: Annotated[str | None, Opt(help="Read the API key from this environment "
+                                           "variable.")] = None,
+    max_steps: Annotated[int | None, Opt(help="Stop after this many steps.")] = None,
+    max_tool_calls: Annotated[int | None, Opt(help="Stop after this many tool calls.")] = None,
+    max_thinking_tokens: Annotated[int | None, Opt(help="Reasoning tokens for the whole "
+                                                   "run.")] = None,
+    max_step_tokens: Annotated[int | None, Opt(help="max_tokens of each model call.")] = None,
+    timeout: Annotated[float | None, Opt(help="Wall-clock budget in seconds.")] = None,
+    max_cost: Annotated[float | None, Opt(help="Cost budget in USD.")] = None,
+    context_strategy: Annotated[str | None, Opt(help="hide (tool outputs) or summarize.")
+                                ] = None,
+    tools: Annotated[str | None, Opt(help="Comma list of built-in tools (python, files, "
+                                     "facts, search, browse) or 'none'.")] = None,
+    workspace: Annotated[Path | None, Opt(help="Tool working directory (default: a fresh "
+                                          "one per run under the data dir).")] = None,
+    trace_db: Annotated[Path | None, Opt(help="Trace database (default "
+                                         "$THINKACT_HOME/traces.sqlite).")] = None,
+    system_prompt: Annotated[str | None, Opt(help="System prompt.")] = None,
+    json_out: Annotated[bool, Opt("--json", help="Print the JSONL event stream instead of "
+                                  "the live view.")] = False,
+    show_reasoning: Annotated[str, Opt(help="collapsed, full or hidden.")] = "collapsed",
+    script: Annotated[Path | None, Opt(hidden=True, help="For tests: JSON turns replayed "
+                                       "by --provider scripted.")] = None,
+) -> None:
+    """Run an agent on TASK (or --resume a recorded run)."""
+    err = Console(stderr=True)
+    if show_reasoning not in ("collapsed", "full", "hidden"):
+        _usage(err, f"--show-reasoning must be collapsed, full or hidden, not {show_reasoning!r}")
+    if (task is None) == (resume is None):
+        _usage(err, "give a TASK, or --resume RUN_ID (not both)")
+    store = SQLiteTraceStore(trace_db or default_trace_db())
+    try:
+        try:
+            agent, run_id = _setup(store, task, resume, locals())
+        except UsageError as exc:
+            _usage(err, str(exc))
+        sink = _json_sink if json_out else None
+        code = asyncio.run(_drive(agent, store, run_id, task if resume is None else None,
+                                  sink, show_reasoning))  # type: ignore[arg-type]
+    finally:
+        store.close()
+    raise typer.Exit(code)
+
+
+def _usage(err: Console, message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(2)
+
+
+def _setup(store: SQLiteTraceStore, task: str | None, resume: str | None,
+           o: dict[str, Any]) -> tuple[Any, str]:
+    from thinkact.agent import Agent, Budget, HideToolOutputs, Summarize, new_run_id
+
+    recorded: dict[str, Any] = {}
+    if resume is not None:
+        try:
+            run_id = store.resolve_run_id(resume)
+        except KeyError:
+            raise UsageError(f"no run {resume!r} in {store.path}") from None
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        state = store.load_state(run_id)
+        if state.finished:
+            raise UsageError(f"run {run_id} already completed; nothing to resume")
+        recorded = state.config
+    else:
+        run_id = new_run_id()
+    backend = build_backend(o["provider"], o["model"], o["base_url"], o["api_key_env"],
+                            o["script"], recorded.get("backend"))
+    ws = o["workspace"] or (Path(recorded["workspace"]) if recorded.get("workspace")
+                            else default_workspace(run_id))
+    ws.mkdir(parents=True, exist_ok=True)
+    names = parse_tools(o["tools"], recorded.get("tools"))
+    budget_args = {k: v for k, v in (recorded.get("budget") or {}).items()
+                   if k in {f.name for f in fields(Budget)}}
+    for key, opt in [("max_steps", "max_steps"), ("max_tool_calls", "max_tool_calls"),
+                     ("max_thinking_tokens", "max_thinking_tokens"),
+                     ("max_thinking_tokens_per_step", "max_step_tokens"),
+                     ("max_wall_time_s", "timeout"), ("max_cost_usd", "max_cost")]:
+        if o[opt] is not None:
+            budget_args[key] = o[opt]
+    strategy = o["context_strategy"] or {"summarize": "summarize"}.get(
+        recorded.get("context", ""), "hide")
+    if strategy not in ("hide", "summarize"):
+        raise UsageError(f"--context-strategy must be hide or summarize, not {strategy!r}")
+    agent = Agent(backend, tools=build_tools(names, ws),
+                  system_prompt=o["system_prompt"] or recorded.get("system_prompt"),
+                  budget=Budget(**budget_args),
+                  context=Summarize() if strategy == "summarize" else HideToolOutputs(),
+                  trace=store, workspace=ws)
+    return agent, run_id
+
+
+def _json_sink(event: Event) -> None:
+    sys.stdout.write(EVENT_ADAPTER.dump_json(event).decode() + "\n")
+    sys.stdout.flush()
+
+
+async def _drive(agent: Any, store: SQLiteTraceStore, run_id: str, task: str | None,
+                 sink: Callable[[Event], None] | None, show_reasoning: ReasoningMode) -> int:
+    """Consume the run's events; on cancellation (Ctrl-C, SIGTERM) record a stopped end."""
+    me = asyncio.current_task()
+    assert me is not None
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, me.cancel)
+    view = LiveView(Console(), show_reasoning=show_reasoning) if sink is None else None
+    emit = sink or (view.handle if view is not None else _json_sink)
+    stream: AsyncIterator[Event] = (agent.events(task, run_id=run_id) if task is not None
+                                    else agent.resume_events(run_id))
+    started, status = time.monotonic(), None
+    try:
+        if view is not None:
+            view.__enter__()
+        try:
+            async for event in stream:
+                emit(event)
+                if isinstance(event, RunStarted):
+                    started = time.monotonic()
+                if isinstance(event, RunFinished):
+                    status = event.status
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            stop = _stopped(store, run_id, started) if status is None else None
+            if stop is not None:
+                store.append(run_id, stop)
+                emit(stop)
+                status = stop.status
+    finally:
+        if view is not None:
+            view.__exit__()
+        loop.remove_signal_handler(signal.SIGTERM)
+        await agent.aclose()
+        closer = getattr(agent.backend, "aclose", None)
+        if closer is not None:
+            await closer()
+    return 0 if status == "completed" else 1
+
+
+def _stopped(store: SQLiteTraceStore, run_id: str, started: float) -> RunFinished | None:
+    try:
+        state = store.load_state(run_id)
+    except KeyError:
+        return None  # interrupted before the run was recorded
+    return RunFinished(status="stopped", reason="interrupted", steps=state.steps_done,
+                       tool_calls=state.tool_calls, usage=state.usage,
+                       duration_s=time.monotonic() - started)

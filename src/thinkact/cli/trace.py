@@ -1,9 +1,160 @@
-"""CLI commands: trace (to be filled in)."""
+"""``thinkact trace list | show RUN | export RUN``: read the trace database.
+
+``show`` replays the recorded events through the same ``LiveView`` the live run uses (deltas
+skipped: each step's complete message carries its reasoning); the events of a partial step
+that a resume redid are summarised as superseded. ``export`` writes JSONL: one ``Event`` per
+line (``EVENT_ADAPTER`` parses each back), or with ``--messages`` the conversation.
+"""
 
 from __future__ import annotations
 
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich import box
+from rich.console import Console
+from rich.table import Column, Table
+
+from thinkact.cli.view import LiveView, human_tokens
+from thinkact.traces.export import export_events, export_messages
+from thinkact.traces.paths import default_trace_db
+from thinkact.traces.sqlite import SQLiteTraceStore
+
+trace_app = typer.Typer(help="Inspect and export recorded runs.", no_args_is_help=True)
+DbOpt = Annotated[Path | None, typer.Option("--trace-db", help="Trace database.")]
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the top-level app."""
+    app.add_typer(trace_app, name="trace")
+
+
+def _open(db: Path | None) -> SQLiteTraceStore:
+    path = db or default_trace_db()
+    if not path.exists():
+        Console(stderr=True).print(f"[bold red]error:[/] no trace database at {path}")
+        raise typer.Exit(2)
+    return SQLiteTraceStore(path)
+
+
+def _resolve(store: SQLiteTraceStore, run: str) -> str:
+    try:
+        return store.resolve_run_id(run)
+    except (KeyError, ValueError) as exc:
+        message = f"no run {run!r} in {store.path}" if isinstance(exc, KeyError) else str(exc)
+        Console(stderr=True).print(f"[bold red]error:[/] {message}")
+        raise typer.Exit(2) from None
+
+
+def _k(n: object) -> str:
+    return human_tokens(n) if isinstance(n, int) else "?"
+
+
+def _alive(pid: object, host: object) -> bool:
+    if not isinstance(pid, int) or host != socket.gethostname():
+        return True  # cannot tell from here
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@trace_app.command("list")
+def list_runs(db: DbOpt = None,
+              limit: Annotated[int, typer.Option(help="How many runs.")] = 20) -> None:
+    """Recent runs, newest first."""
+    store = _open(db)
+    try:
+        runs = store.list_runs(limit)
+        width = max((len(r.run_id) for r in runs), default=3)
+        table = Table(Column("run", no_wrap=True, min_width=width),
+                      Column("status", no_wrap=True, min_width=11),
+                      Column("steps", no_wrap=True), Column("calls", no_wrap=True),
+                      Column("tokens", no_wrap=True),
+                      Column("task", no_wrap=True, overflow="ellipsis"),
+                      box=box.SIMPLE_HEAD)
+        for run in runs:
+            info = store.run_info(run.run_id)
+            status = run.status
+            if status == "running" and not _alive(info["pid"], info["host"]):
+                status = "interrupted"  # its process is gone: resumable with --resume
+            task = run.task if len(run.task) <= 60 else run.task[:59] + "…"
+            table.add_row(run.run_id, status, str(run.steps), str(run.tool_calls),
+                          f"{_k(info['prompt_tokens'])}/{_k(info['completion_tokens'])}", task)
+        Console().print(table)
+    finally:
+        store.close()
+
+
+@trace_app.command("show")
+def show(run: Annotated[str, typer.Argument(help="Run id, unique prefix, or 'latest'.")],
+         db: DbOpt = None,
+         reasoning: Annotated[str, typer.Option(help="full, collapsed or hidden.")] = "full",
+         all_events: Annotated[bool, typer.Option("--all", help="Also show superseded "
+                                                  "events in full.")] = False) -> None:
+    """Render a recorded run: steps, reasoning, tool calls and results, answer, totals."""
+    if reasoning not in ("full", "collapsed", "hidden"):
+        Console(stderr=True).print("[bold red]error:[/] --reasoning must be full, collapsed "
+                                   "or hidden")
+        raise typer.Exit(2)
+    store = _open(db)
+    try:
+        run_id = _resolve(store, run)
+        view = LiveView(Console(), show_reasoning=reasoning, live=False)  # type: ignore[arg-type]
+        records = store.records(run_id, include_deltas=False)
+        i = 0
+        while i < len(records):
+            r = records[i]
+            if r.superseded and not all_events:
+                j = i
+                while j < len(records) and records[j].superseded:
+                    j += 1
+                view.superseded(r.step, j - i)
+                i = j
+                continue
+            view.handle(r.event)
+            i += 1
+        if view.finished is None:
+            info = store.run_info(run_id)
+            Console().print(f"[yellow]run not finished[/] (status {info['status']}; "
+                            f"{info['steps']} complete steps) — continue it with "
+                            f"thinkact run --resume {run_id}")
+    finally:
+        store.close()
+
+
+@trace_app.command("export")
+def export(run: Annotated[str, typer.Argument(help="Run id, unique prefix, or 'latest'.")],
+           db: DbOpt = None,
+           output: Annotated[Path | None, typer.Option("-o", "--output",
+                                                       help="File (default stdout).")] = None,
+           messages: Annotated[bool, typer.Option("--messages", help="Export the "
+                                                  "conversation instead of the events.")
+                               ] = False,
+           final_only: Annotated[bool, typer.Option("--final", help="Leave out superseded "
+                                                    "events.")] = False) -> None:
+    """Export a run as JSONL (one Event JSON per line)."""
+    store = _open(db)
+    try:
+        run_id = _resolve(store, run)
+        out = output.open("w", encoding="utf-8") if output else sys.stdout
+        try:
+            if messages:
+                n = export_messages(store, run_id, out)
+            else:
+                n = export_events(store, run_id, out, include_superseded=not final_only)
+        finally:
+            if output:
+                out.close()
+        if output:
+            kind = "messages" if messages else "events"
+            Console(stderr=True).print(f"wrote {n} {kind} to {output}")
+    finally:
+        store.close()

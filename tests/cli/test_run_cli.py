@@ -1,0 +1,97 @@
+"""``thinkact run`` as a real process (scripted provider): --json stream, exit codes, clear
+errors, Ctrl-C recording a stopped run that --resume finishes."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+from support.cli_run import files_turns, popen, thinkact, write_script
+from thinkact.events import EVENT_ADAPTER, RunFinished, RunStarted, StepFinished
+from thinkact.traces import SQLiteTraceStore
+
+
+def test_json_stream_parses_and_matches_the_trace(tmp_path: Path) -> None:
+    script = write_script(tmp_path / "s.json", files_turns(2))
+    db, ws = tmp_path / "t.sqlite", tmp_path / "ws"
+    proc = thinkact(["run", "write two files", "--provider", "scripted", "--script",
+                     str(script), "--tools", "files", "--trace-db", str(db), "--workspace",
+                     str(ws), "--json"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    events = [EVENT_ADAPTER.validate_json(line) for line in proc.stdout.splitlines()]
+    assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunFinished)
+    assert events[-1].status == "completed" and events[-1].tool_calls == 2
+    assert [e.step for e in events if isinstance(e, StepFinished)] == [1, 2, 3]
+    assert (ws / "f0.txt").read_text() == "item 0" and (ws / "f1.txt").exists()
+    with SQLiteTraceStore(db) as store:
+        recorded = [e for e in store.events(events[0].run_id) if "delta" not in e.type]
+        assert recorded == [e for e in events if "delta" not in e.type]
+        assert store.run_info(events[0].run_id)["status"] == "completed"
+
+
+def test_live_view_output_and_budget_stop_exit_code(tmp_path: Path) -> None:
+    script = write_script(tmp_path / "s.json", [*files_turns(3)[:3],
+                                                {"reasoning": "stop", "content": "partial"}])
+    proc = thinkact(["run", "write files", "--provider", "scripted", "--script", str(script),
+                     "--tools", "files", "--max-steps", "2"], tmp_path)
+    assert proc.returncode == 1, proc.stderr  # stopped by the budget
+    assert "→ files" in proc.stdout and "← files ok" in proc.stdout
+    assert "stopped (budget exhausted: max_steps" in proc.stdout
+    assert "Answer" in proc.stdout
+
+
+def test_usage_errors_exit_2_with_clear_messages(tmp_path: Path) -> None:
+    none = thinkact(["run"], tmp_path)
+    assert none.returncode == 2 and "give a TASK" in none.stderr
+    key = thinkact(["run", "hi", "--provider", "moonshot"], tmp_path)
+    assert key.returncode == 2 and "MOONSHOT_API_KEY" in key.stderr
+    named = thinkact(["run", "hi", "--provider", "openai", "--api-key-env", "MY_TEAM_KEY"],
+                     tmp_path)
+    assert named.returncode == 2 and "MY_TEAM_KEY" in named.stderr
+    tool = thinkact(["run", "hi", "--provider", "scripted", "--script",
+                     str(write_script(tmp_path / "s.json", files_turns(0))), "--tools",
+                     "teleport"], tmp_path)
+    assert tool.returncode == 2 and "teleport" in tool.stderr
+    missing = thinkact(["run", "--resume", "nope", "--trace-db", str(tmp_path / "t.sqlite")],
+                       tmp_path)
+    assert missing.returncode == 2 and "no run 'nope'" in missing.stderr
+
+
+def wait_for(pred: object, timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():  # type: ignore[operator]
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not reached in time")
+
+
+def test_ctrl_c_records_stopped_and_resume_completes(tmp_path: Path) -> None:
+    script = write_script(tmp_path / "s.json", files_turns(4), delay_s=0.05)
+    db = tmp_path / "t.sqlite"
+    args = ["--trace-db", str(db), "--json"]
+    proc = popen(["run", "write files", "--provider", "scripted", "--script", str(script),
+                  "--tools", "files", *args], tmp_path)
+    wait_for(lambda: db.exists())
+    reader = SQLiteTraceStore(db)
+    wait_for(lambda: (reader.query("SELECT MAX(steps) FROM runs")[0][0] or 0) >= 1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    last = EVENT_ADAPTER.validate_json(out.splitlines()[-1])
+    assert isinstance(last, RunFinished) and last.status == "stopped"
+    run_id = reader.list_runs()[0].run_id
+    assert reader.run_info(run_id)["status"] == "stopped"
+    done = reader.load_state(run_id).steps_done
+    assert 1 <= done < 5
+    resumed = popen(["run", "--resume", run_id, *args], tmp_path)
+    out, err = resumed.communicate(timeout=60)
+    assert resumed.returncode == 0, err
+    first = EVENT_ADAPTER.validate_json(out.splitlines()[0])
+    assert isinstance(first, RunStarted) and first.resumed_from_step == done
+    state = reader.load_state(run_id)
+    assert state.finished and state.steps_done == 5 and state.tool_calls == 4
+    assert [m.content for m in state.messages if m.role == "assistant"] == [
+        "writing f0", "writing f1", "writing f2", "writing f3", "Wrote the files."]
+    reader.close()

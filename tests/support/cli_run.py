@@ -1,0 +1,48 @@
+"""Run the real ``thinkact`` CLI as a subprocess, isolated from the user's config and data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+CLI = [sys.executable, "-m", "thinkact.cli.main"]
+
+
+def clean_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("THINKACT_") and not k.endswith("_API_KEY")}
+    env.update(THINKACT_HOME=str(home / "data"), THINKACT_CONFIG=str(home / "none.toml"),
+               PYTHONUNBUFFERED="1", COLUMNS="120")
+    return env
+
+
+def thinkact(args: list[str], home: Path, timeout: float = 60,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout,
+                          env=env or clean_env(home))
+
+
+def popen(args: list[str], home: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([*CLI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=clean_env(home))
+
+
+def write_script(path: Path, turns: list[dict[str, Any]], delay_s: float = 0.0) -> Path:
+    path.write_text(json.dumps({"turns": turns, "delay_s": delay_s}))
+    return path
+
+
+def files_turns(n_tool_steps: int, answer: str = "Wrote the files.") -> list[dict[str, Any]]:
+    """``n_tool_steps`` turns that each write a file, then the answer."""
+    turns: list[dict[str, Any]] = [
+        {"reasoning": f"Step {i + 1}: write file {i}.\nIt must exist.",
+         "content": f"writing f{i}",
+         "tool_calls": [{"name": "files", "arguments": {"action": "write", "path": f"f{i}.txt",
+                                                        "content": f"item {i}"}}]}
+        for i in range(n_tool_steps)]
+    turns.append({"reasoning": "All written.", "content": answer})
+    return turns
