@@ -67,7 +67,8 @@ def info(spec: str = typer.Argument("kimi-k2-thinking", help="Preset name or che
         "KV cache per token (BF16):",
         f"  latent (absorb): {s.kv_values_latent_per_layer} values/layer = "
         f"{s.kv_values_latent_per_layer * BF16:,.0f} B/layer, "
-        f"{_human(s.kv_bytes_per_token(latent=True))} whole model",
+        f"{_human(s.kv_bytes_per_token(latent=True))} "
+        f"({s.kv_bytes_per_token(latent=True) / 1024:,.1f} KiB) whole model",
         f"  naive (per-head K,V): {s.kv_values_naive_per_layer} values/layer = "
         f"{s.kv_values_naive_per_layer * BF16:,.0f} B/layer, "
         f"{_human(s.kv_bytes_per_token(latent=False))} whole model",
