@@ -203,3 +203,8 @@ def test_single_rank_reference_checkpoint_loads(model: K2ForCausalLM, tmp_path: 
     save_file(ref, str(tmp_path / "model0-mp1.safetensors"))
     target = K2ForCausalLM(model.config, device="meta", init=False)
     _same_weights(model, load_checkpoint(tmp_path, target))
+
+
+def test_model_level_save_and_from_pretrained(model: K2ForCausalLM, tmp_path: Path) -> None:
+    model.save_pretrained(tmp_path, max_shard_size="50KB")
+    _same_weights(model, K2ForCausalLM.from_pretrained(tmp_path))

@@ -11,6 +11,7 @@ query attends to keys at absolute positions <= its own; without one it is a plai
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -306,6 +307,19 @@ class K2ForCausalLM(nn.Module):
         self.rope = RopeTable(cfg)
         if init and str(device) != "meta":
             self.init_weights()
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, **kw: Any) -> K2ForCausalLM:
+        """Load a HF-format checkpoint directory (see ``checkpoint.load_checkpoint``)."""
+        from thinkact.model.checkpoint import load_checkpoint
+
+        return load_checkpoint(path, **kw)
+
+    def save_pretrained(self, path: str | Path, **kw: Any) -> Path:
+        """Write a HF-format checkpoint directory (see ``checkpoint.save_checkpoint``)."""
+        from thinkact.model.checkpoint import save_checkpoint
+
+        return save_checkpoint(self, path, **kw)
 
     @torch.no_grad()
     def init_weights(self) -> None:
