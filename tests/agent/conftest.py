@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from support.agent_kit import close_backends
 from support.k2_server import K2Server, Policy, ToolLoop
+from support.memory_trace import MemoryTraceStore
+from thinkact.traces.sqlite import SQLiteTraceStore
 
 
 @pytest.fixture(autouse=True)
@@ -31,3 +34,12 @@ def k2() -> Iterator[Callable[..., K2Server]]:
     yield start
     for s in servers:
         s.__exit__(None, None, None)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def trace_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """Each trace-using test runs against the in-memory reference and the real SQLite store."""
+    store: Any = (MemoryTraceStore() if request.param == "memory"
+                  else SQLiteTraceStore(tmp_path / "traces.sqlite"))
+    yield store
+    store.close()

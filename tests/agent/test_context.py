@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from support.agent_kit import agent_for, echo
 from support.k2_server import Fault, K2Server, ToolLoop
-from support.memory_trace import MemoryTraceStore
 from thinkact.agent import ContextView, HideToolOutputs, NoCompaction, Summarize
 from thinkact.agent.context import HIDDEN, SUMMARY_PREFIX, extractive_summary
 from thinkact.backends import ScriptedBackend
@@ -125,10 +125,12 @@ async def test_last_resort_hides_outputs_and_stops_when_nothing_fits(k2: StartSe
     assert len(server.requests) == before  # the oversized request was never sent
 
 
-async def test_api_failure_after_retries_then_resume_against_k2(k2: StartServer) -> None:
+async def test_api_failure_after_retries_then_resume_against_k2(
+    k2: StartServer, trace_store: Any
+) -> None:
     server = k2(ToolLoop(4))
     server.faults.append(Fault("500", times=3, at_step=2))
-    trace = MemoryTraceStore()
+    trace = trace_store
     agent = agent_for(server, tools=[echo], trace=trace, backend_overrides={"max_attempts": 3})
     events = [e async for e in agent.events("t")]
     finished = events[-1]

@@ -166,14 +166,14 @@ async def test_parallel_calls_run_together_results_in_call_order() -> None:
     assert [m.content for m in backend.requests[1][0][-3:]] == ["slowest", "mid", "fast"]
 
 
-async def test_long_output_truncated_with_visible_note() -> None:
+async def test_long_output_truncated_with_visible_note(trace_store: Any) -> None:
     @tool
     def dump() -> str:
         """A very long output."""
         return "HEAD" + "x" * 50000 + "TAIL"
 
     backend = ScriptedBackend([calls("{}", name="dump"), answer()])
-    trace = MemoryTraceStore()
+    trace = trace_store
     events = await events_of(Agent(backend, tools=Toolset([dump], max_output_chars=1000),
                                    trace=trace))
     result = next(e.result for e in events if isinstance(e, ToolResultEvent))
@@ -215,13 +215,13 @@ class Flaky:
             yield e
 
 
-async def test_backend_failure_is_an_event_and_the_run_resumes() -> None:
+async def test_backend_failure_is_an_event_and_the_run_resumes(trace_store: Any) -> None:
     script = [calls('{"text": "1"}'), calls('{"text": "2"}'),
               Message(role="assistant", reasoning="", tool_calls=[
                   ToolCall(id="functions.echo:2", name="echo", arguments='{"text": "3"}')]),
               answer("resumed answer")]
     inner = ScriptedBackend(lambda m: script[sum(x.role == "assistant" for x in m)])
-    trace = MemoryTraceStore()
+    trace = trace_store
     agent = Agent(Flaky(inner, fail_at=4), tools=[echo], trace=trace)
     events = await events_of(agent)
     errors = [e for e in events if isinstance(e, RunError)]
@@ -284,8 +284,8 @@ async def test_answer_cut_off_by_token_limit_is_continued() -> None:
     assert [e.content for e in events if isinstance(e, FinalAnswer)] == ["short"]
 
 
-async def test_resume_keeps_spent_thinking_budget() -> None:
-    trace = MemoryTraceStore()
+async def test_resume_keeps_spent_thinking_budget(trace_store: Any) -> None:
+    trace = trace_store
     thinking = Message(role="assistant", reasoning="x" * 350, tool_calls=[
         ToolCall(id="a", name="echo", arguments='{"text": "1"}')])
     inner = ScriptedBackend([thinking, thinking, answer("after")])
