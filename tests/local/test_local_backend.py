@@ -124,3 +124,13 @@ async def test_json_guard_keeps_arguments_a_valid_json_prefix(checkpoint: Path) 
     assert stats["guard_rejections"] > 0 and stats["truncated_calls"]
     unguarded = results[False][0]
     assert not JsonPrefix().feed(unguarded)  # the random model alone breaks JSON at once
+
+
+async def test_missing_think_is_reasoning_unless_configured_otherwise(checkpoint: Path) -> None:
+    for implicit, expected in ((True, ("plain words", None)), (False, (None, "plain words"))):
+        backend = LocalBackend.from_checkpoint(checkpoint, implicit_reasoning=implicit)
+        backend.force_next("plain words" + IM_END)
+        _, done = await collect(backend, [Message.user("hi")], GREEDY)
+        assert (done.message.reasoning, done.message.content) == expected
+        assert done.finish_reason == "stop"
+        assert (done.usage.reasoning_tokens > 0) == implicit

@@ -71,6 +71,7 @@ class LocalBackend:
         top_p: float = 1.0,
         reuse_prefix: bool = True,
         json_guard: bool = False,
+        implicit_reasoning: bool = True,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -81,6 +82,9 @@ class LocalBackend:
         self.temperature, self.top_p = temperature, top_p
         self.reuse_prefix = reuse_prefix
         self.json_guard = json_guard
+        # Output without a leading <think> is reasoning (vLLM's rule); always so when the
+        # generation prompt itself opened the think block.
+        self.implicit_reasoning = implicit_reasoning or fmt.think_in_prompt
         self.session = Session(model, self.max_seq_len)
         self._locks: dict[int, asyncio.Lock] = {}  # per event loop (tests use several)
         self._forced: deque[str] = deque()
@@ -134,7 +138,8 @@ class LocalBackend:
         forced = deque(self.tokenizer.encode(self._forced.popleft()) if self._forced else [])
         job = _Job(prompt, max_new, params, options.seed, forced, self._new_guard(),
                    lambda item: loop.call_soon_threadsafe(queue.put_nowait, item))
-        parser = K2OutputParser(tools=tools, implicit_reasoning=True, markers=self.fmt.markers)
+        parser = K2OutputParser(tools=tools, implicit_reasoning=self.implicit_reasoning,
+                                markers=self.fmt.markers)
         decoder = self.tokenizer.stream_decoder()
         async with self._locks.setdefault(id(loop), asyncio.Lock()):
             worker = loop.run_in_executor(None, self._generate, job)
@@ -192,7 +197,7 @@ class LocalBackend:
         job.cached = _common_prefix(session.tokens, job.prompt)
         logits = session.sync(job.prompt)
         gen = make_generators([job.seed])[0]
-        in_reasoning = True
+        in_reasoning = self.implicit_reasoning
         for i in range(job.max_new):
             if job.cancel.is_set():
                 job.finish = "cancelled"
@@ -201,9 +206,11 @@ class LocalBackend:
             job.produced += 1
             if job.guard is not None:
                 job.guard.observe(tok)
-            if tok in self._reasoning_end:
+            if tok == self._think and i == 0:
+                in_reasoning = True
+            elif tok in self._reasoning_end:
                 in_reasoning = False
-            elif in_reasoning and tok != self._think:
+            elif in_reasoning:
                 job.reasoning_tokens += 1
             job.emit(tok)
             if tok in self._stop:
