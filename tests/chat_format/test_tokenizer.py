@@ -66,15 +66,19 @@ def test_save_load_round_trip(tmp_path: Path) -> None:
         assert again.encode(text) == tok.encode(text)
 
 
-def test_tiktoken_format_file_encodes_identically(tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["tiktoken", "tokenizers"])
+def test_tiktoken_format_file_encodes_identically(tmp_path: Path, engine: str) -> None:
+    """Export the trained BPE as a K2-style tiktoken file, load it back with tiktoken itself or
+    as a BPE rebuilt from the ranks: same ids as the original on every sample."""
     tok = tiny_tokenizer()
     export_tiktoken(tok, tmp_path)
     ranks = read_tiktoken_model(tmp_path / "tiktoken.model")
     assert len(ranks) == tok.vocab_size - len(tok.specials)
-    tik = K2Tokenizer.load(tmp_path)  # runs on tiktoken itself
+    tik = K2Tokenizer.load(tmp_path, engine=engine)
     assert tik.specials == tok.specials
-    for text in SAMPLES:
-        assert tik.encode(text) == tok.encode(text), text
+    source = Path(__file__).read_text()  # a longer, varied text
+    for text in [*SAMPLES, source]:
+        assert tik.encode(text) == tok.encode(text), text[:80]
         assert tik.decode(tok.encode(text)) == text
 
 
@@ -92,6 +96,8 @@ def test_bad_inputs_named() -> None:
         train_tokenizer(["x"], vocab_size=100)
     with pytest.raises(FileNotFoundError):
         K2Tokenizer.load("/nonexistent-dir")
+    with pytest.raises(ValueError, match="engine"):
+        K2Tokenizer.load("/nonexistent-dir", engine="sentencepiece")
 
 
 def test_render_tokenize_parse_round_trip() -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import codecs
+import importlib.util
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
@@ -192,8 +193,14 @@ class K2Tokenizer:
         return path
 
     @classmethod
-    def load(cls, directory: str | Path) -> K2Tokenizer:
-        """Load ``tokenizer.json`` (thinkact) or ``tiktoken.model`` (a real K2 tokenizer)."""
+    def load(cls, directory: str | Path, engine: str = "auto") -> K2Tokenizer:
+        """Load ``tokenizer.json`` (thinkact) or ``tiktoken.model`` (a real K2 tokenizer).
+
+        A tiktoken file runs on ``tiktoken`` when installed (``engine="auto"``) or on a
+        ``tokenizers`` BPE rebuilt from its ranks (``engine="tokenizers"``).
+        """
+        if engine not in ("auto", "tiktoken", "tokenizers"):
+            raise ValueError(f"engine must be auto, tiktoken or tokenizers, not {engine!r}")
         path = Path(directory)
         config = _read_config(path)
         if (path / HF_FILE).exists():
@@ -208,7 +215,14 @@ class K2Tokenizer:
             ranks = read_tiktoken_model(path / TIKTOKEN_FILE)
             specials = _specials_from_config(config) or dict(K2_SPECIAL_IDS)
             pattern = str(config.get("pat_str", PRETOKENIZE_PATTERN))
-            return cls(_TiktokenEngine(ranks, specials, pattern), specials)
+            if engine == "auto":
+                engine = "tiktoken" if importlib.util.find_spec("tiktoken") else "tokenizers"
+            if engine == "tiktoken":
+                return cls(_TiktokenEngine(ranks, specials, pattern), specials)
+            from thinkact.chat_format.tiktoken_bpe import hf_bpe_from_ranks
+
+            tok, added = hf_bpe_from_ranks(ranks, specials, pattern)
+            return cls(_HFEngine(tok, added), specials)
         raise FileNotFoundError(f"no {HF_FILE} or {TIKTOKEN_FILE} in {path}")
 
     # -- export ---------------------------------------------------------------------------
