@@ -133,3 +133,11 @@ def test_render_tokenize_parse_round_trip() -> None:
         assert [(c.id, c.name, c.arguments) for c in got.tool_calls] == [
             (c.id, c.name, c.arguments) for c in msg.tool_calls]
     assert sum(len(m.tool_calls) for m in conv) == 2
+
+
+def test_rebuilt_bpe_rejects_special_ids_far_from_the_vocab(tmp_path: Path) -> None:
+    tok = train_tokenizer(["abc abd"] * 5, vocab_size=300, special_names=())
+    export_tiktoken(tok, tmp_path)
+    (tmp_path / "tokenizer_config.json").unlink()  # K2's own ids (163584+) for a 260-token vocab
+    with pytest.raises(ValueError, match="special ids"):
+        K2Tokenizer.load(tmp_path, engine="tokenizers")

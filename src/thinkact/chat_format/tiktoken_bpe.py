@@ -61,6 +61,9 @@ def hf_bpe_from_ranks(ranks: Mapping[bytes, int], specials: Mapping[str, int],
     by_id = {i: s for s, i in specials.items()}
     added: dict[str, int] = {}
     start = tok.get_vocab_size(with_added_tokens=True)
+    if by_id and (min(by_id) < start or max(by_id) - start > 4096):
+        raise ValueError(f"special ids {min(by_id)}..{max(by_id)} do not sit just above the "
+                         f"{start}-token vocabulary; pass the tokenizer's own special ids")
     for i in range(start, max(by_id, default=start - 1) + 1):  # ids are assigned in order
         content = by_id.get(i, f"<|reserved_token_{i}|>")
         tok.add_special_tokens([AddedToken(content, special=True, normalized=False)])
