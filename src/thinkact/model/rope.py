@@ -48,29 +48,35 @@ class RopeTable:
         self.inv_freq = yarn_inv_freq(cfg)
         self.scale = cfg.rope_attention_factor()
         self.interleave = cfg.rope_interleave
-        self.cos = torch.empty(0)
-        self.sin = torch.empty(0)
-        self.phasors = torch.empty(0, dtype=torch.complex64)
+        # One table per (device, dtype), so callers in different dtypes never thrash it.
+        self._tables: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, ...]] = {}
+
+    def _table(self, end: int, device: torch.device, dtype: torch.dtype
+               ) -> tuple[torch.Tensor, ...]:
+        key = (torch.device(device), dtype)
+        table = self._tables.get(key)
+        if table is None or table[0].shape[0] < end:
+            have = 0 if table is None else table[0].shape[0]
+            n = max(end, 2 * have, 256)
+            pos = torch.arange(n, dtype=torch.float32, device=device)
+            freqs = pos[:, None] * self.inv_freq.to(device)[None, :]
+            cos, sin = freqs.cos() * self.scale, freqs.sin() * self.scale
+            table = (cos.to(dtype), sin.to(dtype), torch.complex(cos, sin))
+            self._tables[key] = table
+        return table
 
     def get(
         self, start: int, length: int, device: torch.device, dtype: torch.dtype
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """cos, sin of shape [length, rope_dim/2] for positions start..start+length-1."""
-        end = start + length
-        if self.cos.shape[0] < end or self.cos.device != device or self.cos.dtype != dtype:
-            n = max(end, 2 * self.cos.shape[0], 256)
-            pos = torch.arange(n, dtype=torch.float32, device=device)
-            freqs = pos[:, None] * self.inv_freq.to(device)[None, :]
-            self.cos = (freqs.cos() * self.scale).to(dtype)
-            self.sin = (freqs.sin() * self.scale).to(dtype)
-            self.phasors = torch.complex(freqs.cos() * self.scale, freqs.sin() * self.scale)
-        return self.cos[start:end], self.sin[start:end]
+        cos, sin, _ = self._table(start + length, device, dtype)
+        return cos[start:start + length], sin[start:start + length]
 
     def get_phasors(self, start: int, length: int, device: torch.device,
-                    dtype: torch.dtype) -> torch.Tensor:
-        """complex64 [length, rope_dim/2] for positions start..start+length-1."""
-        self.get(start, length, device, dtype)
-        return self.phasors[start:start + length]
+                    dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """complex64 [length, rope_dim/2] for positions start..start+length-1 (any dtype)."""
+        phasors = self._table(start + length, device, torch.float32)[2]
+        return phasors[start:start + length]
 
 
 def apply_rope(
