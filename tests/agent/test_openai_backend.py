@@ -121,3 +121,17 @@ async def test_stalled_stream_times_out_and_is_retried(k2: StartServer) -> None:
     assert len(retries) == 1 and "Timeout" in retries[0].error
     final = events[-1]
     assert isinstance(final, AssistantMessage) and final.message.content == "fine"
+
+
+async def test_self_hosted_k2_gets_normalised_call_ids(k2: StartServer) -> None:
+    server = k2(lambda step, req: Turn("t", content="x"))
+    history = [Message.user("q"),
+               Message(role="assistant", reasoning="r", tool_calls=[
+                   ToolCall(id="call_abc", name="echo", arguments="{}")]),
+               Message(role="tool", tool_call_id="call_abc", name="echo", content="e")]
+    await collect(backend_for(server, k2_call_ids=True), history)
+    sent = server.requests[-1]["messages"]
+    assert sent[1]["tool_calls"][0]["id"] == "functions.echo:0"
+    assert sent[2]["tool_call_id"] == "functions.echo:0"
+    await collect(backend_for(server), history)  # off by default for a custom endpoint
+    assert server.requests[-1]["messages"][1]["tool_calls"][0]["id"] == "call_abc"

@@ -5,7 +5,13 @@ from __future__ import annotations
 from openai.types.chat.chat_completion_chunk import ChoiceDelta
 from openai.types.chat.chat_completion_message import ChatCompletionMessage
 
-from thinkact.backends.wire import message_from_wire, message_to_wire, read_reasoning, to_wire
+from thinkact.backends.wire import (
+    k2_call_ids,
+    message_from_wire,
+    message_to_wire,
+    read_reasoning,
+    to_wire,
+)
 from thinkact.messages import Message, ToolCall, ToolResult
 
 CALL = ToolCall(id="functions.search:0", name="search", arguments='{"q": "x"}')
@@ -59,3 +65,22 @@ def test_message_from_sdk_object_round_trips() -> None:
     msg = message_from_wire(sdk)
     assert msg.reasoning == "why" and msg.tool_calls == [CALL] and msg.content is None
     assert message_from_wire(message_to_wire(msg)) == msg
+
+
+def test_k2_call_ids_rewrites_foreign_ids_and_keeps_pairs() -> None:
+    history = [
+        Message.user("q"),
+        Message(role="assistant", reasoning="a", tool_calls=[
+            ToolCall(id="call_x", name="search"), ToolCall(id="search:0", name="open")]),
+        Message(role="tool", tool_call_id="call_x", name="search", content="1"),
+        Message(role="tool", tool_call_id="search:0", name="open", content="2"),
+        Message(role="assistant", reasoning="b", tool_calls=[ToolCall(id="z", name="search")]),
+        Message(role="tool", tool_call_id="z", name="search", content="3"),
+    ]
+    out = k2_call_ids(history)
+    assert [c.id for m in out for c in m.tool_calls] == [
+        "functions.search:0", "functions.open:1", "functions.search:2"]
+    assert [m.tool_call_id for m in out if m.role == "tool"] == [
+        "functions.search:0", "functions.open:1", "functions.search:2"]
+    assert history[1].tool_calls[0].id == "call_x"  # the caller's history is untouched
+    assert [m.reasoning for m in out] == [m.reasoning for m in history]

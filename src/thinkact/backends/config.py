@@ -52,6 +52,7 @@ class BackendConfig:
     stream: bool = True
     stream_usage: bool = True
     send_reasoning: bool = True
+    k2_call_ids: bool = False  # rewrite history call ids to functions.name:idx (self-hosted K2)
     reasoning_field: str = "reasoning_content"
     max_tokens_param: str = "max_tokens"
     extra_body: dict[str, Any] = field(default_factory=dict)
@@ -130,6 +131,7 @@ def resolve_backend_config(
         "api_key_env": preset.api_key_env, "context_window": preset.context_window,
         "max_tokens": preset.max_tokens, "temperature": preset.temperature,
         "price": preset.price, "reasoning_field": preset.reasoning_field,
+        "k2_call_ids": preset.k2_call_ids,
         "extra_body": dict(preset.extra_body),
     }
     file_key = section.pop("api_key", None)

@@ -28,7 +28,13 @@ from thinkact.backends.retry import (
     retry_after_s,
 )
 from thinkact.backends.tokens import estimate_request, estimate_text
-from thinkact.backends.wire import message_from_wire, read_field, read_reasoning, to_wire
+from thinkact.backends.wire import (
+    k2_call_ids,
+    message_from_wire,
+    read_field,
+    read_reasoning,
+    to_wire,
+)
 from thinkact.events import AssistantMessage, BackendEvent, ContentDelta, ReasoningDelta, Retry
 from thinkact.messages import Message, ToolCall, Usage
 from thinkact.tools.base import ToolSpec
@@ -134,6 +140,8 @@ class OpenAIBackend:
         sent = messages if cfg.send_reasoning else [
             m.model_copy(update={"reasoning": None}) for m in messages
         ]
+        if cfg.k2_call_ids:
+            sent = k2_call_ids(sent)
         request: dict[str, Any] = {
             "model": cfg.model,
             "messages": to_wire(sent, cfg.reasoning_field),

@@ -39,6 +39,7 @@ class ProviderPreset:
     max_tokens: int | None = None
     price: Price | None = None
     reasoning_field: str = "reasoning_content"
+    k2_call_ids: bool = False
     extra_body: dict[str, Any] = field(default_factory=dict)
 
 
@@ -54,10 +55,12 @@ PRESETS: dict[str, ProviderPreset] = {
         ),
         ProviderPreset("openai", "https://api.openai.com/v1", "OPENAI_API_KEY", "gpt-4.1-mini",
                        1047576),
+        # Self-hosted K2: history call ids are normalised client-side (Moonshot's API does it
+        # server-side), per MoonshotAI/K2-Vendor-Verifier's advice.
         ProviderPreset("vllm", "http://localhost:8000/v1", "VLLM_API_KEY", K2_THINKING, 262144,
-                       requires_key=False, temperature=1.0),
+                       requires_key=False, temperature=1.0, k2_call_ids=True),
         ProviderPreset("sglang", "http://localhost:30000/v1", "SGLANG_API_KEY", K2_THINKING,
-                       262144, requires_key=False, temperature=1.0),
+                       262144, requires_key=False, temperature=1.0, k2_call_ids=True),
         ProviderPreset("ollama", "http://localhost:11434/v1", None, "qwen3", 32768,
                        requires_key=False, temperature=1.0),
         ProviderPreset("openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY",
