@@ -7,6 +7,8 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from support.cli_run import files_turns, popen, thinkact, write_script
 from thinkact.events import EVENT_ADAPTER, RunFinished, RunStarted, StepFinished
 from thinkact.traces import SQLiteTraceStore
@@ -67,7 +69,8 @@ def wait_for(pred: object, timeout: float = 60.0) -> None:
     raise AssertionError("condition not reached in time")
 
 
-def test_ctrl_c_records_stopped_and_resume_completes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupt_records_stopped_and_resume_completes(tmp_path: Path, sig: int) -> None:
     script = write_script(tmp_path / "s.json", files_turns(4), delay_s=0.05)
     db = tmp_path / "t.sqlite"
     args = ["--trace-db", str(db), "--json"]
@@ -76,7 +79,7 @@ def test_ctrl_c_records_stopped_and_resume_completes(tmp_path: Path) -> None:
     wait_for(lambda: db.exists())
     reader = SQLiteTraceStore(db)
     wait_for(lambda: (reader.query("SELECT MAX(steps) FROM runs")[0][0] or 0) >= 1)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err
     last = EVENT_ADAPTER.validate_json(out.splitlines()[-1])

@@ -9,6 +9,8 @@ Exit status: 0 completed, 1 failed or stopped (budget, Ctrl-C, SIGTERM), 2 bad u
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
 import sys
 import time
@@ -168,11 +170,14 @@ async def _drive(agent: Any, store: SQLiteTraceStore, run_id: str, task: str | N
                     started = time.monotonic()
                 if isinstance(event, RunFinished):
                     status = event.status
-        except (asyncio.CancelledError, KeyboardInterrupt):
+        except (asyncio.CancelledError, KeyboardInterrupt, BrokenPipeError) as exc:
+            if isinstance(exc, BrokenPipeError):  # `thinkact run --json | head`: reader left
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives until exit
             stop = _stopped(store, run_id, started) if status is None else None
             if stop is not None:
                 store.append(run_id, stop)
-                emit(stop)
+                with contextlib.suppress(BrokenPipeError):
+                    emit(stop)
                 status = stop.status
     finally:
         if view is not None:

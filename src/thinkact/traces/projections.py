@@ -36,6 +36,8 @@ class Cursor:
     seq: int
     segment: int
     step: int | None
+    step_seq: int | None = None  # seq of the current step's StepStarted
+    step_calls: int = 0  # counted tool results in the current step so far
 
 
 def project(db: sqlite3.Connection, run_id: str, cur: Cursor, event: Event, now: float,
@@ -43,6 +45,7 @@ def project(db: sqlite3.Connection, run_id: str, cur: Cursor, event: Event, now:
     if isinstance(event, RunStarted):
         _run_started(db, run_id, cur, event, now, pid, host)
     elif isinstance(event, StepStarted):
+        cur.step_seq, cur.step_calls = cur.seq, 0
         db.execute("INSERT INTO steps (run_id, seq, segment, step, started_at) "
                    "VALUES (?, ?, ?, ?, ?)", (run_id, cur.seq, cur.segment, event.step, now))
     elif isinstance(event, AssistantMessage):
@@ -80,6 +83,7 @@ def project(db: sqlite3.Connection, run_id: str, cur: Cursor, event: Event, now:
 
 def _run_started(db: sqlite3.Connection, run_id: str, cur: Cursor, event: RunStarted,
                  now: float, pid: int, host: str) -> None:
+    cur.step_seq, cur.step_calls = None, 0
     exists = db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone() is not None
     if not exists:
         db.execute("INSERT INTO runs (id, task, model, status, config, started_at, updated_at, "
@@ -120,6 +124,7 @@ def _message(db: sqlite3.Connection, run_id: str, seq: int, idx: int, step: int 
 def _tool_result(db: sqlite3.Connection, run_id: str, cur: Cursor, event: ToolResultEvent,
                  now: float) -> None:
     r = event.result
+    cur.step_calls += r.error not in NOT_RUN
     _message(db, run_id, cur.seq, 0, cur.step, Message.tool(r))
     row = db.execute("SELECT seq FROM tool_calls WHERE run_id = ? AND segment = ? AND "
                      "call_id = ? AND finished_at IS NULL ORDER BY seq DESC LIMIT 1",
@@ -148,11 +153,16 @@ def _arguments_of(db: sqlite3.Connection, run_id: str, call_id: str) -> str:
 
 def _step_finished(db: sqlite3.Connection, run_id: str, cur: Cursor, event: StepFinished,
                    now: float) -> None:
-    db.execute("UPDATE steps SET finished_at = ? WHERE run_id = ? AND seq = (SELECT MAX(seq) "
-               "FROM steps WHERE run_id = ? AND segment = ? AND step = ?)",
-               (now, run_id, run_id, cur.segment, event.step))
-    ran = db.execute(f"SELECT COUNT(*) FROM tool_calls WHERE run_id = ? AND segment = ? AND "
-                     f"step = ? AND finished_at IS NOT NULL AND {_COUNTED}",
-                     (run_id, cur.segment, event.step)).fetchone()[0]
+    if cur.step_seq is not None:  # O(1): the writer saw this step start
+        step_seq, ran = cur.step_seq, cur.step_calls
+    else:  # a store opened mid-step (not the loop's pattern): look it up
+        step_seq = db.execute("SELECT MAX(seq) FROM steps WHERE run_id = ? AND segment = ? "
+                              "AND step = ?", (run_id, cur.segment, event.step)).fetchone()[0]
+        ran = db.execute(f"SELECT COUNT(*) FROM tool_calls WHERE run_id = ? AND segment = ? "
+                         f"AND step = ? AND finished_at IS NOT NULL AND {_COUNTED}",
+                         (run_id, cur.segment, event.step)).fetchone()[0]
+    db.execute("UPDATE steps SET finished_at = ? WHERE run_id = ? AND seq = ?",
+               (now, run_id, step_seq))
     db.execute("UPDATE runs SET steps = ?, tool_calls = tool_calls + ?, updated_at = ? "
                "WHERE id = ?", (event.step, ran, now, run_id))
+    cur.step_seq, cur.step_calls = None, 0
