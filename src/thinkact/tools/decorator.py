@@ -59,7 +59,7 @@ class FunctionTool:
                 for err in exc.errors()
             )
             raise ToolError(f"invalid arguments for {self.spec.name}: {problems}") from None
-        return {k: getattr(model, k) for k in model.model_fields}
+        return {k: getattr(model, k) for k in type(model).model_fields}
 
     async def call(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
         kwargs = self.validate(arguments)
