@@ -24,7 +24,7 @@ def _model(**overrides: object) -> K2ForCausalLM:
 
 
 @torch.no_grad()
-def _compare(model: K2ForCausalLM, batch: int, dense_min_slots: int | None = None) -> None:
+def _compare(model: K2ForCausalLM, batch: int, dense_max_macs: int = 1 << 21) -> None:
     g = torch.Generator().manual_seed(batch)
     prompt = torch.randint(0, 128, (batch, 9), generator=g)
     nxt = torch.randint(0, 128, (batch, 3), generator=g)
@@ -32,7 +32,7 @@ def _compare(model: K2ForCausalLM, batch: int, dense_min_slots: int | None = Non
     fast_cache = model.new_cache(batch, 32)
     model(prompt, start_pos=0, cache=ref_cache)
     model(prompt, start_pos=0, cache=fast_cache)
-    dec = FastDecoder(model, dense_min_slots=dense_min_slots)
+    dec = FastDecoder(model, dense_max_macs=dense_max_macs)
     for i in range(3):
         pos = 9 + i
         want = model(nxt[:, i : i + 1], start_pos=pos, cache=ref_cache)[:, -1]
@@ -49,8 +49,9 @@ def test_fast_step_matches_model_forward(batch: int) -> None:
     _compare(_model(), batch)
 
 
-def test_per_expert_loop_for_small_batches() -> None:
-    _compare(_model(), 3, dense_min_slots=100)  # forces the per-row expert loop at B=3
+@pytest.mark.parametrize("batch", [2, 8])
+def test_rows_grouped_by_expert(batch: int) -> None:
+    _compare(_model(), batch, dense_max_macs=0)  # never dense: group rows by expert
 
 
 def test_no_query_lora_and_no_interleave() -> None:
@@ -84,3 +85,8 @@ def test_decoder_is_rebuilt_when_weights_change() -> None:
     dec2 = fast_decoder_for(m)
     assert dec2 is not dec
     _compare(m, 1)
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_ungrouped_router_lean_path(batch: int) -> None:
+    _compare(_model(n_group=1, topk_group=1), batch)

@@ -167,10 +167,10 @@ class Session:
                 f"sequence would reach {self.position + n} tokens, over max_seq_len "
                 f"{self.max_seq_len}"
             )
-        ids = torch.tensor(chunk, dtype=torch.long)
         if n == 1 and self._decoder is not None:
-            self._logits = self._decoder.step(ids[:, 0], self.position, self.cache)
+            self._logits = self._decoder.step([c[0] for c in chunk], self.position, self.cache)
         else:
+            ids = torch.tensor(chunk, dtype=torch.long)
             with torch.inference_mode():
                 out = self.model(ids, start_pos=self.position, cache=self.cache, last_only=True)
             self._logits = out[:, -1, :]
@@ -305,7 +305,8 @@ class Session:
         sampled: list[int] = [0] * len(live)
         if any(needs_sample):
             idx = [i for i, s in enumerate(needs_sample) if s]
-            picked = sample(self._logits[idx], params, [gens[live[i]] for i in idx])
+            rows = self._logits if len(idx) == len(live) else self._logits[idx]
+            picked = sample(rows, params, [gens[live[i]] for i in idx])
             for i, t in zip(idx, picked.tolist(), strict=True):
                 sampled[i] = int(t)
         tokens: list[int | None] = [None] * self.batch_size

@@ -15,12 +15,18 @@ preparing fused weights once:
   step runs ``linear, split, silu, mul, addmm`` per chosen expert; with many rows, all
   experts run densely as two matmuls with zero weight for unchosen ones (fewer ops than
   dispatching rows to experts; more bytes).
-* residual adds ride on ``addmm``.
+* residual adds ride on ``addmm``; weights are stored transposed ([in, out], contiguous)
+  because ``mm(x, Wᵀ)`` is 2-3x cheaper than ``F.linear(x, W)`` for batch-1 CPU shapes.
+* RMSNorm (fp32) is computed as ``layer_norm([x, -x])[:d]``: the mean of [x, -x] is 0 and its
+  variance is mean(x²), so it equals RMSNorm, and on CPU it is ~3x cheaper than ``rms_norm``.
+* at batch 1 the router's top-k weights are normalized in Python (k floats, no tensor ops).
 
 It writes the model's KV cache (absorb layout) exactly as the model would, so prefill by the
-model and decode by this path mix freely. The prepared weights are copies (routed experts
-cost ~2x their memory) and go stale if the model's weights change: :meth:`FastDecoder.stale`
-detects in-place updates. INT4 expert layers run through the model's own MoE module.
+model and decode by this path mix freely. The prepared weights are transposed copies (about
+one extra model's worth of memory: right for the small models decoded on CPU; pass
+``Session(..., fast=False)`` for big ones) and go stale if the model's weights change:
+:meth:`FastDecoder.stale` detects that. INT4 expert layers run through the model's own MoE
+module (dequantizing on the fly), everything else of the layer stays fused.
 """
 
 from __future__ import annotations
@@ -36,60 +42,84 @@ from thinkact.model.int4 import Int4Linear
 from thinkact.model.rope import apply_rope, apply_rope_pairs
 
 
-def _norm(norm: Any) -> tuple[torch.Tensor, float]:
-    return norm.weight.detach(), float(norm.eps)
+class _Norm:
+    """RMSNorm with the model's weight/eps; fp32 via the layer_norm identity above."""
+
+    def __init__(self, norm: Any) -> None:
+        w = norm.weight.detach()
+        self.w, self.eps, self.d = w, float(norm.eps), w.shape[0]
+        self.fp32 = w.dtype == torch.float32
+        self.w2 = torch.cat([w, torch.zeros_like(w)])  # weight for [x, -x]; 2nd half unused
+        self.shape2 = (2 * self.d,)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fp32 and x.dtype == torch.float32:
+            y = F.layer_norm(torch.cat([x, x.neg()], dim=-1), self.shape2, self.w2, None, self.eps)
+            return y[..., : self.d]
+        return self.w * F.rms_norm(x.float(), (self.d,), eps=self.eps).to(x.dtype)
+
+
+def _t(w: torch.Tensor) -> torch.Tensor:
+    """[out, in] -> contiguous [in, out] (the layout ``mm``/``addmm`` take fastest)."""
+    return w.detach().t().contiguous()
+
+
+def _swiglu_t(mlp: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """SwiGLU MLP -> ([gate | up]ᵀ [H, 2I], downᵀ [I, H]) contiguous copies."""
+    gu = torch.cat([mlp.gate_proj.weight.detach(), mlp.up_proj.weight.detach()])
+    return _t(gu), _t(mlp.down_proj.weight)
 
 
 class _Layer:
     """Prepared tensors of one decoder layer."""
 
-    def __init__(self, layer: Any, dense_min_slots: int) -> None:
+    def __init__(self, layer: Any, dense_max_macs: int) -> None:
         attn = layer.self_attn
         h, nope, rope, v, kv = attn.n_heads, attn.nope, attn.rope, attn.v_dim, attn.kv_rank
-        self.h, self.kv, self.v = h, kv, v
-        self.in_norm = _norm(layer.input_layernorm)
-        self.post_norm = _norm(layer.post_attention_layernorm)
+        self.h, self.kv, self.v, self.rope = h, kv, v, rope
+        self.in_norm = _Norm(layer.input_layernorm)
+        self.post_norm = _Norm(layer.post_attention_layernorm)
+        self.kv_norm = _Norm(attn.kv_a_layernorm)
         kv_a = attn.kv_a_proj_with_mqa.weight.detach()
         kv_b = attn.kv_b_proj.weight.detach().view(h, nope + v, kv)
-        w_uk = kv_b[:, :nope]  # [h, nope, kv]
+        self.q_norm: _Norm | None = None
         if attn.q_proj is not None:
             q_lin, self.q_rank = attn.q_proj.weight.detach(), 0
-            self.q_norm: tuple[torch.Tensor, float] | None = None
-            self.w_a = kv_a
+            self.w_a = _t(kv_a)
         else:
             q_lin = attn.q_b_proj.weight.detach()
             self.q_rank = q_lin.shape[1]
-            self.q_norm = _norm(attn.q_a_layernorm)
-            self.w_a = torch.cat([attn.q_a_proj.weight.detach(), kv_a])
-        self.kv_norm = _norm(attn.kv_a_layernorm)
+            self.q_norm = _Norm(attn.q_a_layernorm)
+            self.w_a = _t(torch.cat([attn.q_a_proj.weight.detach(), kv_a]))
         qh = q_lin.view(h, nope + rope, -1) * attn.scale
-        q_lat = torch.matmul(w_uk.transpose(1, 2), qh[:, :nope])  # [h, kv, in]
-        self.w_q = torch.cat([q_lat, qh[:, nope:]], dim=1).reshape(h * (kv + rope), -1)
-        self.w_uv = kv_b[:, nope:].transpose(1, 2)  # [h, kv, v] view
-        self.w_o_t = attn.o_proj.weight.detach().t()  # [h*v, H] view
+        q_lat = torch.matmul(kv_b[:, :nope].transpose(1, 2), qh[:, :nope])  # W_UKᵀ W_Q: [h,kv,in]
+        self.w_q = _t(torch.cat([q_lat, qh[:, nope:]], dim=1).reshape(h * (kv + rope), -1))
+        self.w_uv = kv_b[:, nope:].transpose(1, 2).contiguous()  # [h, kv, v]
+        self.w_o = _t(attn.o_proj.weight)  # [h*v, H]
         mlp = layer.mlp
         self.moe = hasattr(mlp, "experts")
         self.module = mlp
         self.int4 = self.moe and any(isinstance(m, Int4Linear) for m in mlp.modules())
         if not self.moe:
-            self.w_gu, self.w_down_t = _stack_mlp(mlp)
+            self.dense = _swiglu_t(mlp)
             return
         if self.int4:
             return
         self.router = mlp.gate
+        r = mlp.gate
+        self.lean_router = r.n_group == 1 and r.weight.dtype == torch.float32
+        self.router_t = _t(r.weight.float())
+        self.router_bias = r.e_score_correction_bias
         self.inter = mlp.experts[0].gate_proj.out_features
-        stacks = [_stack_mlp(e) for e in mlp.experts]
-        self.e_gu = torch.cat([g for g, _ in stacks])  # [E*2I, H]
-        self.e_down_t = torch.cat([d for _, d in stacks])  # [E*I, H]
+        stacks = [_swiglu_t(e) for e in mlp.experts]
+        self.e_gu = torch.stack([g for g, _ in stacks])  # [E, H, 2I]
+        self.e_down = torch.stack([d for _, d in stacks])  # [E, I, H]
+        # Per-expert views in Python lists: picking an expert costs no tensor op.
+        self.gu_of, self.down_of = list(self.e_gu.unbind(0)), list(self.e_down.unbind(0))
         self.n_experts = len(stacks)
-        self.dense_min_slots = dense_min_slots
-        self.shared = _stack_mlp(mlp.shared_experts) if mlp.shared_experts is not None else None
-
-
-def _stack_mlp(mlp: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """SwiGLU MLP -> ([gate; up] [2I, H], downᵀ [I, H]) contiguous copies."""
-    gu = torch.cat([mlp.gate_proj.weight.detach(), mlp.up_proj.weight.detach()])
-    return gu, mlp.down_proj.weight.detach().t().contiguous()
+        self.dense_max_macs = dense_max_macs
+        self.expert_macs = 3 * self.inter * self.e_gu.shape[1]  # per row per expert
+        self.shared = _swiglu_t(mlp.shared_experts) if mlp.shared_experts is not None else None
 
 
 def supports(model: Any) -> bool:
@@ -106,32 +136,35 @@ def supports(model: Any) -> bool:
 
 
 class FastDecoder:
-    """``step(tokens [B], pos, cache) -> logits [B, V]``: one token per row at ``pos``."""
+    """``step(tokens, pos, cache) -> logits [B, V]``: one token per row, all rows at ``pos``."""
 
-    def __init__(self, model: Any, dense_min_slots: int | None = None) -> None:
+    def __init__(self, model: Any, dense_max_macs: int = 1 << 21) -> None:
         if not supports(model):
             raise ValueError("FastDecoder needs a K2ForCausalLM with attn_impl='absorb'")
         cfg = model.config
         # No reference to the model itself: decoders are cached per model in a weak map.
         self._params = list(model.parameters())
         self._rope = model.rope
-        k, e = cfg.num_experts_per_tok, cfg.n_routed_experts
-        # Run all experts densely once the chosen slots cover half of them (op count wins).
-        slots = dense_min_slots if dense_min_slots is not None else max(e // 2, k + 1)
+        # With several rows, run every expert on every row (2 batched matmuls, few ops) while
+        # that costs at most ``dense_max_macs`` multiply-adds; above it, group rows by expert.
         with torch.no_grad():
-            self.layers = [_Layer(layer, slots) for layer in model.model.layers]
+            self.layers = [_Layer(layer, dense_max_macs) for layer in model.model.layers]
             self.embed = model.model.embed_tokens.weight.detach()
-            self.final_norm = _norm(model.model.norm)
+            self.final_norm = _Norm(model.model.norm)
             self.lm_head = model.lm_head.weight.detach()
+        self.top_k, self.norm_topk = cfg.num_experts_per_tok, cfg.norm_topk_prob
+        self.routed_scale = float(cfg.routed_scaling_factor)
         self.kv, self.rope_dim = cfg.kv_lora_rank, cfg.qk_rope_head_dim
         self.interleave = cfg.rope_interleave
         self.dtype = self.lm_head.dtype
+        self._lm_head_t: torch.Tensor | None = None
         self._rot = torch.empty(0)
         self._block = torch.eye(self.kv + self.rope_dim, dtype=self.dtype)
         self._versions = self._fingerprint()
 
     def _fingerprint(self) -> list[tuple[int, int]]:
-        return [(p.data_ptr(), p._version) for p in self._params]
+        # Inference tensors carry no version counter; their data pointer still identifies them.
+        return [(p.data_ptr(), 0 if p.is_inference() else p._version) for p in self._params]
 
     def stale(self, model: nn.Module) -> bool:
         """True if ``model``'s parameters were replaced or changed in place since build."""
@@ -158,48 +191,41 @@ class FastDecoder:
         self._block[self.kv :, self.kv :] = self._rot[pos]
         return self._block
 
-    def _rms(self, x: torch.Tensor, nw: tuple[torch.Tensor, float]) -> torch.Tensor:
-        w, eps = nw
-        if x.dtype == torch.float32 and w.dtype == torch.float32:
-            return F.rms_norm(x, (x.shape[-1],), w, eps)
-        return w * F.rms_norm(x.float(), (x.shape[-1],), eps=eps).to(x.dtype)
-
     @torch.inference_mode()
-    def step(self, tokens: torch.Tensor, pos: int, cache: Any) -> torch.Tensor:
-        b = tokens.shape[0]
+    def step(self, tokens: list[int] | torch.Tensor, pos: int, cache: Any) -> torch.Tensor:
+        b = len(tokens)
         if cache.mode != "absorb" or cache.batch_size != b:
             raise ValueError("FastDecoder.step needs an absorb cache with one row per token")
         if pos >= cache.max_seq_len:
             raise ValueError(f"position {pos} beyond cache max_seq_len {cache.max_seq_len}")
         block = self._rotation(pos)
-        at = torch.tensor([pos])
-        x = F.embedding(tokens, self.embed)
+        if b == 1 and isinstance(tokens, list):
+            x = self.embed[tokens[0]].unsqueeze(0)
+        else:
+            x = F.embedding(torch.as_tensor(tokens), self.embed)
         for lay, (buf,) in zip(self.layers, cache.layers, strict=True):
-            x = self._attention(lay, x, buf, block, at, pos)
+            x = self._attention(lay, x, buf, block, pos)
             x = self._ffn(lay, x)
         cache.length = max(cache.length, pos + 1)
-        return F.linear(self._rms(x, self.final_norm), self.lm_head)
+        if b == 1:
+            return F.linear(self.final_norm(x), self.lm_head)
+        if self._lm_head_t is None:  # several rows: mm on [H, V] is ~2x faster than F.linear
+            self._lm_head_t = _t(self.lm_head)
+        return torch.mm(self.final_norm(x), self._lm_head_t)
 
     def _attention(
-        self,
-        lay: _Layer,
-        x: torch.Tensor,
-        buf: torch.Tensor,
-        block: torch.Tensor,
-        at: torch.Tensor,
-        pos: int,
+        self, lay: _Layer, x: torch.Tensor, buf: torch.Tensor, block: torch.Tensor, pos: int
     ) -> torch.Tensor:
         b, kv, h = x.shape[0], lay.kv, lay.h
-        hn = self._rms(x, lay.in_norm)
-        a = F.linear(hn, lay.w_a)
+        hn = lay.in_norm(x)
+        a = torch.mm(hn, lay.w_a)
         if lay.q_norm is not None:
-            cq, lat, kpe = a.split([lay.q_rank, kv, self.rope_dim], dim=-1)
-            q = F.linear(self._rms(cq, lay.q_norm), lay.w_q)
+            cq, lat, kpe = a.split([lay.q_rank, kv, lay.rope], dim=-1)
+            q = torch.mm(lay.q_norm(cq), lay.w_q)
         else:
-            lat, kpe = a.split([kv, self.rope_dim], dim=-1)
-            q = F.linear(hn, lay.w_q)
-        entry = torch.mm(torch.cat([self._rms(lat, lay.kv_norm), kpe], dim=-1), block)
-        buf.index_copy_(1, at, entry.unsqueeze(1))
+            lat, kpe = a.split([kv, lay.rope], dim=-1)
+            q = torch.mm(hn, lay.w_q)
+        buf.select(1, pos).copy_(torch.mm(torch.cat([lay.kv_norm(lat), kpe], dim=-1), block))
         keys = buf.narrow(1, 0, pos + 1)  # [B, S, C]
         qc = torch.mm(q.view(b * h, -1), block).view(b, h, -1)
         p = torch.softmax(torch.bmm(qc, keys.transpose(1, 2)), dim=-1, dtype=torch.float32)
@@ -207,46 +233,71 @@ class FastDecoder:
             p = p.to(x.dtype)
         o_lat = torch.bmm(p, keys[..., :kv])  # [B, h, kv]
         o = torch.bmm(o_lat.transpose(0, 1), lay.w_uv).transpose(0, 1).reshape(b, h * lay.v)
-        return torch.addmm(x, o, lay.w_o_t)
+        return torch.addmm(x, o, lay.w_o)
 
     def _ffn(self, lay: _Layer, x: torch.Tensor) -> torch.Tensor:
-        hn = self._rms(x, lay.post_norm)
+        hn = lay.post_norm(x)
         if not lay.moe:
-            return self._swiglu_add(x, hn, lay.w_gu, lay.w_down_t)
+            return _swiglu_add(x, hn, *lay.dense)
         if lay.int4:
             return x + lay.module(hn)
         if lay.shared is not None:
-            x = self._swiglu_add(x, hn, *lay.shared)
-        weights, idx = lay.router(hn)
-        b, k = idx.shape
-        if b * k < lay.dense_min_slots:
-            i2 = 2 * lay.inter
-            for row in range(b):
-                for e, w in zip(idx[row].tolist(), weights[row].tolist(), strict=True):
-                    gu = lay.e_gu[e * i2 : (e + 1) * i2]
-                    dn = lay.e_down_t[e * lay.inter : (e + 1) * lay.inter]
-                    if b == 1:
-                        x = self._swiglu_add(x, hn, gu, dn, w)
-                    else:
-                        x[row : row + 1] = self._swiglu_add(
-                            x[row : row + 1], hn[row : row + 1], gu, dn, w
-                        )
+            x = _swiglu_add(x, hn, *lay.shared)
+        b = x.shape[0]
+        if b == 1 and lay.lean_router:
+            for e, w in self._route_one(lay, hn):
+                x = _swiglu_add(x, hn, lay.gu_of[e], lay.down_of[e], w)
             return x
+        weights, idx = lay.router(hn)
+        if b * lay.n_experts * lay.expert_macs > lay.dense_max_macs:
+            return self._grouped(lay, x, hn, weights, idx)
+        # Every expert on every row, unchosen ones weighted 0: two batched matmuls in all.
         dense = torch.zeros(b, lay.n_experts, dtype=x.dtype).scatter_(1, idx, weights.to(x.dtype))
-        g, u = F.linear(hn, lay.e_gu).view(b, lay.n_experts, 2, lay.inter).unbind(2)
-        act = (F.silu(g) * u * dense.unsqueeze(-1)).view(b, -1)
-        return torch.addmm(x, act, lay.e_down_t)
+        g, u = torch.bmm(hn.expand(lay.n_experts, b, -1), lay.e_gu).chunk(2, dim=-1)
+        act = F.silu(g) * u * dense.t().unsqueeze(-1)  # [E, B, I]
+        return torch.addmm(x, act.transpose(0, 1).reshape(b, -1), lay.e_down.view(-1, x.shape[1]))
 
     @staticmethod
-    def _swiglu_add(
-        x: torch.Tensor,
-        hn: torch.Tensor,
-        gu_w: torch.Tensor,
-        down_t: torch.Tensor,
-        alpha: float = 1.0,
+    def _grouped(
+        lay: _Layer, x: torch.Tensor, hn: torch.Tensor, weights: torch.Tensor, idx: torch.Tensor
     ) -> torch.Tensor:
-        g, u = F.linear(hn, gu_w).chunk(2, dim=-1)
-        return torch.addmm(x, F.silu(g) * u, down_t, alpha=alpha)
+        """Rows grouped by chosen expert: each hit expert runs once on its rows."""
+        flat = idx.flatten()
+        order = flat.argsort(stable=True)
+        counts = torch.bincount(flat, minlength=lay.n_experts).tolist()
+        rows = order // idx.shape[1]
+        w = weights.flatten()[order].to(x.dtype).unsqueeze(-1)
+        start = 0
+        for e, c in enumerate(counts):
+            if not c:
+                continue
+            ri = rows[start : start + c]
+            g, u = torch.mm(hn.index_select(0, ri), lay.gu_of[e]).chunk(2, dim=-1)
+            act = F.silu(g) * u * w[start : start + c]
+            x.index_add_(0, ri, torch.mm(act, lay.down_of[e]))  # x is this step's own tensor
+            start += c
+        return x
+
+    def _route_one(self, lay: _Layer, hn: torch.Tensor) -> list[tuple[int, float]]:
+        """Batch-1 sigmoid/noaux_tc routing (n_group 1) with the weights in Python floats."""
+        scores = torch.sigmoid(
+            torch.mm(hn if hn.dtype == torch.float32 else hn.float(), lay.router_t)
+        )
+        idx = torch.topk(scores + lay.router_bias, self.top_k, dim=-1, sorted=False)[1]
+        s = scores.tolist()[0]  # nested tolist: no indexing op
+        chosen = [(e, s[e]) for e in idx.tolist()[0]]
+        scale = self.routed_scale
+        if self.norm_topk:
+            scale /= sum(w for _, w in chosen) + 1e-20
+        return [(e, w * scale) for e, w in chosen]
+
+
+def _swiglu_add(
+    x: torch.Tensor, hn: torch.Tensor, gu_t: torch.Tensor, down_t: torch.Tensor, alpha: float = 1.0
+) -> torch.Tensor:
+    """x + alpha * down(silu(gate(hn)) * up(hn)), with [gate | up]ᵀ and downᵀ weights."""
+    g, u = torch.mm(hn, gu_t).chunk(2, dim=-1)
+    return torch.addmm(x, F.silu(g) * u, down_t, alpha=alpha)
 
 
 _DECODERS: weakref.WeakKeyDictionary[nn.Module, FastDecoder] = weakref.WeakKeyDictionary()
