@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from thinkact.chat_format.ids import normalize_tool_call_ids
 from thinkact.messages import Message, ToolCall
 
 REASONING_FIELDS = ("reasoning_content", "reasoning")
@@ -108,18 +109,5 @@ def k2_call_ids(messages: Iterable[Message]) -> list[Message]:
     """Rewrite every tool-call id to K2's ``functions.{name}:{idx}`` (conversation-global idx),
     keeping calls and results paired. Moonshot's API does this before the model sees a
     history; a self-hosted K2 does not, and foreign ids (``call_abc``) can make K2 emit
-    malformed ids of its own."""
-    out: list[Message] = []
-    mapping: dict[str, str] = {}
-    for msg in messages:
-        if msg.tool_calls:
-            calls = []
-            for call in msg.tool_calls:
-                new_id = f"functions.{call.name}:{len(mapping)}"
-                mapping[call.id] = new_id
-                calls.append(call.model_copy(update={"id": new_id}))
-            msg = msg.model_copy(update={"tool_calls": calls})
-        elif msg.role == "tool" and msg.tool_call_id in mapping:
-            msg = msg.model_copy(update={"tool_call_id": mapping[msg.tool_call_id]})
-        out.append(msg)
-    return out
+    malformed ids of its own. Same rule as the local chat format uses."""
+    return normalize_tool_call_ids(list(messages), "global")
