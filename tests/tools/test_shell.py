@@ -111,7 +111,7 @@ async def test_toolset_reports_rejection(tmp_path: Path) -> None:
     toolset = Toolset([ShellTool(approver=CallbackApprover(lambda c: (False, "nope")))])
     result = await toolset.call(ToolCall(id="1", name="shell", arguments='{"command": "ls"}'),
                                 ctx_for(tmp_path))
-    assert result.error == "exception" and "nope" in result.content
+    assert result.error == "rejected" and "nope" in result.content
 
 
 def _running(pid: int) -> bool:

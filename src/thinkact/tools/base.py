@@ -38,6 +38,10 @@ class ToolError(Exception):
     """Raised by a tool for an expected failure; its message is shown to the model as is."""
 
 
+class ToolRejected(ToolError):
+    """Raised by a tool whose own approval step was refused; reported as kind ``rejected``."""
+
+
 @dataclass
 class ToolContext:
     """Per-run facts a tool may need: where it may write, which run it belongs to."""

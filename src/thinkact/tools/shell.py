@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from thinkact.messages import ToolCall
-from thinkact.tools.base import ToolContext, ToolError, ToolSpec
+from thinkact.tools.base import ToolContext, ToolError, ToolRejected, ToolSpec
 from thinkact.tools.subprocess_env import child_env
 from thinkact.tools.toolset import ApprovalPolicy
 from thinkact.tools.untrusted import mark_untrusted
@@ -104,7 +104,7 @@ class ShellTool:
                         arguments=json.dumps(arguments, ensure_ascii=False))
         ok, reason = await self.approver(call)
         if not ok:
-            raise ToolError(f"the user rejected this command: {reason}")
+            raise ToolRejected(f"the user rejected this command: {reason}")
 
     async def _run(self, command: str, cwd: Path, limit: float) -> str:
         env = child_env(self.env, pass_secrets=self.pass_secrets)

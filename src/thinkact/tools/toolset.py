@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import jsonschema
 
 from thinkact.messages import ErrorKind, ToolCall, ToolResult
-from thinkact.tools.base import Tool, ToolContext, ToolError, ToolSpec
+from thinkact.tools.base import Tool, ToolContext, ToolError, ToolRejected, ToolSpec
 
 
 class ApprovalPolicy(Protocol):
@@ -125,6 +125,8 @@ class Toolset:
             output = await asyncio.wait_for(tool.call(arguments, ctx), timeout)
         except TimeoutError:
             return "timeout", f"tool {call.name} timed out after {timeout:g}s"
+        except ToolRejected as exc:
+            return "rejected", f"call to {call.name} was rejected: {exc}"
         except ToolError as exc:
             return "exception", f"error: {exc}"
         except Exception as exc:
