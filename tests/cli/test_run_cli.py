@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from support.cli_run import files_turns, popen, thinkact, write_script
+from support.trace_events import started
 from thinkact.events import EVENT_ADAPTER, RunFinished, RunStarted, StepFinished
 from thinkact.traces import SQLiteTraceStore
 
@@ -58,6 +59,11 @@ def test_usage_errors_exit_2_with_clear_messages(tmp_path: Path) -> None:
     missing = thinkact(["run", "--resume", "nope", "--trace-db", str(tmp_path / "t.sqlite")],
                        tmp_path)
     assert missing.returncode == 2 and "no run 'nope'" in missing.stderr
+    with SQLiteTraceStore(tmp_path / "live.sqlite") as store:  # this process is its writer
+        store.append("live-run", started("live-run"))
+        busy = thinkact(["run", "--resume", "live-run", "--trace-db",
+                         str(tmp_path / "live.sqlite")], tmp_path)
+    assert busy.returncode == 2 and "still running" in busy.stderr
 
 
 def wait_for(pred: object, timeout: float = 60.0) -> None:

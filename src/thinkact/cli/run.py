@@ -57,7 +57,8 @@ def run_command(
     max_thinking_tokens: Annotated[int | None, Opt(help="Reasoning tokens for the whole "
                                                    "run.")] = None,
     max_step_tokens: Annotated[int | None, Opt(help="max_tokens of each model call.")] = None,
-    timeout: Annotated[float | None, Opt(help="Wall-clock budget in seconds.")] = None,
+    timeout: Annotated[float | None, Opt(help="Wall-clock budget in seconds "
+                                          "(checked before each step).")] = None,
     max_cost: Annotated[float | None, Opt(help="Cost budget in USD.")] = None,
     context_strategy: Annotated[str | None, Opt(help="hide (tool outputs) or summarize.")
                                 ] = None,
@@ -75,6 +76,7 @@ def run_command(
                                        "by --provider scripted.")] = None,
 ) -> None:
     """Run an agent on TASK (or --resume a recorded run)."""
+    options = dict(locals())  # every option by name, for _setup
     err = Console(stderr=True)
     if show_reasoning not in ("collapsed", "full", "hidden"):
         _usage(err, f"--show-reasoning must be collapsed, full or hidden, not {show_reasoning!r}")
@@ -83,7 +85,7 @@ def run_command(
     store = SQLiteTraceStore(trace_db or default_trace_db())
     try:
         try:
-            agent, run_id = _setup(store, task, resume, locals())
+            agent, run_id = _setup(store, task, resume, options)
         except UsageError as exc:
             _usage(err, str(exc))
         sink = _json_sink if json_out else None
@@ -111,6 +113,9 @@ def _setup(store: SQLiteTraceStore, task: str | None, resume: str | None,
             raise UsageError(f"no run {resume!r} in {store.path}") from None
         except ValueError as exc:
             raise UsageError(str(exc)) from None
+        if store.writer_alive(run_id):
+            raise UsageError(f"run {run_id} is still running (pid "
+                             f"{store.run_info(run_id)['pid']}); stop it before resuming")
         state = store.load_state(run_id)
         if state.finished:
             raise UsageError(f"run {run_id} already completed; nothing to resume")

@@ -8,8 +8,6 @@ line (``EVENT_ADAPTER`` parses each back), or with ``--messages`` the conversati
 
 from __future__ import annotations
 
-import os
-import socket
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -54,18 +52,6 @@ def _k(n: object) -> str:
     return human_tokens(n) if isinstance(n, int) else "?"
 
 
-def _alive(pid: object, host: object) -> bool:
-    if not isinstance(pid, int) or host != socket.gethostname():
-        return True  # cannot tell from here
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @trace_app.command("list")
 def list_runs(db: DbOpt = None,
               limit: Annotated[int, typer.Option(help="How many runs.")] = 20) -> None:
@@ -83,7 +69,7 @@ def list_runs(db: DbOpt = None,
         for run in runs:
             info = store.run_info(run.run_id)
             status = run.status
-            if status == "running" and not _alive(info["pid"], info["host"]):
+            if status == "running" and not store.writer_alive(run.run_id):
                 status = "interrupted"  # its process is gone: resumable with --resume
             task = run.task if len(run.task) <= 60 else run.task[:59] + "…"
             table.add_row(run.run_id, status, str(run.steps), str(run.tool_calls),

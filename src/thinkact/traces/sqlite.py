@@ -238,6 +238,23 @@ class SQLiteTraceStore:
         info["config"] = json.loads(str(info["config"]))
         return info
 
+    def writer_alive(self, run_id: str) -> bool:
+        """Whether a run marked running still has its writing process (same host only;
+        a run recorded on another host is assumed alive)."""
+        info = self.run_info(run_id)
+        if info["status"] != "running":
+            return False
+        pid = info["pid"]
+        if not isinstance(pid, int) or info["host"] != socket.gethostname():
+            return True
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
     def resolve_run_id(self, prefix: str) -> str:
         """A full run id from a unique prefix ("latest" = the most recent run)."""
         with self._lock:
