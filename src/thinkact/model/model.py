@@ -81,7 +81,8 @@ class Router(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x [N, D] -> (weights fp32 [N, k], expert indices [N, k])."""
-        scores = F.linear(x.float(), self.weight.float()).sigmoid()
+        w = self.weight if self.weight.dtype == torch.float32 else self.weight.float()
+        scores = F.linear(x if x.dtype == torch.float32 else x.float(), w).sigmoid()
         choice = scores + self.e_score_correction_bias
         if self.n_group > 1:
             grouped = choice.view(x.shape[0], self.n_group, -1)
@@ -115,7 +116,8 @@ class MoE(nn.Module):
         shape = x.shape
         x = x.reshape(-1, shape[-1])
         weights, idx = self.gate(x)
-        weights = weights.to(x.dtype)
+        if weights.dtype != x.dtype:
+            weights = weights.to(x.dtype)
         if self.record_load:
             counts = torch.bincount(idx.flatten(), minlength=len(self.experts))
             self.load = counts if self.load is None else self.load + counts
@@ -205,10 +207,9 @@ class MLA(nn.Module):
         if cache is None:
             keys = torch.cat([latent, k_pe], dim=-1)
         else:
-            buf = cache[0]
-            buf[:b, start:end, : self.kv_rank] = latent
-            buf[:b, start:end, self.kv_rank:] = k_pe
-            keys = buf[:b, :end]
+            buf = cache[0] if cache[0].shape[0] == b else cache[0][:b]
+            buf[:, start:end] = torch.cat([latent, k_pe], dim=-1)
+            keys = buf[:, :end]
         w = self.kv_b_proj.weight.view(h, self.nope + self.v_dim, self.kv_rank)
         # Per-head bmm over [H, B*T, ·] (a broadcast matmul would copy the weights per row).
         # q_nope @ W_UK[h]: the key up-projection folded into the query -> [B,H,T,C].
@@ -219,7 +220,9 @@ class MLA(nn.Module):
         scores = torch.bmm(qc, keys.transpose(1, 2)).view(b, h, t, -1) * self.scale
         if mask is not None:
             scores = scores + mask
-        p = F.softmax(scores, dim=-1, dtype=torch.float32).to(q_nope.dtype)
+        p = F.softmax(scores, dim=-1, dtype=torch.float32)
+        if p.dtype != q_nope.dtype:
+            p = p.to(q_nope.dtype)
         o_lat = torch.bmm(p.view(b, h * t, -1), keys[..., : self.kv_rank])  # [B, H*T, C]
         # o_lat @ W_UV[h]^T: the value up-projection after the softmax -> [B,T,H,v].
         o_lat = o_lat.view(b, h, t, -1).transpose(0, 1).reshape(h, b * t, self.kv_rank)

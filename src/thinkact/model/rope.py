@@ -102,5 +102,6 @@ def apply_rope_pairs(x: torch.Tensor, phasors: torch.Tensor) -> torch.Tensor:
     q and k get the same permutation, so attention scores are unchanged. Fewer ops than
     ``apply_rope`` (decode is op-overhead bound).
     """
-    xc = torch.view_as_complex(x.float().reshape(*x.shape[:-1], -1, 2))
-    return torch.view_as_real(xc * phasors).flatten(-2).to(x.dtype)
+    xf = x if x.dtype == torch.float32 else x.float()
+    out = torch.view_as_real(torch.view_as_complex(xf.reshape(*x.shape[:-1], -1, 2)) * phasors)
+    return out.flatten(-2) if x.dtype == torch.float32 else out.flatten(-2).to(x.dtype)
