@@ -58,8 +58,9 @@ def test_no_query_lora_and_no_interleave() -> None:
     _compare(_model(q_lora_rank=None, rope_interleave=False), 2)
 
 
-def test_int4_experts_run_through_the_model_moe() -> None:
-    m = _model(moe_intermediate_size=32)
+@pytest.mark.parametrize("n_group", [1, 4])
+def test_int4_experts_run_from_packed_weights(n_group: int) -> None:
+    m = _model(moe_intermediate_size=32, n_group=n_group, topk_group=min(n_group, 2))
     convert_experts_to_int4(m)
     _compare(m, 1)
     _compare(m, 4)

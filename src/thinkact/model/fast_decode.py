@@ -25,8 +25,9 @@ It writes the model's KV cache (absorb layout) exactly as the model would, so pr
 model and decode by this path mix freely. The prepared weights are transposed copies (about
 one extra model's worth of memory: right for the small models decoded on CPU; pass
 ``Session(..., fast=False)`` for big ones) and go stale if the model's weights change:
-:meth:`FastDecoder.stale` detects that. INT4 expert layers run through the model's own MoE
-module (dequantizing on the fly), everything else of the layer stays fused.
+:meth:`FastDecoder.stale` detects that. INT4 routed experts run as the model's own
+:class:`~thinkact.model.int4.Int4Linear` modules (packed weights, dequantized per call or
+served from a DequantCache); routing, shared experts and attention stay fused.
 """
 
 from __future__ import annotations
@@ -103,23 +104,32 @@ class _Layer:
         if not self.moe:
             self.dense = _swiglu_t(mlp)
             return
-        if self.int4:
-            return
         self.router = mlp.gate
         r = mlp.gate
         self.lean_router = r.n_group == 1 and r.weight.dtype == torch.float32
         self.router_t = _t(r.weight.float())
         self.router_bias = r.e_score_correction_bias
+        self.shared = _swiglu_t(mlp.shared_experts) if mlp.shared_experts is not None else None
+        self.experts = list(mlp.experts)  # INT4: the modules themselves (packed weights)
+        self.n_experts = len(self.experts)
+        self.dense_max_macs = -1 if self.int4 else dense_max_macs
+        if self.int4:
+            return
         self.inter = mlp.experts[0].gate_proj.out_features
         stacks = [_swiglu_t(e) for e in mlp.experts]
         self.e_gu = torch.stack([g for g, _ in stacks])  # [E, H, 2I]
         self.e_down = torch.stack([d for _, d in stacks])  # [E, I, H]
         # Per-expert views in Python lists: picking an expert costs no tensor op.
         self.gu_of, self.down_of = list(self.e_gu.unbind(0)), list(self.e_down.unbind(0))
-        self.n_experts = len(stacks)
-        self.dense_max_macs = dense_max_macs
         self.expert_macs = 3 * self.inter * self.e_gu.shape[1]  # per row per expert
-        self.shared = _swiglu_t(mlp.shared_experts) if mlp.shared_experts is not None else None
+
+    def expert(self, e: int, hn: torch.Tensor) -> torch.Tensor:
+        """Routed expert ``e`` on rows ``hn`` (unweighted)."""
+        if self.int4:
+            out: torch.Tensor = self.experts[e](hn)
+            return out
+        g, u = torch.mm(hn, self.gu_of[e]).chunk(2, dim=-1)
+        return torch.mm(F.silu(g) * u, self.down_of[e])
 
 
 def supports(model: Any) -> bool:
@@ -239,17 +249,18 @@ class FastDecoder:
         hn = lay.post_norm(x)
         if not lay.moe:
             return _swiglu_add(x, hn, *lay.dense)
-        if lay.int4:
-            return x + lay.module(hn)
         if lay.shared is not None:
             x = _swiglu_add(x, hn, *lay.shared)
         b = x.shape[0]
         if b == 1 and lay.lean_router:
             for e, w in self._route_one(lay, hn):
-                x = _swiglu_add(x, hn, lay.gu_of[e], lay.down_of[e], w)
+                if lay.int4:
+                    x = torch.add(x, lay.expert(e, hn), alpha=w)
+                else:
+                    x = _swiglu_add(x, hn, lay.gu_of[e], lay.down_of[e], w)
             return x
         weights, idx = lay.router(hn)
-        if b * lay.n_experts * lay.expert_macs > lay.dense_max_macs:
+        if lay.int4 or b * lay.n_experts * lay.expert_macs > lay.dense_max_macs:
             return self._grouped(lay, x, hn, weights, idx)
         # Every expert on every row, unchosen ones weighted 0: two batched matmuls in all.
         dense = torch.zeros(b, lay.n_experts, dtype=x.dtype).scatter_(1, idx, weights.to(x.dtype))
@@ -272,9 +283,8 @@ class FastDecoder:
             if not c:
                 continue
             ri = rows[start : start + c]
-            g, u = torch.mm(hn.index_select(0, ri), lay.gu_of[e]).chunk(2, dim=-1)
-            act = F.silu(g) * u * w[start : start + c]
-            x.index_add_(0, ri, torch.mm(act, lay.down_of[e]))  # x is this step's own tensor
+            y = lay.expert(e, hn.index_select(0, ri)) * w[start : start + c]
+            x.index_add_(0, ri, y)  # x is this step's own tensor
             start += c
         return x
 

@@ -20,6 +20,8 @@ model dtype) and ``P.weight_shape`` (int64 [2]). This module is the math:
 
 from __future__ import annotations
 
+import itertools
+import sys
 from collections import OrderedDict
 from typing import Literal
 
@@ -32,6 +34,7 @@ SCALE_RULES: dict[str, float] = {"absmax/7.5": 7.5, "absmax/7": 7.0}
 DEFAULT_GROUP_SIZE = 32
 _Q_MIN, _Q_MAX = -8, 7
 _SHIFTS = torch.arange(0, 32, 4, dtype=torch.int32)  # nibble j sits at bits [4j, 4j+4)
+_KEYS = itertools.count()  # DequantCache keys: unique per module, never reused like id()
 
 
 def pack_int4(q: torch.Tensor) -> torch.Tensor:
@@ -55,15 +58,21 @@ def pack_int4(q: torch.Tensor) -> torch.Tensor:
 
 
 def unpack_int4(packed: torch.Tensor, cols: int | None = None) -> torch.Tensor:
-    """Inverse of :func:`pack_int4`: int32 [..., w] -> int8 [..., cols] in [-8, 7]."""
+    """Inverse of :func:`pack_int4`: int32 [..., w] -> int8 [..., cols] in [-8, 7].
+
+    Works on the words' bytes (low nibble first, bytes in little-endian order), which needs
+    about half the elementwise passes of shifting each int32 eight times.
+    """
     if packed.dtype != torch.int32:
         raise ValueError(f"unpack_int4 needs int32 words, got {packed.dtype}")
     n = packed.shape[-1] * 8
     cols = n if cols is None else cols
     if not 0 <= cols <= n:
         raise ValueError(f"cannot unpack {cols} columns from {packed.shape[-1]} words")
-    nib = (packed.unsqueeze(-1) >> _SHIFTS.to(packed.device)) & 0xF
-    q = (nib.reshape(*packed.shape[:-1], n) - 8).to(torch.int8)
+    b = packed.contiguous().view(torch.uint8)
+    if sys.byteorder == "big" and packed.device.type == "cpu":
+        b = b.view(*packed.shape, 4).flip(-1).reshape(b.shape)
+    q = torch.stack((b & 0xF, b >> 4), dim=-1).view(*packed.shape[:-1], n).view(torch.int8) - 8
     return q[..., :cols]
 
 
@@ -132,7 +141,8 @@ class DequantCache:
 
     Decoding touches only top-k experts per layer per token, and consecutive tokens often
     reuse them; caching their float weights removes the unpack cost for hot experts while
-    memory stays bounded by ``max_bytes``.
+    memory stays bounded by ``max_bytes``. Entries are not invalidated when a module's packed
+    weights change: call :meth:`clear` after loading new weights.
     """
 
     def __init__(self, max_bytes: int) -> None:
@@ -200,6 +210,7 @@ class Int4Linear(nn.Module):
         self.out_features = out_features
         self.group_size = group_size
         self.cache: DequantCache | None = None
+        self._cache_key = next(_KEYS)
         words = (in_features + 7) // 8
         self.register_buffer(
             "weight_packed", torch.zeros(out_features, words, dtype=torch.int32, device=device)
@@ -238,7 +249,7 @@ class Int4Linear(nn.Module):
         cache = self.cache
         if cache is None:
             return F.linear(x, self.dequantized_weight(x.dtype))
-        key = id(self)
+        key = self._cache_key
         w = cache.get(key)
         if w is None or w.dtype != x.dtype:
             w = self.dequantized_weight(x.dtype)
