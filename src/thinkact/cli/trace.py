@@ -8,6 +8,7 @@ line (``EVENT_ADAPTER`` parses each back), or with ``--messages`` the conversati
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -136,6 +137,9 @@ def export(run: Annotated[str, typer.Argument(help="Run id, unique prefix, or 'l
                 n = export_messages(store, run_id, out)
             else:
                 n = export_events(store, run_id, out, include_superseded=not final_only)
+        except BrokenPipeError:  # `thinkact trace export RUN | head`
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives until exit
+            return
         finally:
             if output:
                 out.close()

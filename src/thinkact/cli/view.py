@@ -144,7 +144,8 @@ class LiveView:
 
     def superseded(self, step: int | None, events: int) -> None:
         """A recorded partial step that a resume redid (``trace show``)."""
-        self.console.print(Text(f"⤺ step {step}: {events} events of an interrupted attempt "
+        noun = "event" if events == 1 else "events"
+        self.console.print(Text(f"⤺ step {step}: {events} {noun} of an interrupted attempt "
                                 "(superseded; the step was redone after resume)",
                                 style="dim yellow"))
 
