@@ -41,6 +41,7 @@ def test_live_view_output_and_budget_stop_exit_code(tmp_path: Path) -> None:
     assert proc.returncode == 1, proc.stderr  # stopped by the budget
     assert "→ files" in proc.stdout and "← files ok" in proc.stdout
     assert "stopped (budget exhausted: max_steps" in proc.stdout
+    assert "continue with: thinkact run --resume 2" in proc.stdout
     assert "Answer" in proc.stdout
 
 
@@ -49,7 +50,7 @@ def test_usage_errors_exit_2_with_clear_messages(tmp_path: Path) -> None:
     assert none.returncode == 2 and "give a TASK" in none.stderr
     key = thinkact(["run", "hi", "--provider", "moonshot"], tmp_path)
     assert key.returncode == 2 and "MOONSHOT_API_KEY" in key.stderr
-    named = thinkact(["run", "hi", "--provider", "openai", "--api-key-env", "MY_TEAM_KEY"],
+    named = thinkact(["run", "hi", "--provider", "vllm", "--api-key-env", "MY_TEAM_KEY"],
                      tmp_path)
     assert named.returncode == 2 and "MY_TEAM_KEY" in named.stderr
     tool = thinkact(["run", "hi", "--provider", "scripted", "--script",

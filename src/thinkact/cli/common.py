@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +110,9 @@ def build_backend(provider: str | None, model: str | None, base_url: str | None,
         raise UsageError("--script is only for --provider scripted")
     overrides: dict[str, Any] = {}
     if api_key_env:
+        if not os.environ.get(api_key_env):
+            raise UsageError(f"environment variable {api_key_env} (named by --api-key-env) "
+                             "is not set")
         overrides["api_key_env"] = api_key_env
     try:
         config = resolve_backend_config(

@@ -95,6 +95,7 @@ def show(run: Annotated[str, typer.Argument(help="Run id, unique prefix, or 'lat
     try:
         run_id = _resolve(store, run)
         view = LiveView(Console(), show_reasoning=reasoning, live=False)  # type: ignore[arg-type]
+        view.resume_hint = False  # a recorded segment end; the footer says what to do
         records = store.records(run_id, include_deltas=False)
         i = 0
         while i < len(records):

@@ -75,6 +75,8 @@ class LiveView:
         self.reasoning = ""
         self.content = ""
         self.finished: RunFinished | None = None
+        self.run_id: str | None = None
+        self.resume_hint = True  # on a stopped/failed end, say how to continue
 
     # -- lifecycle --------------------------------------------------------------------------
     def __enter__(self) -> LiveView:
@@ -95,6 +97,7 @@ class LiveView:
         p = self.console.print
         if isinstance(event, RunStarted):
             self.started = time.monotonic()
+            self.run_id = event.run_id
             if event.resumed_from_step is not None:
                 p(Text(f"— resumed {event.run_id} after step {event.resumed_from_step} —",
                        style="bold yellow"))
@@ -137,6 +140,8 @@ class LiveView:
             style = {"completed": "green", "stopped": "yellow", "failed": "red"}[event.status]
             p(Text.assemble((event.status, f"bold {style}"), (f" ({event.reason}) ", style),
                             (self.totals(event), "dim")))
+            if event.status != "completed" and self.resume_hint and self.run_id:
+                p(Text(f"continue with: thinkact run --resume {self.run_id}", style="dim"))
         elif isinstance(event, StepFinished):
             pass
         if not isinstance(event, ReasoningDelta | ContentDelta):
