@@ -8,10 +8,13 @@ The model contract (``thinkact.model.model``)::
 All rows of a batch share ``start_pos`` (aligned batches), so a decode step feeds exactly one
 token per row. Everything here is built on one object, :class:`Session`:
 
-``Session(model, max_seq_len, batch_size=1)``
-    Owns a cache and the token history of each row. ``position`` is how many tokens are in
-    the cache; tokens chosen by :meth:`Session.stream` but not yet fed are *pending* and are
-    fed lazily together with whatever comes next (so a tool-result chunk costs one forward).
+``Session(model, max_seq_len, batch_size=1, fast=True)``
+    Owns a cache and the token history of each row (``rows[i].history``; ``tokens`` is row
+    0's). ``position`` is how many tokens are in the cache; tokens chosen by
+    :meth:`Session.stream` but not yet fed are *pending* and are fed lazily together with
+    whatever comes next (so a tool-result chunk costs one forward). With ``fast`` the
+    single-token steps of a stream run through :mod:`thinkact.model.fast_decode` (same math,
+    fused weights, ~35% fewer ops); prefill and chunks always use the model's forward.
 
 ``feed(tokens) -> logits [V]`` (batch 1; ``feed_rows([[...], ...])`` for B rows)
     Prefill or extend: one forward over the pending token(s) plus ``tokens`` at
@@ -30,7 +33,7 @@ token per row. Everything here is built on one object, :class:`Session`:
     A new session of ``n`` rows whose caches copy this one's row 0 (prefill once, then
     decode n trajectories together: heavy mode).
 
-``stream(max_new_tokens, sampling, seeds, stop_tokens) -> Iterator[Step]``
+``stream(max_new_tokens, sampling, seeds, stop_tokens, on_step) -> Iterator[Step]``
     Decode all rows together. Each :class:`Step` has one entry per row: the chosen token
     (None once the row finished), whether it was forced, and whether the row just finished.
     Between steps the caller may call ``force(row, tokens)`` (queued tokens replace sampling
@@ -44,6 +47,19 @@ token per row. Everything here is built on one object, :class:`Session`:
 
 ``generate(...) -> Generation``
     ``stream`` run to completion: per-row tokens, forced masks and finish reasons.
+
+Sampling (:class:`~thinkact.model.sampling.SamplingParams`): temperature 0 is greedy;
+top-k / top-p filter; each row draws from its own ``torch.Generator`` (``seeds``: a list,
+or one int meaning seed + row), so a row's sample does not depend on its batch neighbours.
+
+Example (heavy mode, then an agent step with a tool result spliced in)::
+
+    s = Session(model, max_seq_len=4096)
+    s.feed(prompt_ids)
+    heavy = s.fork(8).generate(512, SamplingParams(1.0, top_p=0.95), seeds=0, stop_tokens={eos})
+    for step in s.stream(512, SamplingParams(1.0), seeds=[7], stop_tokens={eos}):
+        if saw_tool_call(step.tokens[0]):
+            s.feed(tool_result_ids)   # one forward at start_pos = s.position
 """
 
 from __future__ import annotations
