@@ -253,12 +253,16 @@ class FastDecoder:
             x = _swiglu_add(x, hn, *lay.shared)
         b = x.shape[0]
         if b == 1 and lay.lean_router:
-            for e, w in self._route_one(lay, hn):
+            for e, w in self._route(lay, hn)[0]:
                 if lay.int4:
                     x = torch.add(x, lay.expert(e, hn), alpha=w)
                 else:
                     x = _swiglu_add(x, hn, lay.gu_of[e], lay.down_of[e], w)
             return x
+        if lay.lean_router and (
+            lay.int4 or b * lay.n_experts * lay.expert_macs > lay.dense_max_macs
+        ):
+            return self._by_slot(lay, x, hn)
         weights, idx = lay.router(hn)
         if lay.int4 or b * lay.n_experts * lay.expert_macs > lay.dense_max_macs:
             return self._grouped(lay, x, hn, weights, idx)
@@ -288,18 +292,39 @@ class FastDecoder:
             start += c
         return x
 
-    def _route_one(self, lay: _Layer, hn: torch.Tensor) -> list[tuple[int, float]]:
-        """Batch-1 sigmoid/noaux_tc routing (n_group 1) with the weights in Python floats."""
+    def _route(self, lay: _Layer, hn: torch.Tensor) -> list[list[tuple[int, float]]]:
+        """Sigmoid/noaux_tc routing (n_group 1): per row, (expert, weight) in Python floats."""
         scores = torch.sigmoid(
             torch.mm(hn if hn.dtype == torch.float32 else hn.float(), lay.router_t)
         )
         idx = torch.topk(scores + lay.router_bias, self.top_k, dim=-1, sorted=False)[1]
-        s = scores.tolist()[0]  # nested tolist: no indexing op
-        chosen = [(e, s[e]) for e in idx.tolist()[0]]
-        scale = self.routed_scale
-        if self.norm_topk:
-            scale /= sum(w for _, w in chosen) + 1e-20
-        return [(e, w * scale) for e, w in chosen]
+        out = []
+        for s, row in zip(scores.tolist(), idx.tolist(), strict=True):  # nested: no index ops
+            chosen = [(e, s[e]) for e in row]
+            scale = self.routed_scale
+            if self.norm_topk:
+                scale /= sum(w for _, w in chosen) + 1e-20
+            out.append([(e, w * scale) for e, w in chosen])
+        return out
+
+    def _by_slot(self, lay: _Layer, x: torch.Tensor, hn: torch.Tensor) -> torch.Tensor:
+        """Several rows, routed in Python: an expert chosen by one row costs 7 small ops
+        (its output lands with ``addmm_`` on that row of x); one chosen by several rows runs
+        once on all of them."""
+        groups: dict[int, list[tuple[int, float]]] = {}
+        for r, chosen in enumerate(self._route(lay, hn)):
+            for e, w in chosen:
+                groups.setdefault(e, []).append((r, w))
+        for e, slots in groups.items():
+            if len(slots) == 1 and not lay.int4:
+                r, w = slots[0]
+                g, u = torch.mm(hn.narrow(0, r, 1), lay.gu_of[e]).chunk(2, dim=-1)
+                x.narrow(0, r, 1).addmm_(F.silu(g) * u, lay.down_of[e], alpha=w)
+                continue
+            ri = torch.tensor([r for r, _ in slots])
+            wt = torch.tensor([[w] for _, w in slots], dtype=x.dtype)
+            x.index_add_(0, ri, lay.expert(e, hn.index_select(0, ri)) * wt)
+        return x
 
 
 def _swiglu_add(
