@@ -169,7 +169,8 @@ class FastDecoder:
         self.dtype = self.lm_head.dtype
         self._lm_head_t: torch.Tensor | None = None
         self._rot = torch.empty(0)
-        self._block = torch.eye(self.kv + self.rope_dim, dtype=self.dtype)
+        self.device = self.lm_head.device
+        self._block = torch.eye(self.kv + self.rope_dim, dtype=self.dtype, device=self.device)
         self._versions = self._fingerprint()
 
     def _fingerprint(self) -> list[tuple[int, int]]:
@@ -197,7 +198,9 @@ class FastDecoder:
             else:
                 cos, sin = rope.get(0, n, eye.device, torch.float32)
                 rot = apply_rope(eye, cos.unsqueeze(1), sin.unsqueeze(1), False)
-            self._rot = rot.to(self.dtype).contiguous()  # row i = rope(e_i): x @ rot = rope(x)
+            self._rot = rot.to(
+                self.device, self.dtype
+            ).contiguous()  # row i = rope(e_i): x @ rot = rope(x)
         self._block[self.kv :, self.kv :] = self._rot[pos]
         return self._block
 
@@ -212,7 +215,7 @@ class FastDecoder:
         if b == 1 and isinstance(tokens, list):
             x = self.embed[tokens[0]].unsqueeze(0)
         else:
-            x = F.embedding(torch.as_tensor(tokens), self.embed)
+            x = F.embedding(torch.as_tensor(tokens, device=self.device), self.embed)
         for lay, (buf,) in zip(self.layers, cache.layers, strict=True):
             x = self._attention(lay, x, buf, block, pos)
             x = self._ffn(lay, x)
@@ -267,7 +270,8 @@ class FastDecoder:
         if lay.int4 or b * lay.n_experts * lay.expert_macs > lay.dense_max_macs:
             return self._grouped(lay, x, hn, weights, idx)
         # Every expert on every row, unchosen ones weighted 0: two batched matmuls in all.
-        dense = torch.zeros(b, lay.n_experts, dtype=x.dtype).scatter_(1, idx, weights.to(x.dtype))
+        dense = torch.zeros(b, lay.n_experts, dtype=x.dtype, device=x.device)
+        dense.scatter_(1, idx, weights.to(x.dtype))
         g, u = torch.bmm(hn.expand(lay.n_experts, b, -1), lay.e_gu).chunk(2, dim=-1)
         act = F.silu(g) * u * dense.t().unsqueeze(-1)  # [E, B, I]
         return torch.addmm(x, act.transpose(0, 1).reshape(b, -1), lay.e_down.view(-1, x.shape[1]))
@@ -321,8 +325,8 @@ class FastDecoder:
                 g, u = torch.mm(hn.narrow(0, r, 1), lay.gu_of[e]).chunk(2, dim=-1)
                 x.narrow(0, r, 1).addmm_(F.silu(g) * u, lay.down_of[e], alpha=w)
                 continue
-            ri = torch.tensor([r for r, _ in slots])
-            wt = torch.tensor([[w] for _, w in slots], dtype=x.dtype)
+            ri = torch.tensor([r for r, _ in slots], device=x.device)
+            wt = torch.tensor([[w] for _, w in slots], dtype=x.dtype, device=x.device)
             x.index_add_(0, ri, lay.expert(e, hn.index_select(0, ri)) * wt)
         return x
 

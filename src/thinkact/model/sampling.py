@@ -74,7 +74,7 @@ def sample(
     # Inverse-CDF draw: one uniform per row from that row's generator. Far cheaper than
     # torch.multinomial (which draws an exponential per vocabulary entry) at large vocabularies.
     cdf = probs.cumsum(dim=-1)
-    u = torch.cat([torch.rand(1, generator=g) for g in gens]).unsqueeze(-1)
+    u = torch.cat([torch.rand(1, generator=g) for g in gens]).unsqueeze(-1).to(cdf.device)
     # u·total < total, so the first index whose cdf exceeds it is a token of nonzero mass.
     picked = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).squeeze(-1)
     return picked.clamp_(max=logits.shape[-1] - 1)
