@@ -1,9 +1,9 @@
 """A fused single-token decode step for K2ForCausalLM: same math, far fewer eager ops.
 
 At the sizes thinkact runs on CPU (tens of millions of parameters) a decode step is bound by
-per-op dispatch overhead (a few µs per op), not by memory bandwidth. The module-by-module
-forward costs ~650 aten ops per token; this path does the same computation in ~300 by
-preparing fused weights once:
+per-op dispatch overhead (a few µs per op), not by memory bandwidth. Measured on the §11.3
+benchmark shape, the module-by-module forward dispatches ~625-700 aten ops per token, this
+path ~450, each cheaper, by preparing weights once:
 
 * ``q_a_proj`` and ``kv_a_proj_with_mqa`` read the same input: one matrix.
 * W_UK and the softmax scale are folded into ``q_b_proj`` (per head W_UKᵀ·W_QB), so the query
@@ -11,15 +11,16 @@ preparing fused weights once:
 * RoPE is a linear map: one [C, C] block matrix per position (identity on the latent part,
   the model's own rotation on the rope part, obtained by rotating an identity matrix) rotates
   queries and the new cache entry with one matmul each.
-* experts' gate and up are stacked ([E·2I, H]) and down transposed ([E·I, H]): one batch-1
-  step runs ``linear, split, silu, mul, addmm`` per chosen expert; with many rows, all
-  experts run densely as two matmuls with zero weight for unchosen ones (fewer ops than
-  dispatching rows to experts; more bytes).
-* residual adds ride on ``addmm``; weights are stored transposed ([in, out], contiguous)
-  because ``mm(x, Wᵀ)`` is 2-3x cheaper than ``F.linear(x, W)`` for batch-1 CPU shapes.
+* weights are stored transposed ([in, out], contiguous) because ``mm(x, Wᵀ)`` is 2-3x
+  cheaper than ``F.linear(x, W)`` for batch-1 CPU shapes; residual adds ride on ``addmm``;
+  gate and up are one matrix per expert.
 * RMSNorm (fp32) is computed as ``layer_norm([x, -x])[:d]``: the mean of [x, -x] is 0 and its
   variance is mean(x²), so it equals RMSNorm, and on CPU it is ~3x cheaper than ``rms_norm``.
-* at batch 1 the router's top-k weights are normalized in Python (k floats, no tensor ops).
+* routing (sigmoid, ``noaux_tc``, one group) picks experts on tensors and normalizes the k
+  weights in Python; each chosen expert is then ``mm, chunk, silu, mul, addmm`` on its row.
+  With several rows an expert chosen by several rows runs once on all of them. Group-limited
+  routers use the model's router; when running every expert on every row is cheap
+  (``dense_max_macs``) two batched matmuls replace the per-expert loop.
 
 It writes the model's KV cache (absorb layout) exactly as the model would, so prefill by the
 model and decode by this path mix freely. The prepared weights are transposed copies (about
