@@ -3,7 +3,14 @@ every event in the trace database; ``--resume RUN_ID`` continues a killed or sto
 its last complete step, rebuilding backend, tools, budget and workspace from the recorded
 config (options given again override it).
 
-Exit status: 0 completed, 1 failed or stopped (budget, Ctrl-C, SIGTERM), 2 bad usage.
+Beyond the remote providers: ``--provider local --checkpoint DIR`` runs a checkpoint in this
+process; ``--shell`` adds the shell tool (each command approved at the console unless
+``--yes-shell``; refused when no terminal can answer); ``--facts-db FILE`` adds the facts tool;
+MCP servers of the config file are connected for the run (``--mcp NAME`` picks some,
+``--no-mcp`` none) and closed at its end. See ``thinkact.cli.setup``.
+
+Exit status: 0 completed, 1 failed or stopped (budget, Ctrl-C, SIGTERM), 2 bad usage (or an
+MCP server that cannot start).
 """
 
 from __future__ import annotations
@@ -21,13 +28,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from thinkact.cli.common import (
-    UsageError,
-    build_backend,
-    build_tools,
-    parse_tools,
-)
+from thinkact.cli.common import UsageError, parse_tools
 from thinkact.cli.view import LiveView, ReasoningMode
 from thinkact.events import EVENT_ADAPTER, Event, RunFinished, RunStarted
 from thinkact.traces.paths import default_trace_db, default_workspace
@@ -72,6 +75,17 @@ def run_command(
     json_out: Annotated[bool, Opt("--json", help="Print the JSONL event stream instead of "
                                   "the live view.")] = False,
     show_reasoning: Annotated[str, Opt(help="collapsed, full or hidden.")] = "collapsed",
+    checkpoint: Annotated[Path | None, Opt(help="Checkpoint directory for --provider local "
+                                           "(in-process model).")] = None,
+    shell: Annotated[bool, Opt("--shell", help="Add the shell tool; each command asks for "
+                               "approval at the console.")] = False,
+    yes_shell: Annotated[bool, Opt("--yes-shell", help="Run shell commands WITHOUT asking "
+                                   "for approval (explicit opt-out).")] = False,
+    facts_db: Annotated[Path | None, Opt(help="Add the facts tool over this SQLite "
+                                         "database.")] = None,
+    mcp: Annotated[list[str] | None, Opt("--mcp", help="Connect only this configured MCP "
+                                         "server (repeatable).")] = None,
+    no_mcp: Annotated[bool, Opt("--no-mcp", help="Connect no MCP servers.")] = False,
     script: Annotated[Path | None, Opt(hidden=True, help="For tests: JSON turns replayed "
                                        "by --provider scripted.")] = None,
 ) -> None:
@@ -82,15 +96,21 @@ def run_command(
         _usage(err, f"--show-reasoning must be collapsed, full or hidden, not {show_reasoning!r}")
     if (task is None) == (resume is None):
         _usage(err, "give a TASK, or --resume RUN_ID (not both)")
+    if yes_shell and not shell and resume is None:
+        _usage(err, "--yes-shell only applies with --shell")
     store = SQLiteTraceStore(trace_db or default_trace_db())
     try:
         try:
-            agent, run_id = _setup(store, task, resume, options)
+            agent, run_id, servers = _setup(store, task, resume, options)
         except UsageError as exc:
             _usage(err, str(exc))
         sink = _json_sink if json_out else None
-        code = asyncio.run(_drive(agent, store, run_id, task if resume is None else None,
-                                  sink, show_reasoning))  # type: ignore[arg-type]
+        try:
+            code = asyncio.run(_main(agent, servers, store, run_id,
+                                     task if resume is None else None, sink,
+                                     show_reasoning))  # type: ignore[arg-type]
+        except KeyboardInterrupt:  # before the run started (e.g. while MCP servers start)
+            code = 1
     finally:
         store.close()
     raise typer.Exit(code)
@@ -102,8 +122,15 @@ def _usage(err: Console, message: str) -> None:
 
 
 def _setup(store: SQLiteTraceStore, task: str | None, resume: str | None,
-           o: dict[str, Any]) -> tuple[Any, str]:
-    from thinkact.agent import Agent, Budget, HideToolOutputs, Summarize, new_run_id
+           o: dict[str, Any]) -> tuple[Any, str, list[Any]]:
+    from thinkact.agent import Budget, HideToolOutputs, Summarize, new_run_id
+    from thinkact.cli.setup import (
+        RunAgent,
+        build_builtin_tools,
+        build_run_backend,
+        select_servers,
+        server_record,
+    )
 
     recorded: dict[str, Any] = {}
     if resume is not None:
@@ -122,12 +149,26 @@ def _setup(store: SQLiteTraceStore, task: str | None, resume: str | None,
         recorded = state.config
     else:
         run_id = new_run_id()
-    backend = build_backend(o["provider"], o["model"], o["base_url"], o["api_key_env"],
-                            o["script"], recorded.get("backend"))
+    backend = build_run_backend(o["provider"], o["model"], o["base_url"], o["api_key_env"],
+                                o["script"], o["checkpoint"], recorded.get("backend"))
     ws = o["workspace"] or (Path(recorded["workspace"]) if recorded.get("workspace")
                             else default_workspace(run_id))
     ws.mkdir(parents=True, exist_ok=True)
-    names = parse_tools(o["tools"], recorded.get("tools"))
+    rec_setup = recorded.get("setup")
+    if rec_setup is None:  # a run recorded before the setup block: only built-in names
+        rec_setup = {"builtin_tools": recorded.get("tools")} if recorded else {}
+    names = parse_tools(o["tools"], rec_setup.get("builtin_tools"))
+    shell = o["shell"] or bool(rec_setup.get("shell"))
+    yes_shell = o["yes_shell"] or rec_setup.get("shell_approval") == "off"
+    facts_db = o["facts_db"] or (Path(rec_setup["facts_db"]) if rec_setup.get("facts_db")
+                                 else None)
+    if facts_db is not None:
+        facts_db = facts_db.expanduser().resolve()
+    servers = select_servers(o["mcp"], o["no_mcp"], rec_setup.get("mcp"))
+    setup = {"builtin_tools": names, "shell": shell,
+             "shell_approval": ("off" if yes_shell else "ask") if shell else None,
+             "facts_db": str(facts_db) if facts_db else None,
+             "mcp": [server_record(s) for s in servers]}
     budget_args = {k: v for k, v in (recorded.get("budget") or {}).items()
                    if k in {f.name for f in fields(Budget)}}
     for key, opt in [("max_steps", "max_steps"), ("max_tool_calls", "max_tool_calls"),
@@ -140,17 +181,46 @@ def _setup(store: SQLiteTraceStore, task: str | None, resume: str | None,
         recorded.get("context", ""), "hide")
     if strategy not in ("hide", "summarize"):
         raise UsageError(f"--context-strategy must be hide or summarize, not {strategy!r}")
-    agent = Agent(backend, tools=build_tools(names, ws),
+    tools = build_builtin_tools(names, ws, shell=shell, yes_shell=yes_shell,
+                                facts_db=facts_db)
+    agent = RunAgent(backend, tools=tools, setup=setup,
                   system_prompt=o["system_prompt"] or recorded.get("system_prompt"),
                   budget=Budget(**budget_args),
                   context=Summarize() if strategy == "summarize" else HideToolOutputs(),
                   trace=store, workspace=ws)
-    return agent, run_id
+    return agent, run_id, servers
 
 
 def _json_sink(event: Event) -> None:
     sys.stdout.write(EVENT_ADAPTER.dump_json(event).decode() + "\n")
     sys.stdout.flush()
+
+
+async def _main(agent: Any, servers: list[Any], store: SQLiteTraceStore, run_id: str,
+                task: str | None, sink: Callable[[Event], None] | None,
+                show_reasoning: ReasoningMode) -> int:
+    """Connect the MCP servers, run, and close tools, servers and backend whatever happens."""
+    mcp = None
+    try:
+        if servers:
+            from thinkact.tools.mcp_client import connect_mcp
+
+            try:
+                mcp = await connect_mcp(servers)
+                for tool in mcp.tools:
+                    agent.toolset.add(tool)
+            except (ConnectionError, ValueError) as exc:
+                Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}",
+                                           highlight=False)
+                return 2
+        return await _drive(agent, store, run_id, task, sink, show_reasoning)
+    finally:
+        await agent.aclose()
+        if mcp is not None:
+            await mcp.aclose()
+        closer = getattr(agent.backend, "aclose", None)
+        if closer is not None:
+            await closer()
 
 
 async def _drive(agent: Any, store: SQLiteTraceStore, run_id: str, task: str | None,
@@ -188,10 +258,6 @@ async def _drive(agent: Any, store: SQLiteTraceStore, run_id: str, task: str | N
         if view is not None:
             view.__exit__()
         loop.remove_signal_handler(signal.SIGTERM)
-        await agent.aclose()
-        closer = getattr(agent.backend, "aclose", None)
-        if closer is not None:
-            await closer()
     return 0 if status == "completed" else 1
 
 

@@ -1,0 +1,236 @@
+"""What ``thinkact run`` builds beyond a remote backend: the in-process local model, the
+shell/facts tools with their approval choice, and the MCP servers from the config file.
+
+Everything a resume needs is recorded under ``config["setup"]`` of the run (``RunAgent``),
+and the local backend's checkpoint under ``config["backend"]``, so ``--resume RUN_ID``
+rebuilds the same backend and tool set without repeating options. Secrets stay out of the
+trace: MCP servers are recorded without their ``env``/``headers`` values, which a resume
+takes again from the config file's server of the same name.
+
+Config file keys (``$THINKACT_CONFIG`` or ``~/.config/thinkact/config.toml``)::
+
+    [providers.tiny]
+    provider = "local"              # an in-process checkpoint, not an HTTP endpoint
+    checkpoint = "ckpt/tiny"        # relative to the config file's folder
+    # optional: model (display name), max_seq_len, temperature, top_p, json_guard
+    [mcp.servers.time]
+    command = "python"
+    args = ["-m", "mcp_server_time"]
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from thinkact.agent import Agent
+from thinkact.backends.base import ModelBackend
+from thinkact.cli.common import UsageError, build_backend
+from thinkact.tools.base import Tool
+from thinkact.tools.mcp_client import MCPServerConfig, load_mcp_servers, resolve_cwd
+from thinkact.tools.toolset import ApprovalPolicy
+
+LOCAL_OPTIONS = {"max_seq_len": int, "temperature": float, "top_p": float, "json_guard": bool}
+NO_TTY_REASON = ("shell commands need approval, but no terminal is attached to approve them; "
+                 "rerun with --yes-shell to run them without asking")
+
+
+class RunAgent(Agent):
+    """An ``Agent`` whose recorded config also says how the CLI built its tools."""
+
+    def __init__(self, *args: Any, setup: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.setup = setup
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "setup": self.setup}
+
+
+def _config_file() -> tuple[dict[str, Any], Path]:
+    from thinkact.backends.config import ConfigError, config_path, load_config_file
+
+    path = config_path()
+    try:
+        return load_config_file(path), path
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+# --- backend ---------------------------------------------------------------------------
+
+@dataclass
+class LocalConfig:
+    """What the trace records about a local backend (enough to load it again)."""
+
+    checkpoint: str
+    profile: str
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        return {"provider": "local", "profile": self.profile, "checkpoint": self.checkpoint,
+                **self.options}
+
+
+def build_run_backend(provider: str | None, model: str | None, base_url: str | None,
+                      api_key_env: str | None, script: Path | None, checkpoint: Path | None,
+                      recorded: dict[str, Any] | None) -> ModelBackend:
+    """The local backend when the provider resolves to ``local``, else ``build_backend``."""
+    rec = dict(recorded or {})
+    local = _local_config(provider, checkpoint, rec)
+    if local is None:
+        if checkpoint is not None:
+            raise UsageError("--checkpoint is only for --provider local")
+        return build_backend(provider, model, base_url, api_key_env, script, rec)
+    if script is not None or base_url is not None:
+        raise UsageError("--provider local runs a checkpoint in this process; --script and "
+                         "--base-url do not apply")
+    from thinkact.backends.local import LocalBackend
+
+    try:
+        backend = LocalBackend.from_checkpoint(local.checkpoint, **local.options)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot load checkpoint {local.checkpoint}: {exc}") from None
+    setattr(backend, "config", local)  # noqa: B010 - Agent.config() reads backend.config
+    return backend
+
+
+def _local_config(provider: str | None, checkpoint: Path | None,
+                  rec: dict[str, Any]) -> LocalConfig | None:
+    file_cfg, path = _config_file()
+    if provider is None and rec.get("provider") == "local" and checkpoint is None:
+        return LocalConfig(rec["checkpoint"], rec.get("profile", "local"),
+                           {k: rec[k] for k in LOCAL_OPTIONS if rec.get(k) is not None}
+                           | ({"name": rec["model"]} if rec.get("model") else {}))
+    name = provider or rec.get("provider") or ("local" if checkpoint is not None else None)
+    name = name or os.environ.get("THINKACT_PROVIDER") or file_cfg.get("provider")
+    section = dict((file_cfg.get("providers") or {}).get(name, {})) if name else {}
+    if name != "local" and "local" not in (section.get("provider"), section.get("preset")):
+        return None
+    section.pop("provider", None)
+    section.pop("preset", None)
+    unknown = set(section) - {"checkpoint", "model", *LOCAL_OPTIONS}
+    if unknown:
+        raise UsageError(f"unknown keys in [providers.{name}] of {path} for a local model: "
+                         f"{sorted(unknown)}; known: checkpoint, model, "
+                         f"{', '.join(LOCAL_OPTIONS)}")
+    ckpt: Path | None = checkpoint
+    if ckpt is None and section.get("checkpoint"):
+        ckpt = path.parent / Path(str(section["checkpoint"])).expanduser()
+    if ckpt is None and os.environ.get("THINKACT_CHECKPOINT"):
+        ckpt = Path(os.environ["THINKACT_CHECKPOINT"])
+    if ckpt is None:
+        raise UsageError("--provider local needs --checkpoint DIR (or THINKACT_CHECKPOINT, or "
+                         f"checkpoint = ... under [providers.{name}] in {path})")
+    ckpt = ckpt.expanduser().resolve()
+    if not (ckpt / "config.json").exists():
+        raise UsageError(f"{ckpt} is not a checkpoint directory (no config.json)")
+    options: dict[str, Any] = {}
+    for key, kind in LOCAL_OPTIONS.items():
+        if section.get(key) is not None:
+            try:
+                options[key] = kind(section[key])
+            except (TypeError, ValueError):
+                raise UsageError(f"[providers.{name}] {key} must be a {kind.__name__}, got "
+                                 f"{section[key]!r}") from None
+    if section.get("model"):
+        options["name"] = str(section["model"])
+    return LocalConfig(str(ckpt), name or "local", options)
+
+
+# --- built-in tools ----------------------------------------------------------------------
+
+def shell_approver(yes_shell: bool) -> ApprovalPolicy | None:
+    """Ask at the console when a person can answer; refuse (not hang) when nobody can."""
+    from thinkact.tools.approval import AllowAll, ConsolePrompt, DenyAll
+
+    if yes_shell:
+        return AllowAll()
+    if sys.stdin is not None and sys.stdin.isatty():
+        return ConsolePrompt()
+    return DenyAll(NO_TTY_REASON)
+
+
+def build_builtin_tools(names: list[str] | None, workspace: Path, *, shell: bool,
+                        yes_shell: bool, facts_db: Path | None) -> list[Tool]:
+    """Built-in tools by name (None: the default set), plus shell/facts when asked for."""
+    from thinkact.tools.registry import build_tools
+
+    wanted = None if names is None else list(names)
+    if wanted is not None and facts_db is not None and "facts" not in wanted:
+        wanted.append("facts")
+    if wanted == [] and not shell:
+        return []
+    opts: dict[str, Any] = {"shell": {"require_approval": False}} if yes_shell else {}
+    try:
+        return build_tools(wanted if wanted != [] else ["shell"], workspace=workspace,
+                           facts_db=facts_db, shell=shell,
+                           approver=shell_approver(yes_shell) if shell else None,
+                           **(opts if shell else {}))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+# --- MCP servers -------------------------------------------------------------------------
+
+_SECRET_FIELDS = ("env", "headers")
+
+
+def server_record(cfg: MCPServerConfig) -> dict[str, Any]:
+    """A server as the trace keeps it: env/headers by key only (their values may be secrets)."""
+    rec = {k: v for k, v in asdict(cfg).items() if k not in _SECRET_FIELDS}
+    for key in _SECRET_FIELDS:
+        rec[f"{key}_keys"] = sorted(getattr(cfg, key) or {})
+    return rec
+
+
+def configured_servers() -> list[MCPServerConfig]:
+    """Enabled ``[mcp.servers.*]`` of the config file (relative cwd: from the file's folder)."""
+    file_cfg, path = _config_file()
+    if "mcp" not in file_cfg:
+        return []
+    try:
+        servers = load_mcp_servers(file_cfg)
+    except ValueError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    return [resolve_cwd(s, path.parent) for s in servers]
+
+
+def _server_from_record(rec: dict[str, Any], current: dict[str, MCPServerConfig]
+                        ) -> MCPServerConfig:
+    known = {f.name for f in fields(MCPServerConfig)}
+    cfg = MCPServerConfig(**{k: v for k, v in rec.items() if k in known})
+    now = current.get(cfg.name)
+    for key in _SECRET_FIELDS:
+        wanted = rec.get(f"{key}_keys") or []
+        values = dict(getattr(now, key) or {}) if now is not None else {}
+        missing = [k for k in wanted if k not in values]
+        if missing:
+            raise UsageError(f"MCP server {cfg.name!r} of the recorded run used {key} "
+                             f"{missing}, which the config file no longer gives it")
+        if wanted:
+            setattr(cfg, key, {k: values[k] for k in wanted})
+    return cfg
+
+
+def select_servers(only: list[str] | None, no_mcp: bool,
+                   recorded: list[dict[str, Any]] | None) -> list[MCPServerConfig]:
+    """``--no-mcp``: none; ``--mcp NAME``: those configured; else recorded run's, else all."""
+    if no_mcp:
+        if only:
+            raise UsageError("give --mcp NAME or --no-mcp, not both")
+        return []
+    if recorded is not None and not only:
+        current = {s.name: s for s in configured_servers()} if recorded else {}
+        return [_server_from_record(r, current) for r in recorded]
+    servers = configured_servers()
+    if not only:
+        return servers
+    by_name = {s.name: s for s in servers}
+    unknown = [n for n in only if n not in by_name]
+    if unknown:
+        raise UsageError(f"no enabled MCP server named {', '.join(map(repr, unknown))} in the "
+                         f"config file; configured: {', '.join(by_name) or 'none'}")
+    return [by_name[n] for n in dict.fromkeys(only)]
