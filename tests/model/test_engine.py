@@ -235,3 +235,45 @@ def test_errors_name_the_problem(model: K2ForCausalLM) -> None:
         s2.feed([1, 2])
     with pytest.raises(ValueError, match="equal numbers"):
         s2.feed_rows([[1, 2], [3]])
+
+
+def test_generate_cli_bytes_prompt_batch_and_seed(tmp_path: Any) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from thinkact.cli.main import app
+    from thinkact.model.checkpoint import save_checkpoint
+
+    torch.manual_seed(1)
+    m = K2ForCausalLM(tiny_config(vocab_size=300, initializer_range=0.15)).eval()
+    save_checkpoint(m, tmp_path / "ckpt")
+    args = [
+        "model",
+        "generate",
+        str(tmp_path / "ckpt"),
+        "--prompt",
+        "hi there",
+        "--max-new-tokens",
+        "5",
+        "--batch",
+        "3",
+        "--json",
+    ]
+    runner = CliRunner()
+
+    def run(*extra: str) -> dict[str, Any]:
+        res = runner.invoke(app, [*args, *extra])
+        assert res.exit_code == 0, res.output
+        out: dict[str, Any] = json.loads(res.output.strip().splitlines()[-1])
+        return out
+
+    greedy = run()
+    assert greedy["prompt_tokens"] == len(b"hi there")
+    rows = [r["tokens"] for r in greedy["rows"]]
+    assert rows == [greedy_reference(m, list(b"hi there"), 5)] * 3
+    sampled = run("--temperature", "1.0", "--seed", "9")
+    assert sampled["rows"] == run("--temperature", "1.0", "--seed", "9")["rows"]
+    assert all(len(r["tokens"]) == 5 and "text" in r for r in sampled["rows"])
+    bad = runner.invoke(app, ["model", "generate", str(tmp_path / "ckpt"), "--prompt-ids", "1,x"])
+    assert bad.exit_code != 0 and "integers" in bad.output
