@@ -163,12 +163,10 @@ def build_builtin_tools(names: list[str] | None, workspace: Path, *, shell: bool
         wanted.append("facts")
     if wanted == [] and not shell:
         return []
-    opts: dict[str, Any] = {"shell": {"require_approval": False}} if yes_shell else {}
-    try:
+    try:  # --yes-shell: the approver is AllowAll (registry's ``shell`` keyword is the flag)
         return build_tools(wanted if wanted != [] else ["shell"], workspace=workspace,
                            facts_db=facts_db, shell=shell,
-                           approver=shell_approver(yes_shell) if shell else None,
-                           **(opts if shell else {}))
+                           approver=shell_approver(yes_shell) if shell else None)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 

@@ -1,0 +1,236 @@
+"""``thinkact run`` wired to the other parts, as a real process: the in-process local model,
+a real MCP server (mcp-server-time) from the config file, the shell tool with and without
+its approval opt-out, the facts tool, and --resume rebuilding all of it from the trace."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support.cli_run import CLI, clean_env, write_script
+from thinkact.events import (
+    EVENT_ADAPTER,
+    Event,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    ToolResultEvent,
+)
+from thinkact.messages import ToolResult
+from thinkact.traces import SQLiteTraceStore
+
+
+def run_cli(args: list[str], home: Path, config: Path | None = None,
+            timeout: float = 120) -> tuple[subprocess.CompletedProcess[str], list[Event]]:
+    """The CLI with stdin from /dev/null (no terminal to approve anything) and --json."""
+    env = clean_env(home)
+    if config is not None:
+        env["THINKACT_CONFIG"] = str(config)
+    proc = subprocess.run([*CLI, "run", *args, "--json", "--trace-db", str(home / "t.sqlite")],
+                          capture_output=True, text=True, timeout=timeout, env=env,
+                          stdin=subprocess.DEVNULL)
+    events = [EVENT_ADAPTER.validate_json(line) for line in proc.stdout.splitlines()]
+    return proc, events
+
+
+def results(events: list[Event]) -> list[ToolResult]:
+    return [e.result for e in events if isinstance(e, ToolResultEvent)]
+
+
+def call(name: str, **arguments: Any) -> dict[str, Any]:
+    return {"reasoning": f"use {name}", "content": None,
+            "tool_calls": [{"name": name, "arguments": arguments}]}
+
+
+def time_config(path: Path) -> Path:
+    path.write_text(f'[mcp.servers.time]\ncommand = "{Path(sys.executable).as_posix()}"\n'
+                    'args = ["-m", "mcp_server_time", "--local-timezone", "UTC"]\n'
+                    'stderr = "discard"\n')
+    return path
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torch
+
+    from support.k2_chat import tiny_tokenizer
+    from thinkact.backends.local_checkpoint import make_random_checkpoint
+
+    torch.set_num_threads(1)
+    return make_random_checkpoint(tmp_path_factory.mktemp("tiny-k2"), tokenizer=tiny_tokenizer(),
+                                  max_seq_len=1024, seed=0)
+
+
+def test_local_checkpoint_runs_and_resume_reloads_it(tmp_path: Path, checkpoint: Path) -> None:
+    proc, events = run_cli(["hi", "--provider", "local", "--checkpoint", str(checkpoint),
+                            "--max-steps", "1", "--max-step-tokens", "12", "--tools", "none"],
+                           tmp_path)
+    assert proc.returncode in (0, 1), proc.stderr
+    first, last = events[0], events[-1]
+    assert isinstance(first, RunStarted) and isinstance(last, RunFinished)
+    assert last.status in ("completed", "stopped")
+    backend = first.config["backend"]
+    assert backend["provider"] == "local"
+    assert backend["checkpoint"] == str(checkpoint.resolve())
+    assert first.config["context_window"] == 1024  # the checkpoint's, not a remote preset's
+    if last.status == "completed":
+        return  # the random model happened to answer; nothing left to resume
+    # No provider or checkpoint given again: the recorded config names the checkpoint.
+    again, resumed = run_cli(["--resume", first.run_id, "--max-steps", "3"], tmp_path)
+    assert again.returncode in (0, 1), again.stderr
+    start = resumed[0]
+    assert isinstance(start, RunStarted) and start.resumed_from_step is not None
+    assert start.config["backend"]["checkpoint"] == str(checkpoint.resolve())
+    assert isinstance(resumed[-1], RunFinished) and resumed[-1].steps > last.steps
+
+
+def test_local_provider_from_a_config_profile(tmp_path: Path, checkpoint: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'[providers.tiny]\nprovider = "local"\ncheckpoint = "{checkpoint}"\n'
+                      'model = "tiny-k2"\ntemperature = 0.5\n')
+    proc, events = run_cli(["hi", "--provider", "tiny", "--max-steps", "1",
+                            "--max-step-tokens", "8", "--tools", "none"], tmp_path, config)
+    assert proc.returncode in (0, 1), proc.stderr
+    first = events[0]
+    assert isinstance(first, RunStarted) and first.model == "tiny-k2"
+    assert first.config["backend"] == {"provider": "local", "profile": "tiny",
+                                       "checkpoint": str(checkpoint.resolve()),
+                                       "temperature": 0.5, "name": "tiny-k2"}
+    assert isinstance(events[-1], RunFinished)
+    missing = run_cli(["hi", "--provider", "local"], tmp_path)[0]
+    assert missing.returncode == 2 and "--checkpoint DIR" in missing.stderr
+    wrong = run_cli(["hi", "--provider", "local", "--checkpoint", str(tmp_path)], tmp_path)[0]
+    assert wrong.returncode == 2 and "no config.json" in wrong.stderr
+
+
+def test_mcp_server_tools_run_and_resume_without_the_config(tmp_path: Path) -> None:
+    config = time_config(tmp_path / "config.toml")
+    script = write_script(tmp_path / "s.json", [
+        call("time__convert_time", source_timezone="UTC", time="12:00",
+             target_timezone="Asia/Tokyo"),
+        {"reasoning": "budget", "content": "partial"},  # the wrap-up turn of the budget stop
+        call("time__convert_time", source_timezone="UTC", time="08:30",
+             target_timezone="Asia/Kolkata"),  # no DST: same offset all year
+        {"reasoning": "done", "content": "12:00 UTC is 21:00 in Tokyo."},
+    ])
+    proc, events = run_cli(["convert", "--provider", "scripted", "--script", str(script),
+                            "--tools", "none", "--max-steps", "1"], tmp_path, config)
+    assert proc.returncode == 1, proc.stderr  # stopped by the budget after the tool step
+    first = events[0]
+    assert isinstance(first, RunStarted)
+    assert first.config["tools"] == ["time__get_current_time", "time__convert_time"]
+    [tokyo] = results(events)
+    assert tokyo.ok and '"timezone": "Asia/Tokyo"' in tokyo.content
+    assert "T21:00:00+09:00" in tokyo.content
+    # The config file no longer lists the server: the resume rebuilds it from the trace.
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    again, resumed = run_cli(["--resume", first.run_id, "--max-steps", "5"], tmp_path, empty)
+    assert again.returncode == 0, again.stderr
+    assert resumed[0].config["tools"] == first.config["tools"]  # type: ignore[union-attr]
+    [kolkata] = results(resumed)
+    assert kolkata.ok and "T14:00:00+05:30" in kolkata.content
+    off = run_cli(["again", "--provider", "scripted", "--script", str(script), "--tools",
+                   "none", "--no-mcp", "--max-steps", "1"], tmp_path, config)[1]
+    assert off[0].config["tools"] == []  # type: ignore[union-attr]
+    assert results(off)[0].error is not None  # the model asked for a tool it does not have
+
+
+def test_mcp_selection_and_failures_are_clear(tmp_path: Path) -> None:
+    config = time_config(tmp_path / "config.toml")
+    script = write_script(tmp_path / "s.json", [{"content": "ok"}])
+    base = ["x", "--provider", "scripted", "--script", str(script), "--tools", "none"]
+    unknown = run_cli([*base, "--mcp", "weather"], tmp_path, config)[0]
+    assert unknown.returncode == 2 and "'weather'" in unknown.stderr and "time" in unknown.stderr
+    picked, events = run_cli([*base, "--mcp", "time"], tmp_path, config)
+    assert picked.returncode == 0, picked.stderr
+    assert events[0].config["setup"]["mcp"][0]["name"] == "time"  # type: ignore[union-attr]
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[mcp.servers.gone]\ncommand = "/nonexistent/mcp-server"\n')
+    failed = run_cli(base, tmp_path, broken)[0]
+    assert failed.returncode == 2 and "'gone'" in failed.stderr
+    assert "Traceback" not in failed.stderr
+
+
+def test_ctrl_c_with_an_mcp_server_records_stopped(tmp_path: Path) -> None:
+    config = time_config(tmp_path / "config.toml")
+    turns = [call("time__get_current_time", timezone="UTC") for _ in range(200)]
+    script = write_script(tmp_path / "s.json", turns, delay_s=0.02)
+    env = clean_env(tmp_path)
+    env["THINKACT_CONFIG"] = str(config)
+    db = tmp_path / "t.sqlite"
+    proc = subprocess.Popen([*CLI, "run", "loop", "--provider", "scripted", "--script",
+                             str(script), "--tools", "none", "--json", "--trace-db", str(db)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    for line in proc.stdout:  # wait for a completed MCP call before interrupting
+        if isinstance(EVENT_ADAPTER.validate_json(line), StepFinished):
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    last = EVENT_ADAPTER.validate_json(out.splitlines()[-1])
+    assert isinstance(last, RunFinished) and last.status == "stopped"
+    assert "Traceback" not in err
+
+
+def test_shell_with_and_without_the_approval_opt_out(tmp_path: Path) -> None:
+    script = write_script(tmp_path / "s.json", [call("shell", command="echo hi"),
+                                                {"content": "done"}])
+    base = ["say hi", "--provider", "scripted", "--script", str(script), "--tools", "none",
+            "--shell"]
+    proc, events = run_cli([*base, "--yes-shell"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    [echo] = results(events)
+    assert echo.ok and "hi" in echo.content.split()
+    started = time.monotonic()
+    asked, events = run_cli(base, tmp_path, timeout=60)  # nobody can approve: refused
+    assert asked.returncode == 0, asked.stderr
+    [refused] = results(events)
+    assert refused.error == "rejected" and "--yes-shell" in refused.content
+    assert time.monotonic() - started < 60
+    assert events[0].config["setup"]["shell_approval"] == "ask"  # type: ignore[union-attr]
+    off = run_cli(["x", "--provider", "scripted", "--script", str(script), "--yes-shell"],
+                  tmp_path)[0]
+    assert off.returncode == 2 and "--yes-shell only applies with --shell" in off.stderr
+
+
+def test_resume_rebuilds_shell_facts_and_builtin_tools(tmp_path: Path) -> None:
+    db = tmp_path / "facts.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE city (name TEXT, population INTEGER)")
+        conn.execute("INSERT INTO city VALUES ('Lyon', 522250)")
+    script = write_script(tmp_path / "s.json", [
+        call("facts", sql="SELECT population FROM city WHERE name = 'Lyon'"),
+        {"reasoning": "budget", "content": "partial"},
+        call("shell", command="echo resumed > out.txt && cat out.txt"),
+        {"content": "done"},
+    ])
+    ws = tmp_path / "ws"
+    proc, events = run_cli(["look up", "--provider", "scripted", "--script", str(script),
+                            "--tools", "files", "--shell", "--yes-shell", "--facts-db", str(db),
+                            "--workspace", str(ws), "--max-steps", "1"], tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    first = events[0]
+    assert isinstance(first, RunStarted)
+    assert first.config["tools"] == ["files", "facts", "shell"]
+    assert "522250" in results(events)[0].content
+    again, resumed = run_cli(["--resume", first.run_id, "--max-steps", "5"], tmp_path)
+    assert again.returncode == 0, again.stderr
+    start = resumed[0]
+    assert isinstance(start, RunStarted)
+    assert start.config["tools"] == first.config["tools"]
+    assert start.config["setup"] == first.config["setup"]
+    [shell] = results(resumed)
+    assert shell.ok and "resumed" in shell.content
+    assert (ws / "out.txt").read_text().strip() == "resumed"
+    with SQLiteTraceStore(tmp_path / "t.sqlite") as store:
+        assert store.run_info(first.run_id)["status"] == "completed"
