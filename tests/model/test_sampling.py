@@ -71,3 +71,21 @@ def test_bad_params_are_rejected() -> None:
     with pytest.raises(ValueError, match=r"\[B, V\]"):
         sample(torch.zeros(4), SamplingParams())
     assert not math.isnan(float(filter_logits(LOGITS, SamplingParams(top_k=10)).sum()))
+
+
+def test_top_p_wide_and_narrow_nucleus_agree_with_full_sort() -> None:
+    def reference(logits: torch.Tensor, top_p: float) -> torch.Tensor:
+        sorted_x, order = torch.sort(logits, dim=-1, descending=True)
+        p = torch.softmax(sorted_x, dim=-1)
+        drop_sorted = (p.cumsum(dim=-1) - p) >= top_p
+        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+        return logits.masked_fill(drop, float("-inf"))
+
+    g = torch.Generator().manual_seed(5)
+    peaked = torch.randn(3, 2000, generator=g) * 6.0  # nucleus within the first 256 tokens
+    flat = torch.randn(3, 2000, generator=g) * 0.1  # nucleus of ~1800 tokens: full sort path
+    for logits in (peaked, flat, torch.cat([peaked[:1], flat[:1]])):
+        got = filter_logits(logits, SamplingParams(top_p=0.9))
+        want = reference(logits, 0.9)
+        assert torch.equal(torch.isfinite(got), torch.isfinite(want))
+        assert torch.equal(got[torch.isfinite(got)], logits[torch.isfinite(want)])

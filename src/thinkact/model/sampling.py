@@ -47,13 +47,25 @@ def filter_logits(logits: torch.Tensor, params: SamplingParams) -> torch.Tensor:
         kth = torch.topk(x, params.top_k, dim=-1).values[..., -1:]
         x = x.masked_fill(x < kth, float("-inf"))
     if params.top_p < 1.0:
-        sorted_x, order = torch.sort(x, dim=-1, descending=True)
-        cum = torch.softmax(sorted_x, dim=-1).cumsum(dim=-1)
-        # Drop a token when the mass before it already reaches top_p (the best token stays).
-        drop_sorted = (cum - torch.softmax(sorted_x, dim=-1)) >= params.top_p
-        drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
-        x = x.masked_fill(drop, float("-inf"))
+        x = _top_p(x, params.top_p)
     return x
+
+
+def _top_p(x: torch.Tensor, top_p: float, prefix: int = 256) -> torch.Tensor:
+    """Nucleus filter. Sorting the whole vocabulary costs ~1 ms per row at V=8k on CPU, and a
+    trained model's nucleus is usually a few dozen tokens: first look at the top ``prefix``
+    tokens, and sort everything only for rows whose nucleus is wider than that."""
+    vocab = x.shape[-1]
+    k = min(prefix, vocab)
+    vals, order = torch.topk(x, k, dim=-1)  # sorted, descending
+    probs = torch.exp(vals - torch.logsumexp(x, dim=-1, keepdim=True))
+    if k < vocab and bool((probs.sum(dim=-1) < top_p).any()):
+        vals, order = torch.sort(x, dim=-1, descending=True)
+        probs = torch.softmax(vals, dim=-1)
+    # Keep a token while the mass before it is below top_p (the best token always stays).
+    keep = (probs.cumsum(dim=-1) - probs) < top_p
+    out = torch.full_like(x, float("-inf"))
+    return out.scatter(-1, order, vals.masked_fill(~keep, float("-inf")))
 
 
 def sample(
