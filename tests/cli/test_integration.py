@@ -234,3 +234,59 @@ def test_resume_rebuilds_shell_facts_and_builtin_tools(tmp_path: Path) -> None:
     assert (ws / "out.txt").read_text().strip() == "resumed"
     with SQLiteTraceStore(tmp_path / "t.sqlite") as store:
         assert store.run_info(first.run_id)["status"] == "completed"
+
+
+def test_shell_asks_at_the_terminal_for_every_command(tmp_path: Path) -> None:
+    """stdin is a real pseudo-terminal: each command is shown and waits for y/n (+ reason)."""
+    import os
+    import pty
+
+    script = write_script(tmp_path / "s.json", [call("shell", command="echo first"),
+                                                call("shell", command="echo second"),
+                                                {"content": "done"}])
+    master, slave = pty.openpty()
+    try:
+        os.write(master, b"y\nn\nnot now\n")  # buffered by the terminal until asked
+        proc = subprocess.run(
+            [*CLI, "run", "x", "--provider", "scripted", "--script", str(script), "--tools",
+             "none", "--shell", "--json", "--trace-db", str(tmp_path / "t.sqlite")],
+            stdin=slave, capture_output=True, text=True, timeout=60, env=clean_env(tmp_path))
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert proc.returncode == 0, proc.stderr
+    events = [EVENT_ADAPTER.validate_json(line) for line in proc.stdout.splitlines()]
+    first, second = results(events)
+    assert first.ok and "stdout:\nfirst\n" in first.content
+    assert second.error == "rejected" and "not now" in second.content
+    assert "stdout" not in second.content  # refused: never ran
+    assert proc.stderr.count("Approve tool call") == 2
+    assert "$ echo first" in proc.stderr and "$ echo second" in proc.stderr
+
+
+async def test_prompt_pauses_the_live_view_once_for_overlapping_questions() -> None:
+    import asyncio
+
+    from thinkact.cli.setup import PausingPrompt
+    from thinkact.messages import ToolCall
+
+    log: list[str] = []
+
+    class View:
+        def __enter__(self) -> None:
+            log.append("resume")
+
+        def __exit__(self, *exc: object) -> None:
+            log.append("pause")
+
+    async def slow_yes(c: ToolCall) -> tuple[bool, str]:
+        log.append(f"ask {c.id}")
+        await asyncio.sleep(0.01)
+        return True, "ok"
+
+    prompt = PausingPrompt(slow_yes)
+    prompt.view = View()
+    calls = [ToolCall(id=str(i), name="shell", arguments="{}") for i in range(2)]
+    answers = await asyncio.gather(*(prompt(c) for c in calls))
+    assert answers == [(True, "ok"), (True, "ok")]
+    assert log == ["pause", "ask 0", "ask 1", "resume"]

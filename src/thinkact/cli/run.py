@@ -31,6 +31,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from thinkact.cli.common import UsageError, parse_tools
+from thinkact.cli.setup import (
+    RunAgent,
+    build_builtin_tools,
+    build_run_backend,
+    prompt_of,
+    select_servers,
+    server_record,
+)
 from thinkact.cli.view import LiveView, ReasoningMode
 from thinkact.events import EVENT_ADAPTER, Event, RunFinished, RunStarted
 from thinkact.traces.paths import default_trace_db, default_workspace
@@ -124,13 +132,6 @@ def _usage(err: Console, message: str) -> None:
 def _setup(store: SQLiteTraceStore, task: str | None, resume: str | None,
            o: dict[str, Any]) -> tuple[Any, str, list[Any]]:
     from thinkact.agent import Budget, HideToolOutputs, Summarize, new_run_id
-    from thinkact.cli.setup import (
-        RunAgent,
-        build_builtin_tools,
-        build_run_backend,
-        select_servers,
-        server_record,
-    )
 
     recorded: dict[str, Any] = {}
     if resume is not None:
@@ -231,6 +232,9 @@ async def _drive(agent: Any, store: SQLiteTraceStore, run_id: str, task: str | N
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, me.cancel)
     view = LiveView(Console(), show_reasoning=show_reasoning) if sink is None else None
+    prompt = prompt_of(agent.toolset.get("shell"))
+    if prompt is not None:
+        prompt.view = view
     emit = sink or (view.handle if view is not None else _json_sink)
     stream: AsyncIterator[Event] = (agent.events(task, run_id=run_id) if task is not None
                                     else agent.resume_events(run_id))

@@ -29,6 +29,7 @@ from typing import Any
 from thinkact.agent import Agent
 from thinkact.backends.base import ModelBackend
 from thinkact.cli.common import UsageError, build_backend
+from thinkact.messages import ToolCall
 from thinkact.tools.base import Tool
 from thinkact.tools.mcp_client import MCPServerConfig, load_mcp_servers, resolve_cwd
 from thinkact.tools.toolset import ApprovalPolicy
@@ -142,15 +143,48 @@ def _local_config(provider: str | None, checkpoint: Path | None,
 
 # --- built-in tools ----------------------------------------------------------------------
 
-def shell_approver(yes_shell: bool) -> ApprovalPolicy | None:
+class PausingPrompt:
+    """Asks ``inner`` with the live view stopped: its redrawing would hide the question.
+
+    ``view`` (anything with ``__enter__``/``__exit__``, e.g. ``LiveView``) is set once the
+    view exists; overlapping calls pause it once and resume it after the last answer.
+    """
+
+    def __init__(self, inner: ApprovalPolicy) -> None:
+        self.inner = inner
+        self.view: Any = None
+        self._asking = 0
+
+    async def __call__(self, call: ToolCall) -> tuple[bool, str]:
+        view = self.view
+        if view is None:
+            return await self.inner(call)
+        self._asking += 1
+        if self._asking == 1:
+            view.__exit__()
+        try:
+            return await self.inner(call)
+        finally:
+            self._asking -= 1
+            if self._asking == 0:
+                view.__enter__()
+
+
+def shell_approver(yes_shell: bool) -> ApprovalPolicy:
     """Ask at the console when a person can answer; refuse (not hang) when nobody can."""
     from thinkact.tools.approval import AllowAll, ConsolePrompt, DenyAll
 
     if yes_shell:
         return AllowAll()
     if sys.stdin is not None and sys.stdin.isatty():
-        return ConsolePrompt()
+        return PausingPrompt(ConsolePrompt())
     return DenyAll(NO_TTY_REASON)
+
+
+def prompt_of(shell: Tool | None) -> PausingPrompt | None:
+    """The console prompt behind the shell tool, if any (the run lends it its live view)."""
+    approver = getattr(shell, "approver", None)
+    return approver if isinstance(approver, PausingPrompt) else None
 
 
 def build_builtin_tools(names: list[str] | None, workspace: Path, *, shell: bool,
