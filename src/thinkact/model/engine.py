@@ -186,7 +186,9 @@ class Session:
         if n == 1 and self._decoder is not None:
             self._logits = self._decoder.step([c[0] for c in chunk], self.position, self.cache)
         else:
-            ids = torch.tensor(chunk, dtype=torch.long)
+            bufs = getattr(self.cache, "buffers", None)
+            device = bufs[0].device if bufs else None
+            ids = torch.tensor(chunk, dtype=torch.long, device=device)
             with torch.inference_mode():
                 out = self.model(ids, start_pos=self.position, cache=self.cache, last_only=True)
             self._logits = out[:, -1, :]
