@@ -27,10 +27,10 @@ from thinkact.messages import ToolResult
 from thinkact.traces import SQLiteTraceStore
 
 
-def run_cli(args: list[str], home: Path, config: Path | None = None,
-            timeout: float = 120) -> tuple[subprocess.CompletedProcess[str], list[Event]]:
+def run_cli(args: list[str], home: Path, config: Path | None = None, timeout: float = 120,
+            **extra_env: str) -> tuple[subprocess.CompletedProcess[str], list[Event]]:
     """The CLI with stdin from /dev/null (no terminal to approve anything) and --json."""
-    env = clean_env(home)
+    env = clean_env(home) | extra_env
     if config is not None:
         env["THINKACT_CONFIG"] = str(config)
     proc = subprocess.run([*CLI, "run", *args, "--json", "--trace-db", str(home / "t.sqlite")],
@@ -104,6 +104,15 @@ def test_local_provider_from_a_config_profile(tmp_path: Path, checkpoint: Path) 
                                        "checkpoint": str(checkpoint.resolve()),
                                        "temperature": 0.5, "name": "tiny-k2"}
     assert isinstance(events[-1], RunFinished)
+    if events[-1].status != "completed":  # resuming keeps the profile's name and options
+        resumed = run_cli(["--resume", first.run_id, "--max-steps", "2"], tmp_path,
+                          tmp_path / "gone.toml")[1]
+        assert isinstance(resumed[0], RunStarted) and resumed[0].model == "tiny-k2"
+        assert resumed[0].config["backend"] == first.config["backend"]
+    by_env = run_cli(["hi", "--provider", "local", "--max-steps", "1", "--max-step-tokens",
+                      "4", "--tools", "none"], tmp_path,
+                     THINKACT_CHECKPOINT=str(checkpoint))[1]
+    assert by_env[0].config["backend"]["checkpoint"] == str(checkpoint.resolve())  # type: ignore[union-attr]
     missing = run_cli(["hi", "--provider", "local"], tmp_path)[0]
     assert missing.returncode == 2 and "--checkpoint DIR" in missing.stderr
     wrong = run_cli(["hi", "--provider", "local", "--checkpoint", str(tmp_path)], tmp_path)[0]

@@ -129,14 +129,3 @@ def parse_tools(spec: str | None, recorded: Sequence[str] | None) -> list[str] |
         return list(recorded) if recorded is not None else None
     names = [n.strip() for n in spec.split(",") if n.strip()]
     return [] if names in ([], ["none"]) else names
-
-
-def build_tools(names: list[str] | None, workspace: Path) -> list[Any]:
-    if names == []:
-        return []
-    from thinkact.tools.registry import build_tools as registry_build
-
-    try:
-        return registry_build(names, workspace=workspace)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None

@@ -103,8 +103,7 @@ def _local_config(provider: str | None, checkpoint: Path | None,
     file_cfg, path = _config_file()
     if provider is None and rec.get("provider") == "local" and checkpoint is None:
         return LocalConfig(rec["checkpoint"], rec.get("profile", "local"),
-                           {k: rec[k] for k in LOCAL_OPTIONS if rec.get(k) is not None}
-                           | ({"name": rec["model"]} if rec.get("model") else {}))
+                           {k: rec[k] for k in (*LOCAL_OPTIONS, "name") if rec.get(k) is not None})
     name = provider or rec.get("provider") or ("local" if checkpoint is not None else None)
     name = name or os.environ.get("THINKACT_PROVIDER") or file_cfg.get("provider")
     section = dict((file_cfg.get("providers") or {}).get(name, {})) if name else {}
