@@ -170,7 +170,8 @@ def test_mcp_selection_and_failures_are_clear(tmp_path: Path) -> None:
 
 def test_ctrl_c_with_an_mcp_server_records_stopped(tmp_path: Path) -> None:
     config = time_config(tmp_path / "config.toml")
-    turns = [call("time__get_current_time", timezone="UTC") for _ in range(200)]
+    turns = [call("time__convert_time", source_timezone="UTC", time=f"{i // 60:02d}:{i % 60:02d}",
+                  target_timezone="Asia/Tokyo") for i in range(300)]  # no repeats: runs on
     script = write_script(tmp_path / "s.json", turns, delay_s=0.02)
     env = clean_env(tmp_path)
     env["THINKACT_CONFIG"] = str(config)
@@ -183,12 +184,29 @@ def test_ctrl_c_with_an_mcp_server_records_stopped(tmp_path: Path) -> None:
     for line in proc.stdout:  # wait for a completed MCP call before interrupting
         if isinstance(EVENT_ADAPTER.validate_json(line), StepFinished):
             break
+    servers = children(proc.pid)
+    assert servers, "the MCP server should run as a child of the CLI"
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1, err
     last = EVENT_ADAPTER.validate_json(out.splitlines()[-1])
     assert isinstance(last, RunFinished) and last.status == "stopped"
+    assert last.reason == "interrupted"
     assert "Traceback" not in err
+    assert not [pid for pid in servers if Path(f"/proc/{pid}").exists()]  # closed, not orphaned
+
+
+def children(pid: int) -> list[int]:
+    """Child process ids from /proc (the MCP stdio server runs in its own session)."""
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            kids.append(int(stat.parent.name))
+    return kids
 
 
 def test_shell_with_and_without_the_approval_opt_out(tmp_path: Path) -> None:
