@@ -91,3 +91,22 @@ def test_decoder_is_rebuilt_when_weights_change() -> None:
 @pytest.mark.parametrize("batch", [1, 2])
 def test_ungrouped_router_lean_path(batch: int) -> None:
     _compare(_model(n_group=1, topk_group=1), batch)
+
+
+def test_single_token_feeds_use_the_fused_path_and_see_weight_changes() -> None:
+    m = _model(n_group=1, topk_group=1)
+    prompt, steps = [3, 1, 4, 1, 5], [9, 2, 6, 5]
+    fast, slow = Session(m, 32), Session(m, 32, fast=False)
+    fast.sync(prompt)
+    slow.sync(prompt)
+    for t in steps:
+        got, want = fast.feed([t]), slow.feed([t])
+        assert torch.allclose(got, want, atol=1e-5, rtol=0)
+    assert fast._decoder is not None and slow._decoder is None
+    with torch.no_grad():
+        m.lm_head.weight.mul_(0.5)  # e.g. a training step between agent turns
+    got = fast.sync([*prompt, *steps, 7])
+    want = Session(m, 32, fast=False).feed([*prompt, *steps, 7])
+    assert torch.allclose(got, want, atol=1e-5, rtol=0)
+    # lm_head does not touch the KV cache, so the old session stays a valid reference
+    assert torch.allclose(fast.feed([8]), slow.feed([7, 8]), atol=1e-5, rtol=0)

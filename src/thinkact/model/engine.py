@@ -14,7 +14,9 @@ token per row. Everything here is built on one object, :class:`Session`:
     :meth:`Session.stream` but not yet fed are *pending* and are fed lazily together with
     whatever comes next (so a tool-result chunk costs one forward). With ``fast`` the
     single-token steps of a stream run through :mod:`thinkact.model.fast_decode` (same math,
-    fused weights, ~35% fewer ops); prefill and chunks always use the model's forward.
+    fused weights, ~35% fewer ops); so do single-token ``feed`` calls. Prefill and chunks
+    always use the model's forward. The fused weights are looked up (and rebuilt if the
+    model's weights changed) at each ``sync``/``stream``, not per token.
 
 ``feed(tokens) -> logits [V]`` (batch 1; ``feed_rows([[...], ...])`` for B rows)
     Prefill or extend: one forward over the pending token(s) plus ``tokens`` at
@@ -183,8 +185,11 @@ class Session:
                 f"sequence would reach {self.position + n} tokens, over max_seq_len "
                 f"{self.max_seq_len}"
             )
-        if n == 1 and self._decoder is not None:
-            self._logits = self._decoder.step([c[0] for c in chunk], self.position, self.cache)
+        dec = self._decoder
+        if n == 1 and self.fast and dec is None:
+            dec = self._refresh_decoder()
+        if n == 1 and dec is not None:
+            self._logits = dec.step([c[0] for c in chunk], self.position, self.cache)
         else:
             bufs = getattr(self.cache, "buffers", None)
             device = bufs[0].device if bufs else None
@@ -195,10 +200,22 @@ class Session:
         self.position += n
         self._pending = None
 
+    def _refresh_decoder(self) -> Any:
+        """Look up the fused decoder (rebuilt if the weights changed). Done at each
+        ``sync``/``stream`` and on the first single-token feed, not per token: the staleness
+        check walks all parameters."""
+        self._decoder = None
+        if self.fast and isinstance(self.model, torch.nn.Module):
+            from thinkact.model.fast_decode import fast_decoder_for
+
+            self._decoder = fast_decoder_for(self.model)
+        return self._decoder
+
     def sync(self, tokens: Sequence[int]) -> torch.Tensor:
         """Batch 1: make the cache hold ``tokens`` reusing the common prefix; logits [V]."""
         if not tokens:
             raise ValueError("sync() needs at least one token")
+        self._refresh_decoder()
         hist = self.rows[0].history
         common = 0
         for a, b in zip(hist, tokens, strict=False):
@@ -289,10 +306,7 @@ class Session:
         if len(gens) != self.batch_size:
             raise ValueError(f"{len(gens)} seeds for {self.batch_size} rows")
         stops = frozenset(int(t) for t in stop_tokens)
-        if self.fast and isinstance(self.model, torch.nn.Module):
-            from thinkact.model.fast_decode import fast_decoder_for
-
-            self._decoder = fast_decoder_for(self.model)
+        self._refresh_decoder()
         produced = [0] * self.batch_size
         for r in self._live:
             self.rows[r].done = False
