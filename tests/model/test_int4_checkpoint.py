@@ -197,3 +197,16 @@ def test_quantize_cli_roundtrip(tmp_path: Path) -> None:
         greedy.append(nxt)
         ids.append(nxt)
     assert tokens == greedy
+
+
+@torch.no_grad()
+def test_prepare_experts_then_load_state_dict() -> None:
+    from thinkact.model.int4_checkpoint import prepare_int4_experts
+
+    src = _model(seed=3)
+    convert_experts_to_int4(src)
+    dst = _model(seed=4)
+    assert prepare_int4_experts(dst) == EXPERT_LINEARS
+    assert prepare_int4_experts(dst) == 0  # already INT4: nothing to swap
+    dst.load_state_dict(src.state_dict())
+    assert torch.equal(dst(IDS), src(IDS))
