@@ -30,15 +30,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from thinkact.cli.common import UsageError, parse_tools
-from thinkact.cli.setup import (
-    RunAgent,
-    build_builtin_tools,
-    build_run_backend,
-    prompt_of,
-    select_servers,
-    server_record,
-)
+from thinkact.cli.common import UsageError
+from thinkact.cli.setup import RunAgent, build_run_backend, plan_tools, prompt_of
 from thinkact.cli.view import LiveView, ReasoningMode
 from thinkact.events import EVENT_ADAPTER, Event, RunFinished, RunStarted
 from thinkact.traces.paths import default_trace_db, default_workspace
@@ -155,21 +148,7 @@ def _setup(store: SQLiteTraceStore, task: str | None, resume: str | None,
     ws = o["workspace"] or (Path(recorded["workspace"]) if recorded.get("workspace")
                             else default_workspace(run_id))
     ws.mkdir(parents=True, exist_ok=True)
-    rec_setup = recorded.get("setup")
-    if rec_setup is None:  # a run recorded before the setup block: only built-in names
-        rec_setup = {"builtin_tools": recorded.get("tools")} if recorded else {}
-    names = parse_tools(o["tools"], rec_setup.get("builtin_tools"))
-    shell = o["shell"] or bool(rec_setup.get("shell"))
-    yes_shell = o["yes_shell"] or rec_setup.get("shell_approval") == "off"
-    facts_db = o["facts_db"] or (Path(rec_setup["facts_db"]) if rec_setup.get("facts_db")
-                                 else None)
-    if facts_db is not None:
-        facts_db = facts_db.expanduser().resolve()
-    servers = select_servers(o["mcp"], o["no_mcp"], rec_setup.get("mcp"))
-    setup = {"builtin_tools": names, "shell": shell,
-             "shell_approval": ("off" if yes_shell else "ask") if shell else None,
-             "facts_db": str(facts_db) if facts_db else None,
-             "mcp": [server_record(s) for s in servers]}
+    plan = plan_tools(o, recorded)
     budget_args = {k: v for k, v in (recorded.get("budget") or {}).items()
                    if k in {f.name for f in fields(Budget)}}
     for key, opt in [("max_steps", "max_steps"), ("max_tool_calls", "max_tool_calls"),
@@ -182,14 +161,12 @@ def _setup(store: SQLiteTraceStore, task: str | None, resume: str | None,
         recorded.get("context", ""), "hide")
     if strategy not in ("hide", "summarize"):
         raise UsageError(f"--context-strategy must be hide or summarize, not {strategy!r}")
-    tools = build_builtin_tools(names, ws, shell=shell, yes_shell=yes_shell,
-                                facts_db=facts_db)
-    agent = RunAgent(backend, tools=tools, setup=setup,
-                  system_prompt=o["system_prompt"] or recorded.get("system_prompt"),
-                  budget=Budget(**budget_args),
-                  context=Summarize() if strategy == "summarize" else HideToolOutputs(),
-                  trace=store, workspace=ws)
-    return agent, run_id, servers
+    agent = RunAgent(backend, tools=plan.build_builtin(ws), setup=plan.record(),
+                     system_prompt=o["system_prompt"] or recorded.get("system_prompt"),
+                     budget=Budget(**budget_args),
+                     context=Summarize() if strategy == "summarize" else HideToolOutputs(),
+                     trace=store, workspace=ws)
+    return agent, run_id, plan.servers
 
 
 def _json_sink(event: Event) -> None:

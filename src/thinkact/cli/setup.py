@@ -28,7 +28,7 @@ from typing import Any
 
 from thinkact.agent import Agent
 from thinkact.backends.base import ModelBackend
-from thinkact.cli.common import UsageError, build_backend
+from thinkact.cli.common import UsageError, build_backend, parse_tools
 from thinkact.messages import ToolCall
 from thinkact.tools.base import Tool
 from thinkact.tools.mcp_client import MCPServerConfig, load_mcp_servers, resolve_cwd
@@ -186,22 +186,52 @@ def prompt_of(shell: Tool | None) -> PausingPrompt | None:
     return approver if isinstance(approver, PausingPrompt) else None
 
 
-def build_builtin_tools(names: list[str] | None, workspace: Path, *, shell: bool,
-                        yes_shell: bool, facts_db: Path | None) -> list[Tool]:
-    """Built-in tools by name (None: the default set), plus shell/facts when asked for."""
-    from thinkact.tools.registry import build_tools
+@dataclass
+class ToolPlan:
+    """The run's tools as options and the recorded run decided them (built later)."""
 
-    wanted = None if names is None else list(names)
-    if wanted is not None and facts_db is not None and "facts" not in wanted:
-        wanted.append("facts")
-    if wanted == [] and not shell:
-        return []
-    try:  # --yes-shell: the approver is AllowAll (registry's ``shell`` keyword is the flag)
-        return build_tools(wanted if wanted != [] else ["shell"], workspace=workspace,
-                           facts_db=facts_db, shell=shell,
-                           approver=shell_approver(yes_shell) if shell else None)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    builtin: list[str] | None  # None: the default set
+    shell: bool
+    yes_shell: bool
+    facts_db: Path | None
+    servers: list[MCPServerConfig]
+
+    def record(self) -> dict[str, Any]:
+        """``config["setup"]`` of the run: what a resume rebuilds the tools from."""
+        return {"builtin_tools": self.builtin, "shell": self.shell,
+                "shell_approval": ("off" if self.yes_shell else "ask") if self.shell else None,
+                "facts_db": str(self.facts_db) if self.facts_db else None,
+                "mcp": [server_record(s) for s in self.servers]}
+
+    def build_builtin(self, workspace: Path) -> list[Tool]:
+        """Built-in tools by name, plus shell/facts when asked for (MCP tools come later)."""
+        from thinkact.tools.registry import build_tools
+
+        wanted = None if self.builtin is None else list(self.builtin)
+        if wanted is not None and self.facts_db is not None and "facts" not in wanted:
+            wanted.append("facts")
+        if wanted == [] and not self.shell:
+            return []
+        try:  # --yes-shell: the approver is AllowAll (registry's ``shell`` keyword is the flag)
+            return build_tools(wanted if wanted != [] else ["shell"], workspace=workspace,
+                               facts_db=self.facts_db, shell=self.shell,
+                               approver=shell_approver(self.yes_shell) if self.shell else None)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+
+
+def plan_tools(o: dict[str, Any], recorded: dict[str, Any]) -> ToolPlan:
+    """Options given now win; otherwise what the resumed run recorded (``{}``: a new run)."""
+    rec = recorded.get("setup")
+    if rec is None:  # a run recorded before the setup block: only built-in names
+        rec = {"builtin_tools": recorded.get("tools")} if recorded else {}
+    shell = o["shell"] or bool(rec.get("shell"))
+    facts_db = o["facts_db"] or (Path(rec["facts_db"]) if rec.get("facts_db") else None)
+    return ToolPlan(
+        builtin=parse_tools(o["tools"], rec.get("builtin_tools")), shell=shell,
+        yes_shell=o["yes_shell"] or rec.get("shell_approval") == "off",
+        facts_db=facts_db.expanduser().resolve() if facts_db is not None else None,
+        servers=select_servers(o["mcp"], o["no_mcp"], rec.get("mcp")))
 
 
 # --- MCP servers -------------------------------------------------------------------------
