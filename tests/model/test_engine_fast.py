@@ -24,7 +24,9 @@ def _model(**overrides: object) -> K2ForCausalLM:
 
 
 @torch.no_grad()
-def _compare(model: K2ForCausalLM, batch: int, dense_max_macs: int = 1 << 21) -> None:
+def _compare(
+    model: K2ForCausalLM, batch: int, dense_max_macs: int = 1 << 21, int4_mode: str = "int8"
+) -> None:
     g = torch.Generator().manual_seed(batch)
     prompt = torch.randint(0, 128, (batch, 9), generator=g)
     nxt = torch.randint(0, 128, (batch, 3), generator=g)
@@ -32,7 +34,7 @@ def _compare(model: K2ForCausalLM, batch: int, dense_max_macs: int = 1 << 21) ->
     fast_cache = model.new_cache(batch, 32)
     model(prompt, start_pos=0, cache=ref_cache)
     model(prompt, start_pos=0, cache=fast_cache)
-    dec = FastDecoder(model, dense_max_macs=dense_max_macs)
+    dec = FastDecoder(model, dense_max_macs=dense_max_macs, int4_mode=int4_mode)
     for i in range(3):
         pos = 9 + i
         want = model(nxt[:, i : i + 1], start_pos=pos, cache=ref_cache)[:, -1]
@@ -58,12 +60,13 @@ def test_no_query_lora_and_no_interleave() -> None:
     _compare(_model(q_lora_rank=None, rope_interleave=False), 2)
 
 
+@pytest.mark.parametrize("int4_mode", ["int8", "module"])
 @pytest.mark.parametrize("n_group", [1, 4])
-def test_int4_experts_run_from_packed_weights(n_group: int) -> None:
+def test_int4_experts_run_from_packed_weights(n_group: int, int4_mode: str) -> None:
     m = _model(moe_intermediate_size=32, n_group=n_group, topk_group=min(n_group, 2))
     convert_experts_to_int4(m)
-    _compare(m, 1)
-    _compare(m, 4)
+    _compare(m, 1, int4_mode=int4_mode)
+    _compare(m, 4, int4_mode=int4_mode)
 
 
 def test_session_fast_and_slow_paths_agree() -> None:

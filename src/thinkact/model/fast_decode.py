@@ -26,9 +26,11 @@ It writes the model's KV cache (absorb layout) exactly as the model would, so pr
 model and decode by this path mix freely. The prepared weights are transposed copies (about
 one extra model's worth of memory: right for the small models decoded on CPU; pass
 ``Session(..., fast=False)`` for big ones) and go stale if the model's weights change:
-:meth:`FastDecoder.stale` detects that. INT4 routed experts run as the model's own
-:class:`~thinkact.model.int4.Int4Linear` modules (packed weights, dequantized per call or
-served from a DequantCache); routing, shared experts and attention stay fused.
+:meth:`FastDecoder.stale` detects that. INT4 routed experts (``int4_mode``): "int8" (default)
+unpacks them once to int8 values (1 byte/weight, still 4x under fp32) and dequantizes a chosen
+expert with one multiply by its group scales; "module" calls the model's own
+:class:`~thinkact.model.int4.Int4Linear` modules (packed weights only, unpacked per call or
+served from a DequantCache). Routing, shared experts and attention stay fused either way.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from thinkact.model.int4 import Int4Linear
+from thinkact.model.int4 import Int4Linear, unpack_int4
 from thinkact.model.rope import apply_rope, apply_rope_pairs
 
 
@@ -75,7 +77,7 @@ def _swiglu_t(mlp: Any) -> tuple[torch.Tensor, torch.Tensor]:
 class _Layer:
     """Prepared tensors of one decoder layer."""
 
-    def __init__(self, layer: Any, dense_max_macs: int) -> None:
+    def __init__(self, layer: Any, dense_max_macs: int, int4_mode: str = "int8") -> None:
         attn = layer.self_attn
         h, nope, rope, v, kv = attn.n_heads, attn.nope, attn.rope, attn.v_dim, attn.kv_rank
         self.h, self.kv, self.v, self.rope = h, kv, v, rope
@@ -114,7 +116,12 @@ class _Layer:
         self.experts = list(mlp.experts)  # INT4: the modules themselves (packed weights)
         self.n_experts = len(self.experts)
         self.dense_max_macs = -1 if self.int4 else dense_max_macs
+        self.int8: list[tuple[torch.Tensor, ...]] | None = None
         if self.int4:
+            if int4_mode == "int8":
+                self.int8 = [_int8_expert(e) for e in mlp.experts]
+            elif int4_mode != "module":
+                raise ValueError(f"int4_mode must be 'int8' or 'module', got {int4_mode!r}")
             return
         self.inter = mlp.experts[0].gate_proj.out_features
         stacks = [_swiglu_t(e) for e in mlp.experts]
@@ -124,13 +131,26 @@ class _Layer:
         self.gu_of, self.down_of = list(self.e_gu.unbind(0)), list(self.e_down.unbind(0))
         self.expert_macs = 3 * self.inter * self.e_gu.shape[1]  # per row per expert
 
+    def weights_of(self, e: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Expert ``e`` as float ([gate | up]ᵀ, downᵀ); None when it must run as modules."""
+        if not self.int4:
+            return self.gu_of[e], self.down_of[e]
+        if self.int8 is None:
+            return None
+        q_gu, s_gu, q_dn, s_dn = self.int8[e]
+        # One multiply per matrix: int8 values times their group scale (Int4Linear's math).
+        gu = (q_gu.view(s_gu.shape[0], -1, q_gu.shape[1]) * s_gu).view(q_gu.shape)
+        dn = (q_dn.view(s_dn.shape[0], -1, q_dn.shape[1]) * s_dn).view(q_dn.shape)
+        return gu, dn
+
     def expert(self, e: int, hn: torch.Tensor) -> torch.Tensor:
         """Routed expert ``e`` on rows ``hn`` (unweighted)."""
-        if self.int4:
+        ws = self.weights_of(e)
+        if ws is None:
             out: torch.Tensor = self.experts[e](hn)
             return out
-        g, u = torch.mm(hn, self.gu_of[e]).chunk(2, dim=-1)
-        return torch.mm(F.silu(g) * u, self.down_of[e])
+        g, u = torch.mm(hn, ws[0]).chunk(2, dim=-1)
+        return torch.mm(F.silu(g) * u, ws[1])
 
 
 def supports(model: Any) -> bool:
@@ -149,7 +169,7 @@ def supports(model: Any) -> bool:
 class FastDecoder:
     """``step(tokens, pos, cache) -> logits [B, V]``: one token per row, all rows at ``pos``."""
 
-    def __init__(self, model: Any, dense_max_macs: int = 1 << 21) -> None:
+    def __init__(self, model: Any, dense_max_macs: int = 1 << 21, int4_mode: str = "int8") -> None:
         if not supports(model):
             raise ValueError("FastDecoder needs a K2ForCausalLM with attn_impl='absorb'")
         cfg = model.config
@@ -159,7 +179,7 @@ class FastDecoder:
         # With several rows, run every expert on every row (2 batched matmuls, few ops) while
         # that costs at most ``dense_max_macs`` multiply-adds; above it, group rows by expert.
         with torch.no_grad():
-            self.layers = [_Layer(layer, dense_max_macs) for layer in model.model.layers]
+            self.layers = [_Layer(layer, dense_max_macs, int4_mode) for layer in model.model.layers]
             self.embed = model.model.embed_tokens.weight.detach()
             self.final_norm = _Norm(model.model.norm)
             self.lm_head = model.lm_head.weight.detach()
@@ -258,10 +278,11 @@ class FastDecoder:
         b = x.shape[0]
         if b == 1 and lay.lean_router:
             for e, w in self._route(lay, hn)[0]:
-                if lay.int4:
+                ws = lay.weights_of(e)
+                if ws is None:
                     x = torch.add(x, lay.expert(e, hn), alpha=w)
                 else:
-                    x = _swiglu_add(x, hn, lay.gu_of[e], lay.down_of[e], w)
+                    x = _swiglu_add(x, hn, ws[0], ws[1], w)
             return x
         if lay.lean_router and (
             lay.int4 or b * lay.n_experts * lay.expert_macs > lay.dense_max_macs
@@ -321,15 +342,33 @@ class FastDecoder:
             for e, w in chosen:
                 groups.setdefault(e, []).append((r, w))
         for e, slots in groups.items():
-            if len(slots) == 1 and not lay.int4:
+            ws = lay.weights_of(e) if len(slots) == 1 else None
+            if ws is not None:
                 r, w = slots[0]
-                g, u = torch.mm(hn.narrow(0, r, 1), lay.gu_of[e]).chunk(2, dim=-1)
-                x.narrow(0, r, 1).addmm_(F.silu(g) * u, lay.down_of[e], alpha=w)
+                g, u = torch.mm(hn.narrow(0, r, 1), ws[0]).chunk(2, dim=-1)
+                x.narrow(0, r, 1).addmm_(F.silu(g) * u, ws[1], alpha=w)
                 continue
             ri = torch.tensor([r for r, _ in slots], device=x.device)
             wt = torch.tensor([[w] for _, w in slots], dtype=x.dtype, device=x.device)
             x.index_add_(0, ri, lay.expert(e, hn.index_select(0, ri)) * wt)
         return x
+
+
+def _int8_expert(mlp: Any) -> tuple[torch.Tensor, ...]:
+    """INT4 expert -> int8 values and group scales in the transposed layout:
+    ([gate | up]ᵀ int8 [H, 2I], scales [H/g, 1, 2I], downᵀ int8 [I, H], scales [I/g, 1, H])."""
+    g, u, d = mlp.gate_proj, mlp.up_proj, mlp.down_proj
+    q_gu = torch.cat(
+        [unpack_int4(g.weight_packed, g.in_features), unpack_int4(u.weight_packed, u.in_features)]
+    )
+    s_gu = torch.cat([g.weight_scale, u.weight_scale])
+    q_dn = unpack_int4(d.weight_packed, d.in_features)
+    return (
+        q_gu.t().contiguous(),
+        s_gu.t().contiguous().unsqueeze(1),
+        q_dn.t().contiguous(),
+        d.weight_scale.t().contiguous().unsqueeze(1),
+    )
 
 
 def _swiglu_add(
