@@ -317,3 +317,27 @@ async def test_prompt_pauses_the_live_view_once_for_overlapping_questions() -> N
     answers = await asyncio.gather(*(prompt(c) for c in calls))
     assert answers == [(True, "ok"), (True, "ok")]
     assert log == ["pause", "ask 0", "ask 1", "resume"]
+
+
+def test_a_failing_run_still_closes_its_mcp_server(tmp_path: Path) -> None:
+    config = time_config(tmp_path / "config.toml")
+    script = write_script(tmp_path / "s.json", [  # one turn: the second model call fails
+        call("time__convert_time", source_timezone="UTC", time="01:00",
+             target_timezone="Asia/Tokyo")], delay_s=0.3)  # slow first turn: time to look
+    env = clean_env(tmp_path) | {"THINKACT_CONFIG": str(config)}
+    proc = subprocess.Popen([*CLI, "run", "x", "--provider", "scripted", "--script", str(script),
+                             "--tools", "none", "--json", "--trace-db",
+                             str(tmp_path / "t.sqlite")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if isinstance(EVENT_ADAPTER.validate_json(line), RunStarted):
+            break  # servers are connected before the run starts
+    servers = children(proc.pid)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    last = EVENT_ADAPTER.validate_json((lines + out.splitlines())[-1])
+    assert isinstance(last, RunFinished) and last.status == "failed"
+    assert servers and not [pid for pid in servers if Path(f"/proc/{pid}").exists()]
