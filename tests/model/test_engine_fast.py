@@ -25,7 +25,7 @@ def _model(**overrides: object) -> K2ForCausalLM:
 
 @torch.no_grad()
 def _compare(
-    model: K2ForCausalLM, batch: int, dense_max_macs: int = 1 << 21, int4_mode: str = "int8"
+    model: K2ForCausalLM, batch: int, bucket_min_fill: float = 1.0, int4_mode: str = "int8"
 ) -> None:
     g = torch.Generator().manual_seed(batch)
     prompt = torch.randint(0, 128, (batch, 9), generator=g)
@@ -34,7 +34,7 @@ def _compare(
     fast_cache = model.new_cache(batch, 32)
     model(prompt, start_pos=0, cache=ref_cache)
     model(prompt, start_pos=0, cache=fast_cache)
-    dec = FastDecoder(model, dense_max_macs=dense_max_macs, int4_mode=int4_mode)
+    dec = FastDecoder(model, bucket_min_fill=bucket_min_fill, int4_mode=int4_mode)
     for i in range(3):
         pos = 9 + i
         want = model(nxt[:, i : i + 1], start_pos=pos, cache=ref_cache)[:, -1]
@@ -51,9 +51,11 @@ def test_fast_step_matches_model_forward(batch: int) -> None:
     _compare(_model(), batch)
 
 
+@pytest.mark.parametrize("n_group", [1, 4])
+@pytest.mark.parametrize("fill", [0.0, float("inf")])  # always / never bucket rows by expert
 @pytest.mark.parametrize("batch", [2, 8])
-def test_rows_grouped_by_expert(batch: int) -> None:
-    _compare(_model(), batch, dense_max_macs=0)  # never dense: group rows by expert
+def test_multi_row_expert_paths(batch: int, fill: float, n_group: int) -> None:
+    _compare(_model(n_group=n_group, topk_group=min(n_group, 2)), batch, bucket_min_fill=fill)
 
 
 def test_no_query_lora_and_no_interleave() -> None:

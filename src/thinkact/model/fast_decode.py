@@ -18,9 +18,9 @@ path ~450, each cheaper, by preparing weights once:
   variance is mean(x²), so it equals RMSNorm, and on CPU it is ~3x cheaper than ``rms_norm``.
 * routing (sigmoid, ``noaux_tc``, one group) picks experts on tensors and normalizes the k
   weights in Python; each chosen expert is then ``mm, chunk, silu, mul, addmm`` on its row.
-  With several rows an expert chosen by several rows runs once on all of them. Group-limited
-  routers use the model's router; when running every expert on every row is cheap
-  (``dense_max_macs``) two batched matmuls replace the per-expert loop.
+  With a few rows an expert chosen by several rows runs once on all of them; with many rows
+  (``bucket_min_fill``) rows are bucketed by expert and all experts run as two batched
+  matmuls. Group-limited routers use the model's router.
 
 It writes the model's KV cache (absorb layout) exactly as the model would, so prefill by the
 model and decode by this path mix freely. The prepared weights are transposed copies (about
@@ -77,7 +77,7 @@ def _swiglu_t(mlp: Any) -> tuple[torch.Tensor, torch.Tensor]:
 class _Layer:
     """Prepared tensors of one decoder layer."""
 
-    def __init__(self, layer: Any, dense_max_macs: int, int4_mode: str = "int8") -> None:
+    def __init__(self, layer: Any, int4_mode: str = "int8") -> None:
         attn = layer.self_attn
         h, nope, rope, v, kv = attn.n_heads, attn.nope, attn.rope, attn.v_dim, attn.kv_rank
         self.h, self.kv, self.v, self.rope = h, kv, v, rope
@@ -115,7 +115,6 @@ class _Layer:
         self.shared = _swiglu_t(mlp.shared_experts) if mlp.shared_experts is not None else None
         self.experts = list(mlp.experts)  # INT4: the modules themselves (packed weights)
         self.n_experts = len(self.experts)
-        self.dense_max_macs = -1 if self.int4 else dense_max_macs
         self.int8: list[tuple[torch.Tensor, ...]] | None = None
         if self.int4:
             if int4_mode == "int8":
@@ -129,7 +128,6 @@ class _Layer:
         self.e_down = torch.stack([d for _, d in stacks])  # [E, I, H]
         # Per-expert views in Python lists: picking an expert costs no tensor op.
         self.gu_of, self.down_of = list(self.e_gu.unbind(0)), list(self.e_down.unbind(0))
-        self.expert_macs = 3 * self.inter * self.e_gu.shape[1]  # per row per expert
 
     def weights_of(self, e: int) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Expert ``e`` as float ([gate | up]ᵀ, downᵀ); None when it must run as modules."""
@@ -169,17 +167,18 @@ def supports(model: Any) -> bool:
 class FastDecoder:
     """``step(tokens, pos, cache) -> logits [B, V]``: one token per row, all rows at ``pos``."""
 
-    def __init__(self, model: Any, dense_max_macs: int = 1 << 21, int4_mode: str = "int8") -> None:
+    def __init__(self, model: Any, bucket_min_fill: float = 0.75, int4_mode: str = "int8") -> None:
         if not supports(model):
             raise ValueError("FastDecoder needs a K2ForCausalLM with attn_impl='absorb'")
         cfg = model.config
         # No reference to the model itself: decoders are cached per model in a weak map.
         self._params = list(model.parameters())
         self._rope = model.rope
-        # With several rows, run every expert on every row (2 batched matmuls, few ops) while
-        # that costs at most ``dense_max_macs`` multiply-adds; above it, group rows by expert.
+        # Several rows: bucket rows by expert and batch all experts (two bmm) once the slots
+        # (rows x top-k) reach ``bucket_min_fill`` x the expert count; fewer slots run one by one.
+        self.bucket_min_fill = bucket_min_fill
         with torch.no_grad():
-            self.layers = [_Layer(layer, dense_max_macs, int4_mode) for layer in model.model.layers]
+            self.layers = [_Layer(layer, int4_mode) for layer in model.model.layers]
             self.embed = model.model.embed_tokens.weight.detach()
             self.final_norm = _Norm(model.model.norm)
             self.lm_head = model.lm_head.weight.detach()
@@ -284,19 +283,30 @@ class FastDecoder:
                 else:
                     x = _swiglu_add(x, hn, ws[0], ws[1], w)
             return x
-        if lay.lean_router and (
-            lay.int4 or b * lay.n_experts * lay.expert_macs > lay.dense_max_macs
-        ):
+        if not lay.int4 and b * self.top_k >= self.bucket_min_fill * lay.n_experts:
+            return self._bucketed(lay, x, hn, *lay.router(hn))
+        if lay.lean_router:
             return self._by_slot(lay, x, hn)
-        weights, idx = lay.router(hn)
-        if lay.int4 or b * lay.n_experts * lay.expert_macs > lay.dense_max_macs:
-            return self._grouped(lay, x, hn, weights, idx)
-        # Every expert on every row, unchosen ones weighted 0: two batched matmuls in all.
-        dense = torch.zeros(b, lay.n_experts, dtype=x.dtype, device=x.device)
-        dense.scatter_(1, idx, weights.to(x.dtype))
-        g, u = torch.bmm(hn.expand(lay.n_experts, b, -1), lay.e_gu).chunk(2, dim=-1)
-        act = F.silu(g) * u * dense.t().unsqueeze(-1)  # [E, B, I]
-        return torch.addmm(x, act.transpose(0, 1).reshape(b, -1), lay.e_down.view(-1, x.shape[1]))
+        return self._grouped(lay, x, hn, *lay.router(hn))
+
+    @staticmethod
+    def _bucketed(
+        lay: _Layer, x: torch.Tensor, hn: torch.Tensor, weights: torch.Tensor, idx: torch.Tensor
+    ) -> torch.Tensor:
+        """Many rows: each expert gets a bucket of the rows that chose it (padded to the
+        fullest bucket) and all experts run as two batched matmuls. Reads every expert once
+        and costs ~25 ops whatever the batch, instead of ~7 ops per (row, expert) slot."""
+        b, k = idx.shape
+        e_of = idx.flatten()  # slot -> expert, slots in row order
+        # Rank of each slot within its expert's bucket.
+        rank = F.one_hot(e_of, lay.n_experts).cumsum(0).gather(1, e_of.unsqueeze(1)).squeeze(1) - 1
+        width = int(rank.max()) + 1
+        buckets = x.new_zeros(lay.n_experts, width, x.shape[1])
+        buckets[e_of, rank] = hn.repeat_interleave(k, dim=0)
+        g, u = torch.bmm(buckets, lay.e_gu).chunk(2, dim=-1)
+        out = torch.bmm(F.silu(g) * u, lay.e_down)[e_of, rank]  # [B*k, H]
+        out = out * weights.to(x.dtype).view(-1, 1)
+        return x.add_(out.view(b, k, -1).sum(dim=1))
 
     @staticmethod
     def _grouped(
