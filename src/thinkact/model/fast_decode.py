@@ -167,7 +167,7 @@ def supports(model: Any) -> bool:
 class FastDecoder:
     """``step(tokens, pos, cache) -> logits [B, V]``: one token per row, all rows at ``pos``."""
 
-    def __init__(self, model: Any, bucket_min_fill: float = 0.75, int4_mode: str = "int8") -> None:
+    def __init__(self, model: Any, bucket_min_fill: float = 1.0, int4_mode: str = "int8") -> None:
         if not supports(model):
             raise ValueError("FastDecoder needs a K2ForCausalLM with attn_impl='absorb'")
         cfg = model.config
