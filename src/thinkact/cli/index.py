@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 
 def register(app: typer.Typer) -> None:
@@ -29,7 +30,7 @@ def index_command(
     console = Console()
     for path in paths:
         if not path.is_dir():
-            console.print(f"[red]error:[/] not a folder: {path}")
+            console.print(f"[red]error:[/] not a folder: {escape(str(path))}")
             raise typer.Exit(2)
     index = SearchIndex(db)
     try:
@@ -52,7 +53,7 @@ def index_command(
                 soft_wrap=True,
             )
             for rel, why in stats.failed[:20]:
-                console.print(f"  [yellow]skipped[/] {rel}: {why}")
+                console.print(f"  [yellow]skipped[/] {escape(str(rel))}: {escape(str(why))}")
         console.print(
             f"index: {index.db_path} ({index.document_count()} documents)", soft_wrap=True
         )

@@ -118,7 +118,7 @@ def run_command(
 
 
 def _usage(err: Console, message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}")
+    err.print(f"[bold red]error:[/] {escape(message)}")  # messages may hold [brackets]
     raise typer.Exit(2)
 
 
