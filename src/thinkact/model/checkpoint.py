@@ -4,7 +4,7 @@ Loading reads tensor names, groups them by owning module (``a.b.c.weight`` -> mo
 suffix ``weight``), and hands each group to a *module loader*. The default loader assigns plain
 parameters/buffers; other formats register their own (``register_module_loader``). INT4
 compressed-tensors groups (``weight_packed``/``weight_scale``/``weight_shape``) are handled by
-``thinkact.model.int4`` which is imported on demand when such keys appear.
+``thinkact.model.int4_checkpoint``, imported on demand when such keys appear.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def _loader_for(suffixes: set[str]) -> ModuleLoader:
         if trig & suffixes:
             return fn
     if {"weight_packed", "weight_scale"} & suffixes:
-        import thinkact.model.int4 as int4  # registers its loader on import, if it has one
+        import thinkact.model.int4_checkpoint as int4  # registers its loader on import
 
         for trig, fn in _LOADERS:
             if trig & suffixes:

@@ -29,9 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from thinkact.model.quant_config import DEFAULT_GROUP_SIZE
+
 ScaleRule = Literal["absmax/7.5", "absmax/7"]
 SCALE_RULES: dict[str, float] = {"absmax/7.5": 7.5, "absmax/7": 7.0}
-DEFAULT_GROUP_SIZE = 32
 _Q_MIN, _Q_MAX = -8, 7
 _SHIFTS = torch.arange(0, 32, 4, dtype=torch.int32)  # nibble j sits at bits [4j, 4j+4)
 _KEYS = itertools.count()  # DequantCache keys: unique per module, never reused like id()
@@ -262,10 +263,3 @@ class Int4Linear(nn.Module):
             f"group_size={self.group_size}, scale_dtype={self.weight_scale.dtype}"
         )
 
-
-# ``checkpoint.load_checkpoint`` imports this module when it meets ``weight_packed`` keys and
-# expects the INT4 module loader to be registered by then; the loader lives with the rest of
-# the checkpoint code. Imported last: int4_checkpoint needs the names defined above.
-from thinkact.model import int4_checkpoint as _int4_checkpoint  # noqa: E402
-
-_ = _int4_checkpoint

@@ -48,6 +48,7 @@ from thinkact.model.int4 import (
     quantize_int4,
     unpack_int4,
 )
+from thinkact.model.quant_config import int4_quantization_config
 
 EXPERT_LINEAR_RE = re.compile(r"(?:^|\.)mlp\.experts\.\d+\.(?:gate|up|down)_proj$")
 
@@ -55,40 +56,6 @@ EXPERT_LINEAR_RE = re.compile(r"(?:^|\.)mlp\.experts\.\d+\.(?:gate|up|down)_proj
 def is_expert_linear(module_name: str) -> bool:
     """True for a routed-expert projection name (HF per-expert naming)."""
     return EXPERT_LINEAR_RE.search(module_name) is not None
-
-
-def int4_quantization_config(group_size: int = DEFAULT_GROUP_SIZE) -> dict[str, Any]:
-    """The ``quantization_config`` block of config.json, shaped like K2 Thinking's."""
-    return {
-        "quant_method": "compressed-tensors",
-        "format": "pack-quantized",
-        "quantization_status": "compressed",
-        "kv_cache_scheme": None,
-        "config_groups": {
-            "group_0": {
-                "targets": ["Linear"],
-                "input_activations": None,
-                "output_activations": None,
-                "weights": {
-                    "num_bits": 4,
-                    "type": "int",
-                    "symmetric": True,
-                    "strategy": "group",
-                    "group_size": group_size,
-                    "dynamic": False,
-                    "observer": "minmax",
-                    "actorder": None,
-                    "block_structure": None,
-                },
-            }
-        },
-        "ignore": [
-            "lm_head",
-            "re:.*self_attn.*",
-            "re:.*shared_experts.*",
-            r"re:.*mlp\.(gate|up|gate_up|down)_proj.*",
-        ],
-    }
 
 
 def int4_group_size(config: Mapping[str, Any]) -> int | None:

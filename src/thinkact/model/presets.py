@@ -10,32 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 from thinkact.model.config import K2Config, RopeScaling
+from thinkact.model.quant_config import int4_quantization_config
 
 # compressed-tensors pack-quantized W4A16, group 32: only routed experts are INT4 (§1.3).
-K2_THINKING_QUANTIZATION: dict[str, Any] = {
-    "quant_method": "compressed-tensors",
-    "format": "pack-quantized",
-    "quantization_status": "compressed",
-    "kv_cache_scheme": None,
-    "config_groups": {
-        "group_0": {
-            "targets": ["Linear"],
-            "input_activations": None,
-            "output_activations": None,
-            "weights": {
-                "num_bits": 4, "type": "int", "symmetric": True, "strategy": "group",
-                "group_size": 32, "dynamic": False, "observer": "minmax", "actorder": None,
-                "block_structure": None,
-            },
-        }
-    },
-    "ignore": [
-        "lm_head",
-        "re:.*self_attn.*",
-        "re:.*shared_experts.*",
-        "re:.*mlp\\.(gate|up|gate_up|down)_proj.*",
-    ],
-}
+K2_THINKING_QUANTIZATION: dict[str, Any] = int4_quantization_config(32)
 
 
 def kimi_k2_thinking() -> K2Config:
