@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -79,6 +80,26 @@ def info(spec: str = typer.Argument("kimi-k2-thinking", help="Preset name or che
         f"  INT4 routed experts (0.5625 B/weight) + BF16 rest: {_human(s.weight_bytes_int4())}",
     ]
     typer.echo("\n".join(lines))
+
+
+@model_app.command("init")
+def init(
+    out: Annotated[Path, typer.Argument(help="Directory to write the checkpoint to.")],
+    preset: Annotated[str, typer.Option(help="Shape preset (see `thinkact model info`).")
+                      ] = "tiny",
+    vocab_size: Annotated[int, typer.Option(help="Tokenizer vocabulary (BPE trained on a "
+                                            "small built-in corpus; K2 specials included).")
+                          ] = 512,
+    seed: Annotated[int, typer.Option(help="Weight initialisation seed.")] = 0,
+) -> None:
+    """Write a random-weight checkpoint with a tokenizer: plumbing tests, serving, benchmarks."""
+    from thinkact.backends.local_checkpoint import make_random_checkpoint
+    from thinkact.model.presets import PRESETS
+
+    if preset not in PRESETS:
+        raise typer.BadParameter(f"unknown preset {preset!r}; one of {', '.join(sorted(PRESETS))}")
+    path = make_random_checkpoint(out, preset=preset, vocab_size=vocab_size, seed=seed)
+    typer.echo(f"wrote a random {preset} checkpoint to {path} (weights are untrained)")
 
 
 def register(app: typer.Typer) -> None:
