@@ -25,7 +25,7 @@ def _model(**overrides: object) -> K2ForCausalLM:
 
 @torch.no_grad()
 def _compare(
-    model: K2ForCausalLM, batch: int, bucket_min_fill: float = 1.0, int4_mode: str = "int8"
+    model: K2ForCausalLM, batch: int, stacked_min_fill: float = 1.0, int4_mode: str = "int8"
 ) -> None:
     g = torch.Generator().manual_seed(batch)
     prompt = torch.randint(0, 128, (batch, 9), generator=g)
@@ -34,7 +34,7 @@ def _compare(
     fast_cache = model.new_cache(batch, 32)
     model(prompt, start_pos=0, cache=ref_cache)
     model(prompt, start_pos=0, cache=fast_cache)
-    dec = FastDecoder(model, bucket_min_fill=bucket_min_fill, int4_mode=int4_mode)
+    dec = FastDecoder(model, stacked_min_fill=stacked_min_fill, int4_mode=int4_mode)
     for i in range(3):
         pos = 9 + i
         want = model(nxt[:, i : i + 1], start_pos=pos, cache=ref_cache)[:, -1]
@@ -52,10 +52,31 @@ def test_fast_step_matches_model_forward(batch: int) -> None:
 
 
 @pytest.mark.parametrize("n_group", [1, 4])
-@pytest.mark.parametrize("fill", [0.0, float("inf")])  # always / never bucket rows by expert
+@pytest.mark.parametrize("fill", [0.0, float("inf")])  # always / never stacked experts
 @pytest.mark.parametrize("batch", [2, 8])
 def test_multi_row_expert_paths(batch: int, fill: float, n_group: int) -> None:
-    _compare(_model(n_group=n_group, topk_group=min(n_group, 2)), batch, bucket_min_fill=fill)
+    _compare(_model(n_group=n_group, topk_group=min(n_group, 2)), batch, stacked_min_fill=fill)
+
+
+def test_stacked_experts_path_is_taken_for_float_experts_only() -> None:
+    m = _model(moe_intermediate_size=32)
+    dec = FastDecoder(m, stacked_min_fill=0.0)
+    moe = [lay for lay in dec.layers if lay.moe]
+    assert moe and all(lay.stackable for lay in moe)
+    calls: list[int] = []
+    real = FastDecoder._stacked
+
+    def spy(*args: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        return real(*args)  # type: ignore[arg-type]
+
+    dec._stacked = spy  # type: ignore[method-assign,assignment]
+    cache = m.new_cache(3, 8)
+    m(torch.tensor([[1, 2], [3, 4], [5, 6]]), start_pos=0, cache=cache)
+    dec.step([7, 8, 9], 2, cache)
+    assert len(calls) == len(moe)
+    convert_experts_to_int4(m)
+    assert not any(lay.stackable for lay in FastDecoder(m).layers)
 
 
 def test_no_query_lora_and_no_interleave() -> None:

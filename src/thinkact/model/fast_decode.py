@@ -18,9 +18,9 @@ path ~450, each cheaper, by preparing weights once:
   variance is mean(x²), so it equals RMSNorm, and on CPU it is ~3x cheaper than ``rms_norm``.
 * routing (sigmoid, ``noaux_tc``, one group) picks experts on tensors and normalizes the k
   weights in Python; each chosen expert is then ``mm, chunk, silu, mul, addmm`` on its row.
-  With a few rows an expert chosen by several rows runs once on all of them; with many rows
-  (``bucket_min_fill``) rows are bucketed by expert and all experts run as two batched
-  matmuls. Group-limited routers use the model's router.
+  With a few rows an expert chosen by several rows runs once on all of them; with more rows
+  (``stacked_min_fill``) the (row, expert) slots are sorted by expert and run as two grouped
+  matmuls over the stacked experts. Group-limited routers use the model's router.
 
 It writes the model's KV cache (absorb layout) exactly as the model would, so prefill by the
 model and decode by this path mix freely. The prepared weights are transposed copies (about
@@ -44,6 +44,8 @@ from torch import nn
 
 from thinkact.model.int4 import Int4Linear, unpack_int4
 from thinkact.model.rope import apply_rope, apply_rope_pairs
+
+_GMM_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 
 class _Norm:
@@ -104,6 +106,7 @@ class _Layer:
         self.moe = hasattr(mlp, "experts")
         self.module = mlp
         self.int4 = self.moe and any(isinstance(m, Int4Linear) for m in mlp.modules())
+        self.stackable = False  # routed experts as stacked float matrices (set below)
         if not self.moe:
             self.dense = _swiglu_t(mlp)
             return
@@ -128,6 +131,10 @@ class _Layer:
         self.e_down = torch.stack([d for _, d in stacks])  # [E, I, H]
         # Per-expert views in Python lists: picking an expert costs no tensor op.
         self.gu_of, self.down_of = list(self.e_gu.unbind(0)), list(self.e_down.unbind(0))
+        # torch._grouped_mm (private): fp32/bf16/fp16 matrices with rows of 16k bytes.
+        row_bytes = [n * self.e_gu.element_size() for n in self.e_down.shape[1:]]
+        self.stackable = hasattr(torch, "_grouped_mm") and self.e_gu.dtype in _GMM_DTYPES
+        self.stackable = self.stackable and all(n % 16 == 0 for n in row_bytes)
 
     def weights_of(self, e: int) -> tuple[torch.Tensor, torch.Tensor] | None:
         """Expert ``e`` as float ([gate | up]ᵀ, downᵀ); None when it must run as modules."""
@@ -167,16 +174,17 @@ def supports(model: Any) -> bool:
 class FastDecoder:
     """``step(tokens, pos, cache) -> logits [B, V]``: one token per row, all rows at ``pos``."""
 
-    def __init__(self, model: Any, bucket_min_fill: float = 1.0, int4_mode: str = "int8") -> None:
+    def __init__(self, model: Any, stacked_min_fill: float = 1.0, int4_mode: str = "int8") -> None:
         if not supports(model):
             raise ValueError("FastDecoder needs a K2ForCausalLM with attn_impl='absorb'")
         cfg = model.config
         # No reference to the model itself: decoders are cached per model in a weak map.
         self._params = list(model.parameters())
         self._rope = model.rope
-        # Several rows: bucket rows by expert and batch all experts (two bmm) once the slots
-        # (rows x top-k) reach ``bucket_min_fill`` x the expert count; fewer slots run one by one.
-        self.bucket_min_fill = bucket_min_fill
+        # Several rows: sort slots by expert and run two grouped matmuls over the stacked
+        # experts once the slots (rows x top-k) reach ``stacked_min_fill`` x the expert count;
+        # fewer slots run one by one.
+        self.stacked_min_fill = stacked_min_fill
         with torch.no_grad():
             self.layers = [_Layer(layer, int4_mode) for layer in model.model.layers]
             self.embed = model.model.embed_tokens.weight.detach()
@@ -283,30 +291,28 @@ class FastDecoder:
                 else:
                     x = _swiglu_add(x, hn, ws[0], ws[1], w)
             return x
-        if not lay.int4 and b * self.top_k >= self.bucket_min_fill * lay.n_experts:
-            return self._bucketed(lay, x, hn, *lay.router(hn))
+        if lay.stackable and b * self.top_k >= self.stacked_min_fill * lay.n_experts:
+            return self._stacked(lay, x, hn, *lay.router(hn))
         if lay.lean_router:
             return self._by_slot(lay, x, hn)
         return self._grouped(lay, x, hn, *lay.router(hn))
 
     @staticmethod
-    def _bucketed(
+    def _stacked(
         lay: _Layer, x: torch.Tensor, hn: torch.Tensor, weights: torch.Tensor, idx: torch.Tensor
     ) -> torch.Tensor:
-        """Many rows: each expert gets a bucket of the rows that chose it (padded to the
-        fullest bucket) and all experts run as two batched matmuls. Reads every expert once
-        and costs ~25 ops whatever the batch, instead of ~7 ops per (row, expert) slot."""
-        b, k = idx.shape
-        e_of = idx.flatten()  # slot -> expert, slots in row order
-        # Rank of each slot within its expert's bucket.
-        rank = F.one_hot(e_of, lay.n_experts).cumsum(0).gather(1, e_of.unsqueeze(1)).squeeze(1) - 1
-        width = int(rank.max()) + 1
-        buckets = x.new_zeros(lay.n_experts, width, x.shape[1])
-        buckets[e_of, rank] = hn.repeat_interleave(k, dim=0)
-        g, u = torch.bmm(buckets, lay.e_gu).chunk(2, dim=-1)
-        out = torch.bmm(F.silu(g) * u, lay.e_down)[e_of, rank]  # [B*k, H]
-        out = out * weights.to(x.dtype).view(-1, 1)
-        return x.add_(out.view(b, k, -1).sum(dim=1))
+        """Many rows: slots sorted by expert, then two grouped matmuls over the stacked experts
+        (each expert multiplies its slice of rows, looped in C++). ~15 ops whatever the batch,
+        and only the chosen experts are read: at 8 rows the step is bound by weight reads, so
+        this beats running all experts densely or in padded buckets (~1.6x the bytes)."""
+        k = idx.shape[1]
+        e_of = idx.flatten()
+        order = e_of.argsort(stable=True)
+        offs = torch.bincount(e_of, minlength=lay.n_experts).cumsum(0).to(torch.int32)
+        rows = order.div(k, rounding_mode="floor")
+        g, u = torch._grouped_mm(hn.index_select(0, rows), lay.e_gu, offs=offs).chunk(2, dim=-1)
+        act = F.silu(g) * u * weights.flatten()[order].unsqueeze(1).to(x.dtype)
+        return x.index_add_(0, rows, torch._grouped_mm(act, lay.e_down, offs=offs))
 
     @staticmethod
     def _grouped(
