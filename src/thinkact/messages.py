@@ -21,11 +21,16 @@ Role = Literal["system", "user", "assistant", "tool"]
 
 
 class ToolCall(BaseModel):
-    """A call the model asked for. ``arguments`` is the raw text the model produced."""
+    """A call the model asked for. ``arguments`` is the raw text the model produced.
+
+    ``truncated`` marks a call whose end marker never arrived (the output was cut off), so
+    its arguments are incomplete; the Toolset reports that instead of running it.
+    """
 
     id: str
     name: str
     arguments: str = "{}"
+    truncated: bool = False
 
     def parse_arguments(self) -> dict[str, Any]:
         """Parse the raw JSON arguments; raises ``ValueError`` naming the problem."""

@@ -132,3 +132,23 @@ async def test_aclose_closes_every_tool_and_duplicates_refused() -> None:
     else:
         raise AssertionError("duplicate tool name accepted")
     assert [s.name for s in ts.specs()] == ["raw", "echo"]
+
+
+async def test_truncated_call_is_reported_not_run() -> None:
+    ran: list[str] = []
+
+    @tool
+    def note(text: str) -> str:
+        """Record a note."""
+        ran.append(text)
+        return "ok"
+
+    toolset = Toolset([note])
+    # Valid JSON, but the model's output ended before the call's end marker: do not run it.
+    cut = ToolCall(id="1", name="note", arguments='{"text": "hal"}', truncated=True)
+    result = await toolset.call(cut, ToolContext())
+    assert result.error == "invalid_json"
+    assert "cut off" in result.content and "hal" in result.content
+    assert ran == []
+    whole = await toolset.call(cut.model_copy(update={"truncated": False}), ToolContext())
+    assert whole.ok and ran == ["hal"]

@@ -237,3 +237,14 @@ def test_split_end_marker_never_leaks_into_arguments() -> None:
     res = parser.final()
     assert [c.arguments for c in res.tool_calls] == ['{"city": "Paris"}']
     assert json.loads(res.tool_calls[0].arguments) == {"city": "Paris"}
+
+
+def test_truncated_flag_reaches_the_message_tool_call() -> None:
+    from thinkact.chat_format.parser import K2OutputParser
+
+    parser = K2OutputParser()
+    parser.feed("<think>r</think><|tool_calls_section_begin|><|tool_call_begin|>"
+                'functions.f:0<|tool_call_argument_begin|>{"x": 1')
+    parser.flush()
+    (call,) = parser.final().to_message().tool_calls
+    assert call.truncated and call.arguments == '{"x": 1'

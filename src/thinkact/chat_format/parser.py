@@ -40,7 +40,8 @@ class ParsedToolCall:
     truncated: bool = False
 
     def to_tool_call(self) -> ToolCall:
-        return ToolCall(id=self.id, name=self.name, arguments=self.arguments)
+        return ToolCall(id=self.id, name=self.name, arguments=self.arguments,
+                        truncated=self.truncated)
 
 
 @dataclass

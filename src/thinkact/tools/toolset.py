@@ -108,6 +108,10 @@ class Toolset:
         if tool is None:
             available = ", ".join(self._tools) or "(none)"
             return "unknown_tool", f"unknown tool {call.name!r}; available tools: {available}"
+        if call.truncated:
+            return "invalid_json", (f"error: the call to {call.name} was cut off before it "
+                                    "ended (output limit?), so its arguments are incomplete: "
+                                    f"{call.arguments[:200]!r}. Send the complete call again.")
         try:
             arguments = call.parse_arguments()
         except ValueError as exc:
