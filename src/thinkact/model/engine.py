@@ -78,14 +78,6 @@ from thinkact.model.sampling import SamplingParams, make_generators, sample
 FinishReason = Literal["stop", "length"]
 
 
-class CacheLike(Protocol):
-    length: int
-
-    def select(self, rows: Sequence[int] | torch.Tensor) -> Any: ...
-
-    def expand(self, n: int, row: int = 0) -> Any: ...
-
-
 class CausalLM(Protocol):
     def __call__(
         self, input_ids: torch.Tensor, start_pos: int = ..., cache: Any = ..., last_only: bool = ...
