@@ -29,7 +29,7 @@ from thinkact.tools.search.extract import (
     kind_for_suffix,
 )
 from thinkact.tools.search.index import SearchIndex, default_index_path
-from thinkact.tools.search.tool import mark_untrusted
+from thinkact.tools.untrusted import mark_untrusted
 
 RenderMode = Literal["auto", "never", "always"]
 _DOC_ID = re.compile(r"^(?:doc:)?([0-9a-f]{12})(?:#(\d+))?$")

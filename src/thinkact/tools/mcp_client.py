@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from thinkact.tools.base import ToolContext, ToolError, ToolSpec
+from thinkact.tools.untrusted import mark_untrusted
 
 _NAME_OK = re.compile(r"[^A-Za-z0-9_-]")
 MAX_TOOL_NAME = 64  # OpenAI-compatible APIs reject longer function names
@@ -272,8 +273,6 @@ class MCPTool:
         text = await self._conn.call(self.remote_name, arguments)
         if not self._untrusted:
             return text
-        from thinkact.tools.search.tool import mark_untrusted
-
         return mark_untrusted(text, f"MCP server {self._conn.config.name}")
 
     async def aclose(self) -> None:

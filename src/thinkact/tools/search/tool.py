@@ -9,15 +9,9 @@ from typing import Any
 from thinkact.tools.base import ToolContext, ToolError, ToolSpec
 from thinkact.tools.search.index import SearchHit, SearchIndex
 from thinkact.tools.search.web import WebResult, WebSearchBackend
+from thinkact.tools.untrusted import mark_untrusted
 
 MAX_LIMIT = 10
-
-
-def mark_untrusted(text: str, source: str) -> str:
-    """Fence tool output that came from documents or the web as data, not instructions."""
-    from thinkact.tools.untrusted import mark_untrusted as mark
-
-    return mark(text, source)
 
 
 def format_local(query: str, hits: list[SearchHit], root_of: dict[str, Path]) -> str:
