@@ -59,11 +59,6 @@ def pdf_available() -> bool:
     return True
 
 
-def supported_suffixes() -> set[str]:
-    suffixes = HTML_SUFFIXES | TEXT_SUFFIXES | MARKDOWN_SUFFIXES
-    return suffixes | PDF_SUFFIXES if pdf_available() else suffixes
-
-
 def html_title(html: str) -> str:
     """``<title>``, else the first ``<h1>``; empty when neither exists."""
     import lxml.html
