@@ -170,3 +170,16 @@ def test_python_documentation_questions(tmp_path: Path, index: SearchIndex) -> N
         hits = index.search(question, limit=3)
         assert hits and hits[0].path.name == name, (question, [h.path.name for h in hits])
         assert hits[0].doc_id == doc_id_for(f"library/{name}")
+
+
+def test_default_index_lives_in_the_data_dir(monkeypatch: pytest.MonkeyPatch,
+                                             tmp_path: Path) -> None:
+    from thinkact.tools.search.index import default_index_path
+    from thinkact.traces.paths import default_trace_db
+
+    monkeypatch.delenv("THINKACT_INDEX", raising=False)
+    monkeypatch.setenv("THINKACT_HOME", str(tmp_path / "home"))
+    assert default_index_path() == tmp_path / "home" / "index.sqlite"
+    assert default_index_path().parent == default_trace_db().parent
+    monkeypatch.setenv("THINKACT_INDEX", str(tmp_path / "x.sqlite"))
+    assert default_index_path() == tmp_path / "x.sqlite"

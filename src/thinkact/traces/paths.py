@@ -1,19 +1,13 @@
-"""Where thinkact keeps its data: ``$THINKACT_HOME``, else ``$XDG_DATA_HOME/thinkact``, else
-``~/.local/share/thinkact``. The trace database and per-run workspaces live there."""
+"""Where the trace database and per-run workspaces live, under ``thinkact.paths.data_dir``."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from thinkact.paths import data_dir
 
-def data_dir(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    if env.get("THINKACT_HOME"):
-        return Path(env["THINKACT_HOME"]).expanduser()
-    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base).expanduser() / "thinkact"
+__all__ = ["data_dir", "default_trace_db", "default_workspace"]
 
 
 def default_trace_db(env: Mapping[str, str] | None = None) -> Path:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from thinkact.paths import data_dir
 from thinkact.tools.search.extract import (
     ExtractionError,
     chunk_text,
@@ -60,11 +61,10 @@ _BM25 = "bm25(passages_fts, 4.0, 2.0, 1.0)"
 
 
 def default_index_path() -> Path:
-    """``$THINKACT_INDEX``, else ``$XDG_DATA_HOME/thinkact/index.sqlite`` (~/.local/share)."""
+    """``$THINKACT_INDEX``, else ``index.sqlite`` in the data dir (beside the traces)."""
     if env := os.environ.get("THINKACT_INDEX"):
         return Path(env).expanduser()
-    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(data) / "thinkact" / "index.sqlite"
+    return data_dir() / "index.sqlite"
 
 
 def doc_id_for(relpath: str) -> str:

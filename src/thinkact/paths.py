@@ -1,0 +1,16 @@
+"""Where thinkact keeps its data: ``$THINKACT_HOME``, else ``$XDG_DATA_HOME/thinkact``, else
+``~/.local/share/thinkact``. Traces, run workspaces and the search index all live there."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+
+def data_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    if env.get("THINKACT_HOME"):
+        return Path(env["THINKACT_HOME"]).expanduser()
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base).expanduser() / "thinkact"
