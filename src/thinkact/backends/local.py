@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from thinkact.backends.base import GenerationOptions
-from thinkact.backends.local_checkpoint import load_local_model
+from thinkact.backends.local_checkpoint import load_chat_format, load_local_model
 from thinkact.backends.local_json import ArgumentGuard
 from thinkact.chat_format.parser import K2OutputParser, TextDelta
 from thinkact.chat_format.render import DEFAULT_FORMAT, ChatFormat, render
@@ -99,6 +99,7 @@ class LocalBackend:
     def from_checkpoint(cls, path: str | Path, **kwargs: Any) -> LocalBackend:
         model, tokenizer = load_local_model(path)
         kwargs.setdefault("name", Path(path).name)
+        kwargs.setdefault("fmt", load_chat_format(path))
         return cls(model, tokenizer, **kwargs)
 
     @property

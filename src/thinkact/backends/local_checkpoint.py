@@ -6,12 +6,16 @@ real model stack to run without downloading weights: gibberish text, working plu
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from thinkact.chat_format.render import DEFAULT_FORMAT, ChatFormat, format_from_dict
 from thinkact.chat_format.tokenizer import K2Tokenizer, train_tokenizer
 from thinkact.chat_format.tokens import BOS, IM_END, PAD
+
+CHAT_FORMAT_FILE = "chat_format.json"
 
 DEFAULT_CORPUS = (
     "The quick brown fox jumps over the lazy dog. Let me think about this step by step.",
@@ -61,3 +65,15 @@ def load_local_model(path: str | Path, dtype: Any = None) -> tuple[Any, K2Tokeni
         raise FileNotFoundError(f"{path} is not a checkpoint directory (no config.json)")
     model = load_checkpoint(path, dtype=dtype).eval()
     return model, K2Tokenizer.load(path)
+
+
+def load_chat_format(path: str | Path) -> ChatFormat:
+    """The chat format a checkpoint was trained with: its ``chat_format.json`` (the fields that
+    differ from K2's template), else the K2 template itself."""
+    file = Path(path) / CHAT_FORMAT_FILE
+    if not file.exists():
+        return DEFAULT_FORMAT
+    try:
+        return format_from_dict(json.loads(file.read_text()))
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{file}: {exc}") from None

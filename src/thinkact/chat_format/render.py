@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 from thinkact.chat_format.ids import IdScheme, normalize_tool_call_ids
@@ -33,7 +33,9 @@ class ChatFormat:
     ``default_system``: inserted when the conversation has no leading system message
     (``None`` turns it off). ``reasoning_retention``: ``current_turn`` is the template's rule
     (§4.3); ``all``/``none`` are for experiments. ``think_in_prompt`` pre-fills ``<think>``
-    after the generation prompt (the upstream template does not).
+    after the generation prompt (the upstream template does not). ``tool_declare``: ``full``
+    declares tools as the template does; ``signatures`` drops every ``description`` (names and
+    JSON schemas only), which is what a tiny model with a short context is trained on.
     """
 
     markers: Markers = DEFAULT_MARKERS
@@ -44,6 +46,7 @@ class ChatFormat:
     use_message_name: bool = True
     reasoning_retention: Retention = "current_turn"
     think_in_prompt: bool = False
+    tool_declare: Literal["full", "signatures"] = "full"
 
 
 DEFAULT_FORMAT = ChatFormat()
@@ -54,7 +57,35 @@ def tools_json(tools: Sequence[ToolSpec | dict[str, Any]], fmt: ChatFormat = DEF
     if fmt.json_separators not in JSON_SEPARATORS:
         raise ValueError(f"unknown json_separators {fmt.json_separators!r}")
     array = [t.to_openai() if isinstance(t, ToolSpec) else t for t in tools]
+    if fmt.tool_declare == "signatures":
+        array = [_without_descriptions(t) for t in array]
+    elif fmt.tool_declare != "full":
+        raise ValueError(f"unknown tool_declare {fmt.tool_declare!r}; known: full, signatures")
     return json.dumps(array, ensure_ascii=False, separators=JSON_SEPARATORS[fmt.json_separators])
+
+
+def _without_descriptions(value: Any) -> Any:
+    """``value`` with every ``description`` key removed, at any depth."""
+    if isinstance(value, dict):
+        return {k: _without_descriptions(v) for k, v in value.items() if k != "description"}
+    if isinstance(value, list):
+        return [_without_descriptions(v) for v in value]
+    return value
+
+
+def format_from_dict(data: dict[str, Any]) -> ChatFormat:
+    """A :class:`ChatFormat` from a checkpoint's ``chat_format.json`` (unknown keys refused)."""
+    known = {f.name for f in fields(ChatFormat)} - {"markers"}
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"unknown chat format keys {sorted(unknown)}; known: {sorted(known)}")
+    return replace(DEFAULT_FORMAT, **data)
+
+
+def format_to_dict(fmt: ChatFormat) -> dict[str, Any]:
+    """The fields of ``fmt`` that differ from the upstream template's defaults."""
+    return {f.name: getattr(fmt, f.name) for f in fields(ChatFormat)
+            if f.name != "markers" and getattr(fmt, f.name) != getattr(DEFAULT_FORMAT, f.name)}
 
 
 def _turn(role_token: str, name: str, body: str, fmt: ChatFormat) -> str:

@@ -104,11 +104,12 @@ def init(
 
 def register(app: typer.Typer) -> None:
     """Add ``thinkact model`` (and the engine commands, when present) to the top-level app."""
-    try:
-        engine = importlib.import_module("thinkact.cli.model_engine")
-    except ModuleNotFoundError as e:
-        if e.name != "thinkact.cli.model_engine":
-            raise
-    else:
-        engine.register_commands(model_app)
+    for name in ("thinkact.cli.model_engine", "thinkact.cli.model_train"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name != name:
+                raise
+        else:
+            module.register_commands(model_app)
     app.add_typer(model_app, name="model")

@@ -1,4 +1,5 @@
-"""``thinkact serve-model CHECKPOINT``: a local model behind an OpenAI-compatible server.
+"""``thinkact serve-model [CHECKPOINT]``: a local model (default: the bundled one) behind an
+OpenAI-compatible server.
 
 torch and the model stack are imported inside the command (the core CLI runs without them).
 """
@@ -17,22 +18,35 @@ def register(app: typer.Typer) -> None:
 
 
 def serve_model(
-    checkpoint: Annotated[Path, typer.Argument(help="thinkact checkpoint dir (with tokenizer)")],
+    checkpoint: Annotated[Path | None, typer.Argument(
+        help="thinkact checkpoint dir (with tokenizer); default: the bundled thinkact-tiny")
+    ] = None,
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     name: Annotated[str | None, typer.Option(help="model id (default: directory name)")] = None,
     max_seq_len: Annotated[int | None, typer.Option(help="context window (tokens)")] = None,
-    temperature: Annotated[float, typer.Option(help="default temperature (0 = greedy)")] = 1.0,
-    json_guard: Annotated[bool, typer.Option(help="keep tool-call arguments valid JSON")] = False,
+    temperature: Annotated[float | None, typer.Option(
+        help="default temperature (0 = greedy; default 1, or 0 for the bundled model)")] = None,
+    json_guard: Annotated[bool | None, typer.Option(
+        help="keep tool-call arguments valid JSON (default: on for the bundled model only)")
+    ] = None,
     reuse_prefix: Annotated[bool, typer.Option(help="reuse the KV cache across requests")] = True,
     threads: Annotated[int, typer.Option(help="torch threads (0: leave default)")] = 0,
 ) -> None:
     """Serve CHECKPOINT at /v1/chat/completions (streaming, reasoning_content, tool_calls)."""
     import uvicorn
 
+    from thinkact.backends.embedded import EMBEDDED_OPTIONS, embedded_checkpoint
     from thinkact.backends.local import LocalBackend
     from thinkact.server.openai_app import create_app
 
+    defaults: dict[str, object] = {"temperature": 1.0, "json_guard": False}
+    if checkpoint is None:
+        try:
+            checkpoint = embedded_checkpoint()
+        except FileNotFoundError as exc:
+            raise typer.BadParameter(str(exc)) from exc
+        defaults = dict(EMBEDDED_OPTIONS)
     if not (checkpoint / "config.json").exists():
         raise typer.BadParameter(f"{checkpoint} has no config.json (expected a checkpoint dir)")
     if threads:
@@ -40,10 +54,11 @@ def serve_model(
 
         torch.set_num_threads(threads)
     try:
-        backend = LocalBackend.from_checkpoint(
-            checkpoint, max_seq_len=max_seq_len, temperature=temperature,
-            json_guard=json_guard, reuse_prefix=reuse_prefix,
-            **({"name": name} if name else {}))
+        backend = LocalBackend.from_checkpoint(checkpoint, **{
+            **defaults, "max_seq_len": max_seq_len, "reuse_prefix": reuse_prefix,
+            **({"name": name} if name else {}),
+            **({"temperature": temperature} if temperature is not None else {}),
+            **({"json_guard": json_guard} if json_guard is not None else {})})
     except FileNotFoundError as exc:
         raise typer.BadParameter(str(exc)) from exc
     typer.echo(f"serving {backend.model_name} (context {backend.context_window}) on "

@@ -28,6 +28,7 @@ from typing import Any
 
 from thinkact.agent import Agent
 from thinkact.backends.base import ModelBackend
+from thinkact.backends.embedded import EMBEDDED_OPTIONS, embedded_checkpoint
 from thinkact.cli.common import UsageError, build_backend, parse_tools
 from thinkact.messages import ToolCall
 from thinkact.tools.base import Tool
@@ -78,16 +79,17 @@ class LocalConfig:
 def build_run_backend(provider: str | None, model: str | None, base_url: str | None,
                       api_key_env: str | None, script: Path | None, checkpoint: Path | None,
                       recorded: dict[str, Any] | None) -> ModelBackend:
-    """The local backend when the provider resolves to ``local``, else ``build_backend``."""
+    """The local backend when the provider resolves to ``local`` or ``embedded`` (the default
+    when nothing names a provider or an endpoint), else ``build_backend``."""
     rec = dict(recorded or {})
-    local = _local_config(provider, checkpoint, rec)
+    local = _local_config(provider, checkpoint, rec, remote=base_url is not None)
     if local is None:
         if checkpoint is not None:
             raise UsageError("--checkpoint is only for --provider local")
         return build_backend(provider, model, base_url, api_key_env, script, rec)
     if script is not None or base_url is not None:
-        raise UsageError("--provider local runs a checkpoint in this process; --script and "
-                         "--base-url do not apply")
+        raise UsageError(f"--provider {local.profile} runs a checkpoint in this process; "
+                         "--script and --base-url do not apply")
     from thinkact.backends.local import LocalBackend
 
     try:
@@ -99,15 +101,19 @@ def build_run_backend(provider: str | None, model: str | None, base_url: str | N
 
 
 def _local_config(provider: str | None, checkpoint: Path | None,
-                  rec: dict[str, Any]) -> LocalConfig | None:
+                  rec: dict[str, Any], remote: bool = False) -> LocalConfig | None:
     file_cfg, path = _config_file()
     if provider is None and rec.get("provider") == "local" and checkpoint is None:
         return LocalConfig(rec["checkpoint"], rec.get("profile", "local"),
                            {k: rec[k] for k in (*LOCAL_OPTIONS, "name") if rec.get(k) is not None})
     name = provider or rec.get("provider") or ("local" if checkpoint is not None else None)
     name = name or os.environ.get("THINKACT_PROVIDER") or file_cfg.get("provider")
+    if name is None and not (remote or os.environ.get("THINKACT_BASE_URL")):
+        name = "embedded"  # nothing chosen: the bundled model, offline
     section = dict((file_cfg.get("providers") or {}).get(name, {})) if name else {}
-    if name != "local" and "local" not in (section.get("provider"), section.get("preset")):
+    kind = name if name in ("local", "embedded") else (
+        section.get("provider") or section.get("preset"))
+    if kind not in ("local", "embedded"):
         return None
     section.pop("provider", None)
     section.pop("preset", None)
@@ -119,6 +125,8 @@ def _local_config(provider: str | None, checkpoint: Path | None,
     ckpt: Path | None = checkpoint
     if ckpt is None and section.get("checkpoint"):
         ckpt = path.parent / Path(str(section["checkpoint"])).expanduser()
+    if ckpt is None and kind == "embedded":
+        ckpt = _embedded_checkpoint()
     if ckpt is None and os.environ.get("THINKACT_CHECKPOINT"):
         ckpt = Path(os.environ["THINKACT_CHECKPOINT"])
     if ckpt is None:
@@ -127,17 +135,24 @@ def _local_config(provider: str | None, checkpoint: Path | None,
     ckpt = ckpt.expanduser().resolve()
     if not (ckpt / "config.json").exists():
         raise UsageError(f"{ckpt} is not a checkpoint directory (no config.json)")
-    options: dict[str, Any] = {}
-    for key, kind in LOCAL_OPTIONS.items():
+    options: dict[str, Any] = dict(EMBEDDED_OPTIONS) if kind == "embedded" else {}
+    for key, cast in LOCAL_OPTIONS.items():
         if section.get(key) is not None:
             try:
-                options[key] = kind(section[key])
+                options[key] = cast(section[key])
             except (TypeError, ValueError):
-                raise UsageError(f"[providers.{name}] {key} must be a {kind.__name__}, got "
+                raise UsageError(f"[providers.{name}] {key} must be a {cast.__name__}, got "
                                  f"{section[key]!r}") from None
     if section.get("model"):
         options["name"] = str(section["model"])
     return LocalConfig(str(ckpt), name or "local", options)
+
+
+def _embedded_checkpoint() -> Path:
+    try:
+        return embedded_checkpoint()
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc)) from None
 
 
 # --- built-in tools ----------------------------------------------------------------------

@@ -68,11 +68,28 @@ def tiny_int4() -> K2Config:
     return tiny().replace(hidden_size=64, moe_intermediate_size=64, kv_lora_rank=32)
 
 
+def thinkact_tiny() -> K2Config:
+    """The bundled thinking model's shape: K2's layout (q LoRA, MLA latent, 1 dense layer, then
+    sigmoid-routed MoE with a shared expert, YaRN) at about 1M active parameters, small enough
+    to train on two CPU cores; expert in-features are multiples of 32 so it quantizes to INT4."""
+    return K2Config(
+        vocab_size=1024, hidden_size=128, intermediate_size=384, moe_intermediate_size=128,
+        num_hidden_layers=4, first_k_dense_replace=1, num_attention_heads=4,
+        q_lora_rank=96, kv_lora_rank=64, qk_nope_head_dim=32, qk_rope_head_dim=16,
+        v_head_dim=32, n_routed_experts=8, num_experts_per_tok=2, n_shared_experts=1,
+        n_group=1, topk_group=1, routed_scaling_factor=2.5, rope_theta=10000.0,
+        rope_scaling=RopeScaling(factor=4.0, original_max_position_embeddings=1024,
+                                 beta_fast=32.0, beta_slow=1.0, mscale=1.0, mscale_all_dim=1.0),
+        max_position_embeddings=4096, rms_norm_eps=1e-5, torch_dtype="float32",
+    )
+
+
 PRESETS: dict[str, Callable[[], K2Config]] = {
     "kimi-k2-thinking": kimi_k2_thinking,
     "bench-18m": bench_18m,
     "tiny": tiny,
     "tiny-int4": tiny_int4,
+    "thinkact-tiny": thinkact_tiny,
 }
 
 

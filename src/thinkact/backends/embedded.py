@@ -1,0 +1,29 @@
+"""The bundled model: ``thinkact-tiny``, a K2-architecture thinking model trained by us.
+
+It ships inside the package (``thinkact/assets/thinkact-tiny``), so ``thinkact run`` works
+offline with no configuration: it is the provider used when none is chosen. It was trained
+(``thinkact model train``) on synthetic tasks that one ``python`` call answers: arithmetic,
+counting, lengths, sorting, sums, reversals. It is a demonstration of the whole stack at
+a size that runs anywhere, not a general assistant.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+EMBEDDED_NAME = "thinkact-tiny"
+EMBEDDED_DIR = Path(__file__).resolve().parent.parent / "assets" / EMBEDDED_NAME
+# Greedy decoding (the tiny model is most reliable at its mode) and the JSON guard, which keeps
+# tool-call arguments valid JSON token by token.
+EMBEDDED_OPTIONS: dict[str, Any] = {"temperature": 0.0, "json_guard": True,
+                                    "name": EMBEDDED_NAME}
+
+
+def embedded_checkpoint() -> Path:
+    """Where the bundled checkpoint lies; a clear error when the install lacks it."""
+    if not (EMBEDDED_DIR / "config.json").exists():
+        raise FileNotFoundError(
+            f"the bundled model is missing ({EMBEDDED_DIR} has no config.json); reinstall "
+            "thinkact, or choose a model with --provider (see README, 'Choosing a model')")
+    return EMBEDDED_DIR
