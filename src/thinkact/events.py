@@ -79,11 +79,14 @@ class StepFinished(BaseModel):
 
 
 class ContextCompacted(BaseModel):
+    """The request view was shrunk; ``usage``: what the strategy's own model calls spent."""
+
     type: Literal["context_compacted"] = "context_compacted"
     strategy: str
     tokens_before: int
     tokens_after: int
     detail: str = ""
+    usage: Usage = Field(default_factory=Usage)
 
 
 class Notice(BaseModel):

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from support.agent_kit import agent_for, echo
 from support.k2_server import Fault, K2Server, ToolLoop
-from thinkact.agent import ContextView, HideToolOutputs, NoCompaction, Summarize
-from thinkact.agent.context import HIDDEN, SUMMARY_PREFIX, extractive_summary
-from thinkact.backends import ScriptedBackend
+from thinkact.agent import Agent, Budget, ContextView, HideToolOutputs, NoCompaction, Summarize
+from thinkact.agent.context import (
+    HIDDEN,
+    SUMMARY_INSTRUCTIONS,
+    SUMMARY_PREFIX,
+    extractive_summary,
+)
+from thinkact.backends import Price, ScriptedBackend
 from thinkact.backends.tokens import estimate_message
-from thinkact.events import ContextCompacted, RunError, RunFinished
-from thinkact.messages import Message, ToolCall, ToolResult
+from thinkact.events import AssistantMessage, ContextCompacted, RunError, RunFinished
+from thinkact.messages import Message, ToolCall, ToolResult, Usage
 from thinkact.tools import tool
+from thinkact.traces.sqlite import SQLiteTraceStore
 
 StartServer = Callable[..., K2Server]
 
@@ -150,3 +157,60 @@ async def test_k2_setting_hides_every_previous_tool_output() -> None:
     tools = [m for m in view.messages if m.role == "tool"]
     assert len(tools) == 6 and all(m.content == HIDDEN for m in tools)
     assert all(m.reasoning for m in view.messages if m.role == "assistant")  # reasoning kept
+
+
+def summaries_asked(backend: ScriptedBackend) -> list[Any]:
+    return [r for r in backend.requests if r[0][0].content == SUMMARY_INSTRUCTIONS]
+
+
+async def test_summary_model_calls_are_spent_like_steps(tmp_path: Path) -> None:
+    """The summary's own call spends tokens, thinking and money: the run's usage, its
+    budgets and the trace all count it (and a resume inherits it)."""
+    @tool
+    def fetch(i: int) -> str:
+        """A big page."""
+        return f"page {i} " + "z" * 3000
+
+    def policy(messages: Any) -> Message:
+        if messages[0].content == SUMMARY_INSTRUCTIONS:
+            return Message(role="assistant", reasoning="w" * 3500, content="what was found")
+        done = len(backend.requests) - len(summaries_asked(backend))
+        if done >= 6:
+            return Message(role="assistant", content="final")
+        return Message(role="assistant", reasoning="r", tool_calls=[ToolCall(
+            id=f"functions.fetch:{done}", name="fetch", arguments=f'{{"i": {done}}}')])
+
+    backend = ScriptedBackend(policy, context_window=4000)
+    store = SQLiteTraceStore(tmp_path / "t.sqlite")
+    price = Price(input_per_m=1.0, output_per_m=1000.0)
+    agent = Agent(backend, tools=[fetch], context=Summarize(keep_recent=2), trace=store,
+                  budget=Budget(price=price))
+    events = [e async for e in agent.events("t")]
+    finished = events[-1]
+    assert isinstance(finished, RunFinished) and finished.status == "completed"
+    compactions = [e for e in events if isinstance(e, ContextCompacted)]
+    summaries = [c for c in compactions if "(model)" in c.detail]
+    assert summaries and all(c.usage.reasoning_tokens == 1000 for c in summaries)
+    steps = sum((e.usage for e in events if isinstance(e, AssistantMessage)), Usage())
+    spent = sum((c.usage for c in compactions), steps)
+    assert finished.usage == spent and finished.usage.reasoning_tokens > steps.reasoning_tokens
+    run_id = events[0].run_id  # type: ignore[union-attr]
+    assert store.load_state(run_id).usage == spent  # what a resume starts from
+    row = store.run_info(run_id)
+    assert (row["reasoning_tokens"], row["completion_tokens"]) == (
+        spent.reasoning_tokens, spent.completion_tokens)
+    store.close()
+
+    # the summary's thinking alone exhausts a thinking budget the steps never reach
+    backend = ScriptedBackend(policy, context_window=4000)
+    limited = Agent(backend, tools=[fetch], context=Summarize(keep_recent=2),
+                    budget=Budget(max_thinking_tokens=steps.reasoning_tokens + 500))
+    events = [e async for e in limited.events("t")]
+    assert isinstance(events[-1], RunFinished) and "max_thinking_tokens" in events[-1].reason
+    # and its cost is charged: a cost budget below one summary's output stops the run
+    backend = ScriptedBackend(policy, context_window=4000)
+    costly = Agent(backend, tools=[fetch], context=Summarize(keep_recent=2),
+                   budget=Budget(price=price, max_cost_usd=price.cost(0, steps.completion_tokens)
+                                 + 0.5))
+    events = [e async for e in costly.events("t")]
+    assert isinstance(events[-1], RunFinished) and "max_cost_usd" in events[-1].reason

@@ -4,14 +4,22 @@ errors, Ctrl-C recording a stopped run that --resume finishes."""
 from __future__ import annotations
 
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from support.cli_run import files_turns, popen, thinkact, write_script
+from support.cli_run import CLI, clean_env, files_turns, popen, thinkact, write_script
 from support.trace_events import started
-from thinkact.events import EVENT_ADAPTER, RunFinished, RunStarted, StepFinished
+from thinkact.events import (
+    EVENT_ADAPTER,
+    Event,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    ToolResultEvent,
+)
 from thinkact.traces import SQLiteTraceStore
 
 
@@ -105,3 +113,79 @@ def test_interrupt_records_stopped_and_resume_completes(tmp_path: Path, sig: int
     assert [m.content for m in state.messages if m.role == "assistant"] == [
         "writing f0", "writing f1", "writing f2", "writing f3", "Wrote the files."]
     reader.close()
+
+
+def shell_call(command: str) -> dict[str, object]:
+    return {"reasoning": f"run {command}", "content": None,
+            "tool_calls": [{"name": "shell", "arguments": {"command": command}}]}
+
+
+def run_json(args: list[str], home: Path) -> tuple[int, list[Event], str]:
+    """The CLI with no terminal on stdin (even when pytest has one): nobody can approve."""
+    proc = subprocess.run([*CLI, "run", *args, "--json", "--trace-db", str(home / "t.sqlite")],
+                          capture_output=True, text=True, timeout=60, env=clean_env(home),
+                          stdin=subprocess.DEVNULL)
+    events = [EVENT_ADAPTER.validate_json(line) for line in proc.stdout.splitlines()]
+    return proc.returncode, events, proc.stderr
+
+
+def shell_results(events: list[Event]) -> list[tuple[bool, str]]:
+    return [(e.result.ok, e.result.content) for e in events if isinstance(e, ToolResultEvent)]
+
+
+def test_resume_can_turn_shell_approval_back_on(tmp_path: Path) -> None:
+    """``--yes-shell`` is recorded; ``--resume --ask-shell`` turns approval back on (stdin is
+    not a terminal here, so asking means refusing), and a later plain resume keeps that."""
+    script = write_script(tmp_path / "s.json", [
+        shell_call("touch one"), {"content": "partial 1"},
+        shell_call("touch two"), {"content": "partial 2"},
+        shell_call("touch three"), {"content": "done"}])
+    ws = tmp_path / "ws"
+    code, first, err = run_json(["x", "--provider", "scripted", "--script", str(script),
+                                 "--tools", "none", "--shell", "--yes-shell", "--max-steps",
+                                 "1", "--workspace", str(ws)], tmp_path)
+    assert code == 1, err
+    start = first[0]
+    assert isinstance(start, RunStarted) and start.config["setup"]["shell_approval"] == "off"
+    assert [ok for ok, _ in shell_results(first)] == [True] and (ws / "one").exists()
+
+    code, again, err = run_json(["--resume", start.run_id, "--ask-shell", "--max-steps", "3"],
+                                tmp_path)
+    assert code == 1, err
+    assert isinstance(again[0], RunStarted)
+    assert again[0].config["setup"]["shell_approval"] == "ask"
+    [(ok, content)] = shell_results(again)
+    assert not ok and "--yes-shell" in content  # refused, not run: nobody can approve
+    assert not (ws / "two").exists()
+
+    code, last, err = run_json(["--resume", start.run_id, "--max-steps", "6"], tmp_path)
+    assert code == 0, err
+    assert isinstance(last[0], RunStarted)
+    assert last[0].config["setup"]["shell_approval"] == "ask"  # the latest choice stays
+    [(ok, content)] = shell_results(last)
+    assert not ok and not (ws / "three").exists()
+
+    bad = thinkact(["run", "x", "--provider", "scripted", "--script", str(script),
+                    "--ask-shell"], tmp_path)
+    assert bad.returncode == 2 and "--ask-shell only applies with --shell" in bad.stderr
+
+
+def test_timeout_cuts_a_slow_model_call(tmp_path: Path) -> None:
+    """``--timeout`` is a deadline: a model call streaming far past it is cut off; with
+    ``--final-answer-grace 0`` the run ends there, stopped, the cut step left unfinished."""
+    script = write_script(tmp_path / "s.json", [{"reasoning": "slow " * 400, "content": "late"}],
+                          delay_s=0.2)  # ~125 chunks: about 25 s if it were not cut
+    code, events, err = run_json(["x", "--provider", "scripted", "--script", str(script),
+                                  "--tools", "none", "--timeout", "1",
+                                  "--final-answer-grace", "0"], tmp_path)
+    assert code == 1, err
+    finished = events[-1]
+    assert isinstance(finished, RunFinished) and finished.status == "stopped"
+    assert "max_wall_time_s=1" in finished.reason and finished.steps == 0
+    assert not [e for e in events if e.type == "final_answer"]
+    with SQLiteTraceStore(tmp_path / "t.sqlite") as store:
+        start = events[0]
+        assert isinstance(start, RunStarted)
+        state = store.load_state(start.run_id)
+        assert state.steps_done == 0 and [m.role for m in state.messages] == ["user"]
+        assert state.config["budget"]["final_answer_grace_s"] == 0

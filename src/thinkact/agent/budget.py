@@ -1,15 +1,20 @@
-"""What a run may spend, what it has spent, and the one check between them.
+"""What a run may spend, what it has spent, and the checks between them.
 
 The loop asks ``Budget.exhausted(spend)`` before every step; when it answers with a reason
-the loop does not crash or cut off: it asks the model once more, without tools, for its best
-final answer.
+the loop does not crash: it asks the model once more, without tools, for its best final
+answer. Counted budgets (steps, tool calls, tokens, cost) can only be crossed by a finished
+call, so a check between steps is enough. Wall time is different: one model stream or tool
+batch can run for minutes, so ``max_wall_time_s`` is also a real deadline (``Deadline``) that
+cuts off whatever step is still running when it passes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from thinkact.backends.presets import Price
 from thinkact.backends.tokens import estimate_text
@@ -22,7 +27,8 @@ class Budget:
     max_tool_calls: int | None = None
     max_thinking_tokens_per_step: int | None = None  # sent as the step's max_tokens
     max_thinking_tokens: int | None = None  # reasoning tokens over the whole run
-    max_wall_time_s: float | None = None
+    max_wall_time_s: float | None = None  # a deadline, see ``Deadline``
+    final_answer_grace_s: float = 30.0  # see ``Deadline``; 0: no final call after it
     max_cost_usd: float | None = None
     price: Price | None = None  # overrides the backend's price for cost accounting
 
@@ -69,3 +75,66 @@ class Spend:
         if price is not None:
             self.cost_usd += price.cost(usage.prompt_tokens, usage.completion_tokens,
                                         usage.cached_tokens)
+
+
+T = TypeVar("T")
+
+
+class DeadlineExceeded(Exception):
+    """The step in progress was cut off at the wall-time deadline (``str``: the reason)."""
+
+
+@dataclass
+class Deadline:
+    """``max_wall_time_s`` as a point in time, enforced inside steps, not just between them.
+
+    A step (model call(s), tool batch) still running at ``at`` is cancelled: ``bound`` raises
+    ``DeadlineExceeded`` and the loop leaves that step without its ``StepFinished``, as a kill
+    would, so the trace and the resume rule stay as they are for killed runs. The usual
+    tool-less "best final answer" call after a stop is then given ``grace_s`` more seconds
+    (``Budget.final_answer_grace_s``); a run therefore never ends more than ``grace_s`` after
+    its deadline. ``grace_s == 0`` skips that call after a wall-time stop: the run ends at the
+    deadline with no answer. Wall time counts from the start of each run segment: a resumed
+    run gets the whole ``max_wall_time_s`` again.
+    """
+
+    at: float | None  # time.monotonic() of the deadline; None: no wall-time budget
+    limit_s: float = 0.0
+    grace_s: float = 0.0
+
+    @classmethod
+    def of(cls, budget: Budget, spend: Spend) -> Deadline:
+        if budget.max_wall_time_s is None:
+            return cls(None)
+        return cls(spend.started + budget.max_wall_time_s, budget.max_wall_time_s,
+                   max(budget.final_answer_grace_s, 0.0))
+
+    @property
+    def reason(self) -> str:
+        return f"budget exhausted: max_wall_time_s={self.limit_s:g} reached (deadline)"
+
+    def passed(self) -> bool:
+        return self.at is not None and time.monotonic() >= self.at
+
+    async def bound(self, step: AsyncGenerator[T, None], final: bool = False
+                    ) -> AsyncIterator[T]:
+        """``step``'s items, cut off at the deadline (plus the grace for a ``final`` call)."""
+        if self.at is None:  # no wall-time budget: no timer per event
+            async for item in step:
+                yield item
+            return
+        when = self.at + (self.grace_s if final else 0.0)
+        while True:
+            if time.monotonic() >= when:  # cut even a step that never waits
+                await step.aclose()
+                raise DeadlineExceeded(self.reason)
+            try:
+                async with asyncio.timeout_at(when) as scope:
+                    item = await anext(step)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                if not scope.expired():  # a TimeoutError of the step's own
+                    raise
+                raise DeadlineExceeded(self.reason) from None
+            yield item

@@ -12,14 +12,16 @@ the limit (to ``target`` × limit) so that compaction happens rarely, not every 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from thinkact.agent.view import ContextView
 from thinkact.backends.base import GenerationOptions, ModelBackend
 from thinkact.backends.tokens import estimate_text
-from thinkact.events import AssistantMessage
-from thinkact.messages import Message
+from thinkact.events import AssistantMessage, BackendEvent
+from thinkact.messages import Message, Usage
+from thinkact.tools.base import ToolSpec
 
 HIDDEN = "[tool output hidden to save context]"
 SUMMARY_PREFIX = "[summary of earlier steps, replacing them to save context]\n"
@@ -31,6 +33,41 @@ class ContextStrategy(Protocol):
     async def compact(self, view: ContextView, limit: int, backend: ModelBackend) -> str:
         """Shrink ``view`` towards ``limit`` tokens; return a one-line description."""
         ...
+
+
+@dataclass
+class MeteredBackend:
+    """The backend as a strategy sees it: every reply it streams is kept in ``replies``.
+
+    A strategy's own model calls (``Summarize`` writing a summary) spend tokens, thinking and
+    money like any step; the loop hands strategies this wrapper and charges ``replies`` to the
+    run's ``Spend``, whichever strategy made the calls.
+    """
+
+    inner: ModelBackend
+    replies: list[AssistantMessage] = field(default_factory=list)
+
+    @property
+    def model_name(self) -> str:
+        return self.inner.model_name
+
+    @property
+    def context_window(self) -> int:
+        return self.inner.context_window
+
+    def count_tokens(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> int:
+        return self.inner.count_tokens(messages, tools)
+
+    async def stream(self, messages: Sequence[Message], tools: Sequence[ToolSpec],
+                     options: GenerationOptions) -> AsyncIterator[BackendEvent]:
+        async for event in self.inner.stream(messages, tools, options):
+            if isinstance(event, AssistantMessage):
+                self.replies.append(event)
+            yield event
+
+    @property
+    def usage(self) -> Usage:
+        return sum((r.usage for r in self.replies), Usage())
 
 
 @dataclass

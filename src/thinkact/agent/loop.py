@@ -5,16 +5,18 @@ Every message added to the conversation is visible in an event (``RunStarted.mes
 ``StepFinished`` comes only after all of a step's tool results, so a trace can rebuild the
 conversation of complete steps and resume. Events go to the trace before they are yielded.
 Budget and repeat stops end with one tool-less call for the model's best final answer.
+A step still running at the wall-time deadline is cut off like a kill (``Deadline``): it
+gets no ``StepFinished`` and the run goes on from the conversation of complete steps.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from thinkact.agent.budget import Budget, Spend
-from thinkact.agent.context import ContextStrategy, HideToolOutputs
+from thinkact.agent.budget import Budget, Deadline, DeadlineExceeded, Spend
+from thinkact.agent.context import ContextStrategy, HideToolOutputs, MeteredBackend
 from thinkact.agent.repeat import RepeatDetector
 from thinkact.agent.view import ContextView
 from thinkact.backends.base import GenerationOptions, ModelBackend
@@ -95,12 +97,23 @@ class Run:
             run_id=self.run_id, task=self.task, model=self.s.backend.model_name,
             config=self.s.config, messages=[] if resumed_from is not None else self.history,
             resumed_from_step=resumed_from))
+        deadline = Deadline.of(self.s.budget, self.spend)
         try:
             while self.answer is None:
                 reason = self.stop_reason or self.s.budget.exhausted(self.spend)
+                if reason and deadline.passed() and not deadline.grace_s:
+                    self.status, self.reason = "stopped", deadline.reason  # no final call
+                    break
+                mark = self._mark()
                 step = self._wrap_up(reason) if reason else self._step()
-                async for event in step:
-                    yield self._emit(event)
+                try:
+                    async for event in deadline.bound(step, final=bool(reason)):
+                        yield self._emit(event)
+                except DeadlineExceeded as cut:
+                    self._rollback(mark)  # the cut step is left unfinished, as a kill leaves it
+                    if reason:  # the final answer ran out of grace too
+                        self.status, self.reason = "stopped", f"{cut}; final answer cut off"
+                        break
         except ContextOverflow as exc:
             self.status, self.reason = "stopped", f"context window exceeded: {exc}"
             yield self._emit(RunError(message=self.reason, fatal=True))
@@ -114,7 +127,21 @@ class Run:
             tool_calls=self.spend.tool_calls, usage=self.spend.usage,
             duration_s=self.spend.elapsed_s()))
 
-    async def _step(self) -> AsyncIterator[Event]:
+    def _mark(self) -> tuple[int, int, str | None]:
+        return self.spend.steps, len(self.history), self.stop_reason
+
+    def _rollback(self, mark: tuple[int, int, str | None]) -> None:
+        """Forget a cut-off step: what a resume would rebuild from the trace, in memory.
+
+        Its spent tokens stay spent; its tool calls never finished, so were never counted.
+        The view is rebuilt (compaction redone at the next call, the learnt scale kept).
+        """
+        self.spend.steps, done, self.stop_reason = mark
+        del self.history[done:]
+        scale, self.view = self.view.scale, ContextView(self.history, self.view.tools_tokens)
+        self.view.scale = scale
+
+    async def _step(self) -> AsyncGenerator[Event, None]:
         self.spend.steps += 1
         yield StepStarted(step=self.spend.steps)
         done: AssistantMessage | None = None
@@ -171,7 +198,7 @@ class Run:
         results = [refused[i] if i in refused else next(ran) for i in range(len(calls))]
         return results, notes
 
-    async def _wrap_up(self, reason: str) -> AsyncIterator[Event]:
+    async def _wrap_up(self, reason: str) -> AsyncGenerator[Event, None]:
         """The extra, tool-less call that turns a stop into a best final answer."""
         self.spend.steps += 1
         yield StepStarted(step=self.spend.steps)
@@ -227,10 +254,13 @@ class Run:
             return
         strategies: list[ContextStrategy] = [self.s.context, HideToolOutputs(keep_recent=0)]
         for strategy in strategies:  # the configured one, then hiding everything as a last resort
-            detail = await strategy.compact(self.view, limit, self.s.backend)
+            metered = MeteredBackend(self.s.backend)
+            detail = await strategy.compact(self.view, limit, metered)
+            for reply in metered.replies:  # a summary's model call is spent like a step's
+                self.spend.add_model_call(reply.usage, reply.message, self.price)
             after = self.view.estimate(with_tools)
             yield ContextCompacted(strategy=strategy.name, tokens_before=before,
-                                   tokens_after=after, detail=detail)
+                                   tokens_after=after, detail=detail, usage=metered.usage)
             if after <= limit:
                 return
             before = after

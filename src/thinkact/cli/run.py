@@ -1,11 +1,12 @@
 """``thinkact run "TASK"``: run the agent with a live view (or ``--json`` JSONL), recording
 every event in the trace database; ``--resume RUN_ID`` continues a killed or stopped run from
-its last complete step, rebuilding backend, tools, budget and workspace from the recorded
-config (options given again override it).
+its last complete step, rebuilding backend, tools, budget and workspace from the config
+its latest segment recorded (options given again override it, and stay for later resumes).
 
 Beyond the remote providers: ``--provider local --checkpoint DIR`` runs a checkpoint in this
 process; ``--shell`` adds the shell tool (each command approved at the console unless
-``--yes-shell``; refused when no terminal can answer); ``--facts-db FILE`` adds the facts tool;
+``--yes-shell``; refused when no terminal can answer; ``--ask-shell`` turns approval back on
+when resuming a ``--yes-shell`` run); ``--facts-db FILE`` adds the facts tool;
 MCP servers of the config file are connected for the run (``--mcp NAME`` picks some,
 ``--no-mcp`` none) and closed at its end. See ``thinkact.cli.setup``.
 
@@ -61,8 +62,12 @@ def run_command(
     max_thinking_tokens: Annotated[int | None, Opt(help="Reasoning tokens for the whole "
                                                    "run.")] = None,
     max_step_tokens: Annotated[int | None, Opt(help="max_tokens of each model call.")] = None,
-    timeout: Annotated[float | None, Opt(help="Wall-clock budget in seconds "
-                                          "(checked before each step).")] = None,
+    timeout: Annotated[float | None, Opt(help="Wall-clock budget in seconds: a deadline "
+                                          "that cuts off a model or tool call still "
+                                          "running.")] = None,
+    final_answer_grace: Annotated[float | None, Opt(help="Seconds past --timeout for the "
+                                                    "best-final-answer call (default 30; 0: "
+                                                    "none).")] = None,
     max_cost: Annotated[float | None, Opt(help="Cost budget in USD.")] = None,
     context_strategy: Annotated[str | None, Opt(help="hide (tool outputs) or summarize.")
                                 ] = None,
@@ -80,8 +85,11 @@ def run_command(
                                            "(in-process model).")] = None,
     shell: Annotated[bool, Opt("--shell", help="Add the shell tool; each command asks for "
                                "approval at the console.")] = False,
-    yes_shell: Annotated[bool, Opt("--yes-shell", help="Run shell commands WITHOUT asking "
-                                   "for approval (explicit opt-out).")] = False,
+    yes_shell: Annotated[bool | None, Opt("--yes-shell/--ask-shell", help="Run shell "
+                                          "commands WITHOUT asking for approval (explicit "
+                                          "opt-out), or ask for each (the default); a resume "
+                                          "keeps the run's last choice unless given.")
+                         ] = None,
     facts_db: Annotated[Path | None, Opt(help="Add the facts tool over this SQLite "
                                          "database.")] = None,
     mcp: Annotated[list[str] | None, Opt("--mcp", help="Connect only this configured MCP "
@@ -97,8 +105,6 @@ def run_command(
         _usage(err, f"--show-reasoning must be collapsed, full or hidden, not {show_reasoning!r}")
     if (task is None) == (resume is None):
         _usage(err, "give a TASK, or --resume RUN_ID (not both)")
-    if yes_shell and not shell and resume is None:
-        _usage(err, "--yes-shell only applies with --shell")
     store = SQLiteTraceStore(trace_db or default_trace_db())
     try:
         try:
@@ -140,7 +146,7 @@ def _setup(store: SQLiteTraceStore, task: str | None, resume: str | None,
         state = store.load_state(run_id)
         if state.finished:
             raise UsageError(f"run {run_id} already completed; nothing to resume")
-        recorded = state.config
+        recorded = _latest_config(store, run_id) or state.config
     else:
         run_id = new_run_id()
     backend = build_run_backend(o["provider"], o["model"], o["base_url"], o["api_key_env"],
@@ -154,7 +160,8 @@ def _setup(store: SQLiteTraceStore, task: str | None, resume: str | None,
     for key, opt in [("max_steps", "max_steps"), ("max_tool_calls", "max_tool_calls"),
                      ("max_thinking_tokens", "max_thinking_tokens"),
                      ("max_thinking_tokens_per_step", "max_step_tokens"),
-                     ("max_wall_time_s", "timeout"), ("max_cost_usd", "max_cost")]:
+                     ("max_wall_time_s", "timeout"), ("max_cost_usd", "max_cost"),
+                     ("final_answer_grace_s", "final_answer_grace")]:
         if o[opt] is not None:
             budget_args[key] = o[opt]
     strategy = o["context_strategy"] or {"summarize": "summarize"}.get(
@@ -167,6 +174,14 @@ def _setup(store: SQLiteTraceStore, task: str | None, resume: str | None,
                      context=Summarize() if strategy == "summarize" else HideToolOutputs(),
                      trace=store, workspace=ws)
     return agent, run_id, plan.servers
+
+
+def _latest_config(store: SQLiteTraceStore, run_id: str) -> dict[str, Any] | None:
+    """The config of the run's latest segment: options a resume changed (``--ask-shell``,
+    a budget) stay changed for the next resume."""
+    starts = [r.event for r in store.records(run_id, include_deltas=False)
+              if isinstance(r.event, RunStarted)]
+    return starts[-1].config if starts else None
 
 
 def _json_sink(event: Event) -> None:

@@ -241,12 +241,21 @@ def plan_tools(o: dict[str, Any], recorded: dict[str, Any]) -> ToolPlan:
     if rec is None:  # a run recorded before the setup block: only built-in names
         rec = {"builtin_tools": recorded.get("tools")} if recorded else {}
     shell = o["shell"] or bool(rec.get("shell"))
+    if o["yes_shell"] is not None and not shell:
+        flag = "--yes-shell" if o["yes_shell"] else "--ask-shell"
+        raise UsageError(f"{flag} only applies with --shell")
     facts_db = o["facts_db"] or (Path(rec["facts_db"]) if rec.get("facts_db") else None)
     return ToolPlan(
         builtin=parse_tools(o["tools"], rec.get("builtin_tools")), shell=shell,
-        yes_shell=o["yes_shell"] or rec.get("shell_approval") == "off",
+        yes_shell=_yes_shell(o["yes_shell"], rec),
         facts_db=facts_db.expanduser().resolve() if facts_db is not None else None,
         servers=select_servers(o["mcp"], o["no_mcp"], rec.get("mcp")))
+
+
+def _yes_shell(given: bool | None, rec: dict[str, Any]) -> bool:
+    """``--yes-shell``/``--ask-shell`` when given, else the recorded run's choice (a new run:
+    ask). So a resume can turn approval back on, and never turns it off unasked."""
+    return given if given is not None else rec.get("shell_approval") == "off"
 
 
 # --- MCP servers -------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 Each handler turns one event into rows of ``runs``/``steps``/``messages``/``tool_calls``/
 ``model_calls`` (see ``traces.schema``). A resumed ``RunStarted`` marks the abandoned tail of
-the previous segment (events after its last ``StepFinished``) as superseded.
+the previous segment (events after its last ``StepFinished``) as superseded, and so does a
+``StepStarted`` that follows a step cut off inside the same segment (the loop's wall-time
+deadline): either way the abandoned attempt stays for forensics, outside the final trace.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 
 from thinkact.events import (
     AssistantMessage,
+    ContextCompacted,
     Event,
     Notice,
     RunFinished,
@@ -22,7 +25,7 @@ from thinkact.events import (
     ToolCallStarted,
     ToolResultEvent,
 )
-from thinkact.messages import Message
+from thinkact.messages import Message, Usage
 from thinkact.traces.replay import NOT_RUN
 from thinkact.traces.schema import PROJECTIONS, STEP_EVENT_TYPES
 
@@ -45,6 +48,8 @@ def project(db: sqlite3.Connection, run_id: str, cur: Cursor, event: Event, now:
     if isinstance(event, RunStarted):
         _run_started(db, run_id, cur, event, now, pid, host)
     elif isinstance(event, StepStarted):
+        if cur.step_seq is not None:  # the previous step never finished: it was cut off
+            _supersede(db, run_id, cur.step_seq - 1, cur.seq)
         cur.step_seq, cur.step_calls = cur.seq, 0
         db.execute("INSERT INTO steps (run_id, seq, segment, step, started_at) "
                    "VALUES (?, ?, ?, ?, ?)", (run_id, cur.seq, cur.segment, event.step, now))
@@ -58,12 +63,9 @@ def project(db: sqlite3.Connection, run_id: str, cur: Cursor, event: Event, now:
             (run_id, cur.seq, cur.segment, cur.step, u.prompt_tokens, u.completion_tokens,
              u.reasoning_tokens, u.cached_tokens, event.finish_reason, event.duration_s,
              len(event.message.tool_calls)))
-        db.execute(
-            "UPDATE runs SET prompt_tokens = prompt_tokens + ?, completion_tokens = "
-            "completion_tokens + ?, reasoning_tokens = reasoning_tokens + ?, cached_tokens = "
-            "cached_tokens + ?, updated_at = ? WHERE id = ?",
-            (u.prompt_tokens, u.completion_tokens, u.reasoning_tokens, u.cached_tokens, now,
-             run_id))
+        _add_usage(db, run_id, u, now)
+    elif isinstance(event, ContextCompacted):  # a summary's model call spent tokens too
+        _add_usage(db, run_id, event.usage, now)
     elif isinstance(event, ToolCallStarted):
         c = event.call
         db.execute("INSERT INTO tool_calls (run_id, seq, segment, step, call_id, name, "
@@ -95,13 +97,7 @@ def _run_started(db: sqlite3.Connection, run_id: str, cur: Cursor, event: RunSta
         return
     last_done = db.execute("SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id = ? AND "
                            "type = 'step_finished'", (run_id,)).fetchone()[0]
-    marks = ",".join("?" * len(STEP_EVENT_TYPES))
-    db.execute(f"UPDATE events SET superseded = 1 WHERE run_id = ? AND seq > ? AND seq < ? "
-               f"AND type IN ({marks})", (run_id, last_done, cur.seq, *STEP_EVENT_TYPES))
-    for table in PROJECTIONS:
-        extra = " AND step IS NOT NULL" if table == "messages" else ""
-        db.execute(f"UPDATE {table} SET superseded = 1 WHERE run_id = ? AND seq > ? "
-                   f"AND seq < ?{extra}", (run_id, last_done, cur.seq))
+    _supersede(db, run_id, last_done, cur.seq)
     db.execute(
         "UPDATE runs SET status = 'running', reason = NULL, finished_at = NULL, "
         "segments = :segment, pid = :pid, host = :host, updated_at = :now, "
@@ -110,6 +106,26 @@ def _run_started(db: sqlite3.Connection, run_id: str, cur: Cursor, event: RunSta
         "tool_calls = (SELECT COUNT(*) FROM tool_calls WHERE run_id = :run AND superseded = 0 "
         f"AND finished_at IS NOT NULL AND {_COUNTED}) WHERE id = :run",
         {"segment": cur.segment, "pid": pid, "host": host, "now": now, "run": run_id})
+
+
+def _supersede(db: sqlite3.Connection, run_id: str, after: int, before: int) -> None:
+    """Mark the step rows with ``after < seq < before`` as an abandoned attempt."""
+    marks = ",".join("?" * len(STEP_EVENT_TYPES))
+    db.execute(f"UPDATE events SET superseded = 1 WHERE run_id = ? AND seq > ? AND seq < ? "
+               f"AND type IN ({marks})", (run_id, after, before, *STEP_EVENT_TYPES))
+    for table in PROJECTIONS:
+        extra = " AND step IS NOT NULL" if table == "messages" else ""
+        db.execute(f"UPDATE {table} SET superseded = 1 WHERE run_id = ? AND seq > ? "
+                   f"AND seq < ?{extra}", (run_id, after, before))
+
+
+def _add_usage(db: sqlite3.Connection, run_id: str, u: Usage, now: float) -> None:
+    db.execute(
+        "UPDATE runs SET prompt_tokens = prompt_tokens + ?, completion_tokens = "
+        "completion_tokens + ?, reasoning_tokens = reasoning_tokens + ?, cached_tokens = "
+        "cached_tokens + ?, updated_at = ? WHERE id = ?",
+        (u.prompt_tokens, u.completion_tokens, u.reasoning_tokens, u.cached_tokens, now,
+         run_id))
 
 
 def _message(db: sqlite3.Connection, run_id: str, seq: int, idx: int, step: int | None,

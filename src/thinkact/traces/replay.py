@@ -3,8 +3,9 @@
 The conversation is the first ``RunStarted.messages`` plus, for every step that reached
 ``StepFinished``, the messages its events carried, in event order: ``AssistantMessage``,
 the tool message of each ``ToolResultEvent``, ``Notice.message`` where set. A step cut off
-before its ``StepFinished`` (a kill, a crash, Ctrl-C) contributes nothing; a resumed run
-redoes it. Token usage counts every model call, finished step or not: it was spent.
+before its ``StepFinished`` (a kill, a crash, Ctrl-C, the wall-time deadline) contributes
+nothing; a resumed run (or the loop, after a deadline) redoes it. Token usage counts every
+model call, finished step or not, summaries included: it was spent.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterable
 
 from thinkact.events import (
     AssistantMessage,
+    ContextCompacted,
     Event,
     Notice,
     RunFinished,
@@ -45,6 +47,8 @@ def replay_state(run_id: str, events: Iterable[Event]) -> ResumeState:
             pending, pending_calls = [], 0
         elif isinstance(ev, AssistantMessage):
             pending.append(ev.message)
+            usage = usage + ev.usage
+        elif isinstance(ev, ContextCompacted):  # a strategy's own model calls (summaries)
             usage = usage + ev.usage
         elif isinstance(ev, ToolResultEvent):
             pending.append(Message.tool(ev.result))
