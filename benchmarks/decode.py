@@ -8,9 +8,11 @@ Printed: threads, decode tok/s at batch 1 (thinkact, transformers eager ``genera
 hand-cached HF loop), their ratio, the bandwidth roofline (active weight bytes + KV bytes
 read per token / bandwidth measured here with a large fp32 GEMV), fraction of roofline,
 batch-8 total tok/s and its ratio to batch 1, INT4 decode tok/s (module forward unpacking
-per call, the same with a hot-expert dequant cache, and the fused path), and aten ops per
-token. Targets: >= 2x transformers at batch 1,
->= 0.5 of the roofline, batch 8 >= 5x batch 1.
+per call, the same with a hot-expert dequant cache, and the fused path), aten ops per
+token, and the weight-matmul floor: a step's matmuls alone at batch 1 and batch 8 (no other
+op), which bounds what any eager step of this design can reach (at 8 rows MKL's small-M GEMM
+on cold weights costs 1.5-3x a GEMV of the same matrix, so it caps the batch ratio).
+Targets: >= 2x transformers at batch 1, >= 0.5 of the roofline, batch 8 >= 5x batch 1.
 
 Every figure is given twice: by wall clock and by process CPU time. On a shared machine
 other processes steal the cores; with one thread the CPU clock excludes that, so it is the
@@ -26,6 +28,7 @@ import argparse
 import json
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,7 @@ import torch
 
 from thinkact.model.checkpoint import load_checkpoint, save_checkpoint
 from thinkact.model.engine import Session
+from thinkact.model.fast_decode import FastDecoder
 from thinkact.model.int4 import DequantCache
 from thinkact.model.int4_checkpoint import quantize_checkpoint, set_dequant_cache
 from thinkact.model.model import K2ForCausalLM
@@ -116,6 +120,49 @@ def hf_loop_run(hf: Any, prompt: list[int], n: int) -> Callable[[], Clock]:
         return clocked(loop)
 
     return once
+
+
+def matmul_floor(
+    dec: FastDecoder, batch: int, top_k: int, steps: int = 8, repeats: int = 5
+) -> Clock:
+    """Seconds (wall, CPU) per decode step spent in its weight matmuls alone, no other op:
+    the prepared matrices a fused step multiplies (attention projections, dense/shared MLPs
+    with the router, the routed experts a random top-k routing of ``batch`` rows hits, each
+    on its own rows, and the lm_head), cold as in a real step. A lower bound for an eager step
+    of this design; at 8 rows it bounds the batch ratio: 8 * t(batch 1) / floor(batch 8)."""
+    g = torch.Generator().manual_seed(0)
+    plans: list[list[tuple[int, torch.Tensor]]] = []
+    for _ in range(steps):
+        plan: list[tuple[int, torch.Tensor]] = []
+        for lay in dec.layers:
+            plan += [(batch, lay.w_a), (batch, lay.w_q), (batch, lay.w_o)]
+            if not lay.moe:
+                plan += [(batch, w) for w in lay.dense]
+                continue
+            if lay.shared_router is not None and lay.shared is not None:
+                plan += [(batch, lay.shared_router), (batch, lay.shared[1])]
+            else:
+                plan += [(batch, lay.router_t), *((batch, w) for w in lay.shared or ())]
+            hits = Counter(
+                e
+                for _ in range(batch)
+                for e in torch.randperm(lay.n_experts, generator=g)[:top_k].tolist()
+            )
+            for e, rows in sorted(hits.items()):
+                plan += [(rows, lay.gu_of[e]), (rows, lay.down_of[e])]
+        plans.append(plan)
+    xs = {(r, w.shape[0]): torch.randn(r, w.shape[0]) for p in plans for r, w in p}
+    hn = torch.randn(batch, dec.lm_head.shape[1])
+
+    def run() -> None:
+        for plan in plans:
+            for rows, w in plan:
+                torch.mm(xs[(rows, w.shape[0])], w)
+            dec.logits(hn)
+
+    run()
+    t = best([clocked(run) for _ in range(repeats)])
+    return t[0] / steps, t[1] / steps
 
 
 def ops_per_token(model: Any, prompt: list[int], n: int = 16, fast: bool = True) -> float:
@@ -212,6 +259,9 @@ def main() -> None:
             for name, (fn, _) in runs.items():
                 times[name].append(fn())
         t = {k: best(v) for k, v in times.items()}
+        dec = FastDecoder(model)
+        top_k = model.config.num_experts_per_tok
+        floors = {b: matmul_floor(dec, b, top_k) for b in (1, args.batch)}
 
         def rate(name: str, c: int) -> float:
             return runs[name][1] / t[name][c]
@@ -239,6 +289,12 @@ def main() -> None:
                     ratio_vs_hf_generate=b1 / hf_gen,
                     ratio_vs_hf_loop=b1 / rate("hf_loop", c),
                 )
+            floor_1, floor_n = floors[1][c], floors[args.batch][c]
+            fig.update(
+                matmul_floor_b1_ms=floor_1 * 1e3,
+                **{f"matmul_floor_b{args.batch}_ms": floor_n * 1e3},
+                batch_ratio_ceiling=args.batch / floor_n / b1,
+            )
             res[clock] = {k: round(v, 3 if v < 10 else 1) for k, v in fig.items()}
             print(f"--- by {clock} clock" + (" (1 thread: robust to other load)" if c else ""))
             print(
@@ -255,6 +311,11 @@ def main() -> None:
             print(
                 f"thinkact batch {args.batch}: {bn:.1f} tok/s total = {bn / b1:.2f}x batch 1 "
                 f"(target >= 5x)"
+            )
+            print(
+                f"weight matmuls alone (no other op): batch 1 {floor_1 * 1e3:.2f} ms/step, batch "
+                f"{args.batch} {floor_n * 1e3:.2f} ms/step -> at zero other cost batch "
+                f"{args.batch} would reach {args.batch / floor_n / b1:.2f}x the batch-1 speed above"
             )
             print(
                 f"INT4 batch 1: {fig['int4_b1_tok_s']:.1f} tok/s unpacking per call (module "

@@ -25,8 +25,12 @@ def _model(**overrides: object) -> K2ForCausalLM:
 
 @torch.no_grad()
 def _compare(
-    model: K2ForCausalLM, batch: int, stacked_min_fill: float = 1.0, int4_mode: str = "int8"
-) -> None:
+    model: K2ForCausalLM,
+    batch: int,
+    stacked_min_fill: float = 1.0,
+    int4_mode: str = "int8",
+    lm_block: int = 256,
+) -> FastDecoder:
     g = torch.Generator().manual_seed(batch)
     prompt = torch.randint(0, 128, (batch, 9), generator=g)
     nxt = torch.randint(0, 128, (batch, 3), generator=g)
@@ -34,7 +38,9 @@ def _compare(
     fast_cache = model.new_cache(batch, 32)
     model(prompt, start_pos=0, cache=ref_cache)
     model(prompt, start_pos=0, cache=fast_cache)
-    dec = FastDecoder(model, stacked_min_fill=stacked_min_fill, int4_mode=int4_mode)
+    dec = FastDecoder(
+        model, stacked_min_fill=stacked_min_fill, int4_mode=int4_mode, lm_block=lm_block
+    )
     for i in range(3):
         pos = 9 + i
         want = model(nxt[:, i : i + 1], start_pos=pos, cache=ref_cache)[:, -1]
@@ -44,6 +50,27 @@ def _compare(
     end = 12
     got_kv, want_kv = fast_cache.buffers[0][:, :, :end], ref_cache.buffers[0][:, :, :end]
     assert torch.allclose(got_kv, want_kv, atol=1e-5, rtol=1e-5), (got_kv - want_kv).abs().max()
+    return dec
+
+
+@pytest.mark.parametrize("lm_block", [32, 48])  # 128-token vocab: 4 column blocks / no fit
+def test_lm_head_column_blocks_for_several_rows(lm_block: int) -> None:
+    dec = _compare(_model(), 3, lm_block=lm_block)
+    assert (dec._lm_blocks is not None) == (lm_block == 32)
+    if dec._lm_blocks is not None:
+        assert dec._lm_blocks.shape == (4, 32, 32)  # [V/nb, H, nb]
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_no_shared_expert(batch: int) -> None:
+    dec = _compare(_model(n_shared_experts=0, n_group=1, topk_group=1), batch)
+    assert all(lay.shared_router is None for lay in dec.layers if lay.moe)
+
+
+def test_router_rides_on_the_shared_expert_matmul() -> None:
+    dec = _compare(_model(n_group=1, topk_group=1), 1)
+    moe = [lay for lay in dec.layers if lay.moe]
+    assert moe and all(lay.shared_router is not None for lay in moe)
 
 
 @pytest.mark.parametrize("batch", [1, 3, 8])
@@ -137,3 +164,12 @@ def test_single_token_feeds_use_the_fused_path_and_see_weight_changes() -> None:
     ref = Session(m, 32, fast=False)
     ref.feed(seq)
     assert torch.allclose(fast.feed([8]), ref.feed([8]), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("token", [-1, 128])
+def test_out_of_vocabulary_token_is_rejected(token: int) -> None:
+    m = _model()
+    cache = m.new_cache(1, 8)
+    m(torch.tensor([[1, 2]]), start_pos=0, cache=cache)
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        FastDecoder(m).step([token], 2, cache)

@@ -35,6 +35,14 @@ class KVCache:
         self.layers: list[tuple[torch.Tensor, ...]] = [
             tuple(b[i] for b in buffers) for i in range(buffers[0].shape[0])
         ]
+        self._row0: list[torch.Tensor] | None = None
+
+    def row0_layers(self) -> list[torch.Tensor]:
+        """Per-layer views of row 0 of the first buffer ([max_seq, ...] each), built once: a
+        batch-1 decode step then slices them directly (one op fewer per access)."""
+        if self._row0 is None:
+            self._row0 = [layer[0][0] for layer in self.layers]
+        return self._row0
 
     @classmethod
     def allocate(

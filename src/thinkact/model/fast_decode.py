@@ -1,21 +1,26 @@
 """A fused single-token decode step for K2ForCausalLM: same math, far fewer eager ops.
 
 At the sizes thinkact runs on CPU (tens of millions of parameters) a decode step is bound by
-per-op dispatch overhead (a few µs per op), not by memory bandwidth. Measured on the §11.3
-benchmark shape, the module-by-module forward dispatches ~625-700 aten ops per token, this
-path ~450, each cheaper, by preparing weights once:
+per-op dispatch overhead (a few µs per op) as much as by memory bandwidth. Measured on the
+§11.3 benchmark shape, the module-by-module forward dispatches ~625 aten ops per token, this
+path ~420, each cheaper, by preparing weights once (:mod:`thinkact.model.fast_layers`):
 
-* ``q_a_proj`` and ``kv_a_proj_with_mqa`` read the same input: one matrix.
+* ``q_a_proj`` and ``kv_a_proj_with_mqa`` read the same input: one matrix; so do the shared
+  expert's gate/up and the router (n_group 1, fp32): one matmul gives both.
 * W_UK and the softmax scale are folded into ``q_b_proj`` (per head W_UKᵀ·W_QB), so the query
   comes out directly in latent space: no per-layer einsum/cat.
 * RoPE is a linear map: one [C, C] block matrix per position (identity on the latent part,
   the model's own rotation on the rope part, obtained by rotating an identity matrix) rotates
   queries and the new cache entry with one matmul each.
-* weights are stored transposed ([in, out], contiguous) because ``mm(x, Wᵀ)`` is 2-3x
-  cheaper than ``F.linear(x, W)`` for batch-1 CPU shapes; residual adds ride on ``addmm``;
-  gate and up are one matrix per expert.
+* weights are stored transposed ([in, out], contiguous) because ``mm(x, Wᵀ)`` streams cold
+  weights ~1.5x faster than ``F.linear(x, W)`` for batch-1 CPU shapes (lm_head included);
+  residual adds ride on ``addmm``; gate and up are one matrix per expert, split with
+  ``unsafe_chunk`` and multiplied in place.
 * RMSNorm (fp32) is computed as ``layer_norm([x, -x])[:d]``: the mean of [x, -x] is 0 and its
   variance is mean(x²), so it equals RMSNorm, and on CPU it is ~3x cheaper than ``rms_norm``.
+* batch 1 attends on each layer's [S, C] cache row with 2-D matmuls and writes the new entry
+  with ``mm(out=)``; several rows read the lm_head as contiguous column blocks under one
+  ``bmm`` (MKL's small-M GEMM reads a wide matrix in strided panels).
 * routing (sigmoid, ``noaux_tc``, one group) picks experts on tensors and normalizes the k
   weights in Python; each chosen expert is then ``mm, chunk, silu, mul, addmm`` on its row.
   With a few rows an expert chosen by several rows runs once on all of them; with more rows
@@ -42,120 +47,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from thinkact.model.int4 import Int4Linear, unpack_int4
+from thinkact.model.fast_layers import FusedNorm, PreparedLayer, swiglu_add, transposed
 from thinkact.model.rope import apply_rope, apply_rope_pairs
-
-_GMM_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
-
-
-class _Norm:
-    """RMSNorm with the model's weight/eps; fp32 via the layer_norm identity above."""
-
-    def __init__(self, norm: Any) -> None:
-        w = norm.weight.detach()
-        self.w, self.eps, self.d = w, float(norm.eps), w.shape[0]
-        self.fp32 = w.dtype == torch.float32
-        self.w2 = torch.cat([w, torch.zeros_like(w)])  # weight for [x, -x]; 2nd half unused
-        self.shape2 = (2 * self.d,)
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        if self.fp32 and x.dtype == torch.float32:
-            y = F.layer_norm(torch.cat([x, x.neg()], dim=-1), self.shape2, self.w2, None, self.eps)
-            return y[..., : self.d]
-        return self.w * F.rms_norm(x.float(), (self.d,), eps=self.eps).to(x.dtype)
-
-
-def _t(w: torch.Tensor) -> torch.Tensor:
-    """[out, in] -> contiguous [in, out] (the layout ``mm``/``addmm`` take fastest)."""
-    return w.detach().t().contiguous()
-
-
-def _swiglu_t(mlp: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """SwiGLU MLP -> ([gate | up]ᵀ [H, 2I], downᵀ [I, H]) contiguous copies."""
-    gu = torch.cat([mlp.gate_proj.weight.detach(), mlp.up_proj.weight.detach()])
-    return _t(gu), _t(mlp.down_proj.weight)
-
-
-class _Layer:
-    """Prepared tensors of one decoder layer."""
-
-    def __init__(self, layer: Any, int4_mode: str = "int8") -> None:
-        attn = layer.self_attn
-        h, nope, rope, v, kv = attn.n_heads, attn.nope, attn.rope, attn.v_dim, attn.kv_rank
-        self.h, self.kv, self.v, self.rope = h, kv, v, rope
-        self.in_norm = _Norm(layer.input_layernorm)
-        self.post_norm = _Norm(layer.post_attention_layernorm)
-        self.kv_norm = _Norm(attn.kv_a_layernorm)
-        kv_a = attn.kv_a_proj_with_mqa.weight.detach()
-        kv_b = attn.kv_b_proj.weight.detach().view(h, nope + v, kv)
-        self.q_norm: _Norm | None = None
-        if attn.q_proj is not None:
-            q_lin, self.q_rank = attn.q_proj.weight.detach(), 0
-            self.w_a = _t(kv_a)
-        else:
-            q_lin = attn.q_b_proj.weight.detach()
-            self.q_rank = q_lin.shape[1]
-            self.q_norm = _Norm(attn.q_a_layernorm)
-            self.w_a = _t(torch.cat([attn.q_a_proj.weight.detach(), kv_a]))
-        qh = q_lin.view(h, nope + rope, -1) * attn.scale
-        q_lat = torch.matmul(kv_b[:, :nope].transpose(1, 2), qh[:, :nope])  # W_UKᵀ W_Q: [h,kv,in]
-        self.w_q = _t(torch.cat([q_lat, qh[:, nope:]], dim=1).reshape(h * (kv + rope), -1))
-        self.w_uv = kv_b[:, nope:].transpose(1, 2).contiguous()  # [h, kv, v]
-        self.w_o = _t(attn.o_proj.weight)  # [h*v, H]
-        mlp = layer.mlp
-        self.moe = hasattr(mlp, "experts")
-        self.module = mlp
-        self.int4 = self.moe and any(isinstance(m, Int4Linear) for m in mlp.modules())
-        self.stackable = False  # routed experts as stacked float matrices (set below)
-        if not self.moe:
-            self.dense = _swiglu_t(mlp)
-            return
-        self.router = mlp.gate
-        r = mlp.gate
-        self.lean_router = r.n_group == 1 and r.weight.dtype == torch.float32
-        self.router_t = _t(r.weight.float())
-        self.router_bias = r.e_score_correction_bias
-        self.shared = _swiglu_t(mlp.shared_experts) if mlp.shared_experts is not None else None
-        self.experts = list(mlp.experts)  # INT4: the modules themselves (packed weights)
-        self.n_experts = len(self.experts)
-        self.int8: list[tuple[torch.Tensor, ...]] | None = None
-        if self.int4:
-            if int4_mode == "int8":
-                self.int8 = [_int8_expert(e) for e in mlp.experts]
-            elif int4_mode != "module":
-                raise ValueError(f"int4_mode must be 'int8' or 'module', got {int4_mode!r}")
-            return
-        self.inter = mlp.experts[0].gate_proj.out_features
-        stacks = [_swiglu_t(e) for e in mlp.experts]
-        self.e_gu = torch.stack([g for g, _ in stacks])  # [E, H, 2I]
-        self.e_down = torch.stack([d for _, d in stacks])  # [E, I, H]
-        # Per-expert views in Python lists: picking an expert costs no tensor op.
-        self.gu_of, self.down_of = list(self.e_gu.unbind(0)), list(self.e_down.unbind(0))
-        # torch._grouped_mm (private): fp32/bf16/fp16 matrices with rows of 16k bytes.
-        row_bytes = [n * self.e_gu.element_size() for n in self.e_down.shape[1:]]
-        self.stackable = hasattr(torch, "_grouped_mm") and self.e_gu.dtype in _GMM_DTYPES
-        self.stackable = self.stackable and all(n % 16 == 0 for n in row_bytes)
-
-    def weights_of(self, e: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """Expert ``e`` as float ([gate | up]ᵀ, downᵀ); None when it must run as modules."""
-        if not self.int4:
-            return self.gu_of[e], self.down_of[e]
-        if self.int8 is None:
-            return None
-        q_gu, s_gu, q_dn, s_dn = self.int8[e]
-        # One multiply per matrix: int8 values times their group scale (Int4Linear's math).
-        gu = (q_gu.view(s_gu.shape[0], -1, q_gu.shape[1]) * s_gu).view(q_gu.shape)
-        dn = (q_dn.view(s_dn.shape[0], -1, q_dn.shape[1]) * s_dn).view(q_dn.shape)
-        return gu, dn
-
-    def expert(self, e: int, hn: torch.Tensor) -> torch.Tensor:
-        """Routed expert ``e`` on rows ``hn`` (unweighted)."""
-        ws = self.weights_of(e)
-        if ws is None:
-            out: torch.Tensor = self.experts[e](hn)
-            return out
-        g, u = torch.mm(hn, ws[0]).chunk(2, dim=-1)
-        return torch.mm(F.silu(g) * u, ws[1])
 
 
 def supports(model: Any) -> bool:
@@ -174,7 +67,13 @@ def supports(model: Any) -> bool:
 class FastDecoder:
     """``step(tokens, pos, cache) -> logits [B, V]``: one token per row, all rows at ``pos``."""
 
-    def __init__(self, model: Any, stacked_min_fill: float = 1.0, int4_mode: str = "int8") -> None:
+    def __init__(
+        self,
+        model: Any,
+        stacked_min_fill: float = 1.0,
+        int4_mode: str = "int8",
+        lm_block: int = 256,
+    ) -> None:
         if not supports(model):
             raise ValueError("FastDecoder needs a K2ForCausalLM with attn_impl='absorb'")
         cfg = model.config
@@ -186,19 +85,24 @@ class FastDecoder:
         # fewer slots run one by one.
         self.stacked_min_fill = stacked_min_fill
         with torch.no_grad():
-            self.layers = [_Layer(layer, int4_mode) for layer in model.model.layers]
+            self.layers = [PreparedLayer(layer, int4_mode) for layer in model.model.layers]
             self.embed = model.model.embed_tokens.weight.detach()
-            self.final_norm = _Norm(model.model.norm)
+            self.final_norm = FusedNorm(model.model.norm)
             self.lm_head = model.lm_head.weight.detach()
         self.top_k, self.norm_topk = cfg.num_experts_per_tok, cfg.norm_topk_prob
         self.routed_scale = float(cfg.routed_scaling_factor)
         self.kv, self.rope_dim = cfg.kv_lora_rank, cfg.qk_rope_head_dim
         self.interleave = cfg.rope_interleave
         self.dtype = self.lm_head.dtype
-        self._lm_head_t: torch.Tensor | None = None
+        # [H, V]: at one row ``mm`` streams it ~1.5x faster than F.linear on [V, H] (cold
+        # weights, measured on the §11.3 shape); several rows use column blocks (below).
+        self.lm_head_t = transposed(self.lm_head)
+        self._lm_blocks: torch.Tensor | None = None
+        self.lm_block = lm_block
         self._rot = torch.empty(0)
         self.device = self.lm_head.device
         self._block = torch.eye(self.kv + self.rope_dim, dtype=self.dtype, device=self.device)
+        self._block_rope = self._block[self.kv :, self.kv :]  # rewritten per position
         self._versions = self._fingerprint()
 
     def _fingerprint(self) -> list[tuple[int, int]]:
@@ -229,7 +133,7 @@ class FastDecoder:
             self._rot = rot.to(
                 self.device, self.dtype
             ).contiguous()  # row i = rope(e_i): x @ rot = rope(x)
-        self._block[self.kv :, self.kv :] = self._rot[pos]
+        self._block_rope.copy_(self._rot[pos])
         return self._block
 
     @torch.inference_mode()
@@ -241,21 +145,36 @@ class FastDecoder:
             raise ValueError(f"position {pos} beyond cache max_seq_len {cache.max_seq_len}")
         block = self._rotation(pos)
         if b == 1 and isinstance(tokens, list):
-            x = self.embed[tokens[0]].unsqueeze(0)
+            t = tokens[0]
+            if not 0 <= t < self.embed.shape[0]:
+                raise ValueError(f"token id {t} outside the vocabulary [0, {self.embed.shape[0]})")
+            x = self.embed[t : t + 1]  # a view: only read (addmm input)
         else:
             x = F.embedding(torch.as_tensor(tokens, device=self.device), self.embed)
-        for lay, (buf,) in zip(self.layers, cache.layers, strict=True):
+        # Batch 1: the attention works on each layer's [S, C] row view (fewer view ops).
+        bufs = cache.row0_layers() if b == 1 else [buf for buf, in cache.layers]
+        for lay, buf in zip(self.layers, bufs, strict=True):
             x = self._attention(lay, x, buf, block, pos)
             x = self._ffn(lay, x)
         cache.length = max(cache.length, pos + 1)
-        if b == 1:
-            return F.linear(self.final_norm(x), self.lm_head)
-        if self._lm_head_t is None:  # several rows: mm on [H, V] is ~2x faster than F.linear
-            self._lm_head_t = _t(self.lm_head)
-        return torch.mm(self.final_norm(x), self._lm_head_t)
+        return self.logits(self.final_norm(x))
+
+    def logits(self, hn: torch.Tensor) -> torch.Tensor:
+        """lm_head on final-normed rows [B, H] -> [B, V]. Several rows: MKL's small-M GEMM
+        reads a wide [H, V] matrix in strided panels; as contiguous [V/nb, H, nb] column
+        blocks under one ``bmm`` it streams (~1.4x faster at 8 rows, measured)."""
+        vocab, nb = self.lm_head.shape[0], self.lm_block
+        if hn.shape[0] == 1 or vocab % nb:
+            return torch.mm(hn, self.lm_head_t)
+        if self._lm_blocks is None:
+            w = self.lm_head.view(vocab // nb, nb, -1)
+            self._lm_blocks = w.transpose(1, 2).contiguous()  # [V/nb, H, nb]
+        blocks = self._lm_blocks
+        out = torch.bmm(hn.expand(blocks.shape[0], -1, -1), blocks)  # [V/nb, B, nb]
+        return out.transpose(0, 1).reshape(hn.shape[0], vocab)
 
     def _attention(
-        self, lay: _Layer, x: torch.Tensor, buf: torch.Tensor, block: torch.Tensor, pos: int
+        self, lay: PreparedLayer, x: torch.Tensor, buf: torch.Tensor, block: torch.Tensor, pos: int
     ) -> torch.Tensor:
         b, kv, h = x.shape[0], lay.kv, lay.h
         hn = lay.in_norm(x)
@@ -266,7 +185,21 @@ class FastDecoder:
         else:
             lat, kpe = a.split([kv, lay.rope], dim=-1)
             q = torch.mm(hn, lay.w_q)
-        buf.select(1, pos).copy_(torch.mm(torch.cat([lay.kv_norm(lat), kpe], dim=-1), block))
+        entry = torch.cat([lay.kv_norm(lat), kpe], dim=-1)
+        if b == 1:  # one row: buf is its [S, C] cache; 2-D matmuls, fewer view ops
+            if buf.dtype == entry.dtype:
+                torch.mm(entry, block, out=buf[pos : pos + 1])
+            else:  # a cache in another dtype than the weights: cast on the copy
+                buf[pos : pos + 1].copy_(torch.mm(entry, block))
+            keys1 = buf[: pos + 1]
+            qc1 = torch.mm(q.view(h, -1), block)  # [h, C]
+            p1 = torch.softmax(torch.mm(qc1, keys1.t()), dim=-1, dtype=torch.float32)
+            if p1.dtype != x.dtype:
+                p1 = p1.to(x.dtype)
+            o_lat1 = torch.mm(p1, keys1).unsqueeze(1)  # [h, 1, C]: rope part meets zero rows
+            o1 = torch.bmm(o_lat1, lay.w_uv_pad).view(1, h * lay.v)
+            return torch.addmm(x, o1, lay.w_o)
+        buf.select(1, pos).copy_(torch.mm(entry, block))
         keys = buf.narrow(1, 0, pos + 1)  # [B, S, C]
         qc = torch.mm(q.view(b * h, -1), block).view(b, h, -1)
         p = torch.softmax(torch.bmm(qc, keys.transpose(1, 2)), dim=-1, dtype=torch.float32)
@@ -276,30 +209,39 @@ class FastDecoder:
         o = torch.bmm(o_lat.transpose(0, 1), lay.w_uv).transpose(0, 1).reshape(b, h * lay.v)
         return torch.addmm(x, o, lay.w_o)
 
-    def _ffn(self, lay: _Layer, x: torch.Tensor) -> torch.Tensor:
+    def _ffn(self, lay: PreparedLayer, x: torch.Tensor) -> torch.Tensor:
         hn = lay.post_norm(x)
         if not lay.moe:
-            return _swiglu_add(x, hn, *lay.dense)
-        if lay.shared is not None:
-            x = _swiglu_add(x, hn, *lay.shared)
+            return swiglu_add(x, hn, *lay.dense)
         b = x.shape[0]
+        logits: torch.Tensor | None = None  # router logits, when merged with the shared mm
+        if lay.shared_router is not None and lay.shared is not None:
+            g, u, logits = torch.mm(hn, lay.shared_router).split(lay.shared_split, dim=-1)
+            x = torch.addmm(x, F.silu(g).mul_(u), lay.shared[1])
+        elif lay.shared is not None:
+            x = swiglu_add(x, hn, *lay.shared)
         if b == 1 and lay.lean_router:
-            for e, w in self._route(lay, hn)[0]:
+            for e, w in self._route(lay, hn, logits)[0]:
                 ws = lay.weights_of(e)
                 if ws is None:
                     x = torch.add(x, lay.expert(e, hn), alpha=w)
                 else:
-                    x = _swiglu_add(x, hn, ws[0], ws[1], w)
+                    x = swiglu_add(x, hn, ws[0], ws[1], w)
             return x
         if lay.stackable and b * self.top_k >= self.stacked_min_fill * lay.n_experts:
-            return self._stacked(lay, x, hn, *lay.router(hn))
+            routed = self._route_t(lay, hn, logits) if lay.lean_router else lay.router(hn)
+            return self._stacked(lay, x, hn, *routed)
         if lay.lean_router:
-            return self._by_slot(lay, x, hn)
+            return self._by_slot(lay, x, hn, logits)
         return self._grouped(lay, x, hn, *lay.router(hn))
 
     @staticmethod
     def _stacked(
-        lay: _Layer, x: torch.Tensor, hn: torch.Tensor, weights: torch.Tensor, idx: torch.Tensor
+        lay: PreparedLayer,
+        x: torch.Tensor,
+        hn: torch.Tensor,
+        weights: torch.Tensor,
+        idx: torch.Tensor,
     ) -> torch.Tensor:
         """Many rows: slots sorted by expert, then two grouped matmuls over the stacked experts
         (each expert multiplies its slice of rows, looped in C++). ~15 ops whatever the batch,
@@ -316,7 +258,11 @@ class FastDecoder:
 
     @staticmethod
     def _grouped(
-        lay: _Layer, x: torch.Tensor, hn: torch.Tensor, weights: torch.Tensor, idx: torch.Tensor
+        lay: PreparedLayer,
+        x: torch.Tensor,
+        hn: torch.Tensor,
+        weights: torch.Tensor,
+        idx: torch.Tensor,
     ) -> torch.Tensor:
         """Rows grouped by chosen expert: each hit expert runs once on its rows."""
         flat = idx.flatten()
@@ -334,11 +280,14 @@ class FastDecoder:
             start += c
         return x
 
-    def _route(self, lay: _Layer, hn: torch.Tensor) -> list[list[tuple[int, float]]]:
-        """Sigmoid/noaux_tc routing (n_group 1): per row, (expert, weight) in Python floats."""
-        scores = torch.sigmoid(
-            torch.mm(hn if hn.dtype == torch.float32 else hn.float(), lay.router_t)
-        )
+    def _route(
+        self, lay: PreparedLayer, hn: torch.Tensor, logits: torch.Tensor | None = None
+    ) -> list[list[tuple[int, float]]]:
+        """Sigmoid/noaux_tc routing (n_group 1): per row, (expert, weight) in Python floats.
+        ``logits``: the router's fp32 logits when already computed (merged matmul)."""
+        if logits is None:
+            logits = torch.mm(hn if hn.dtype == torch.float32 else hn.float(), lay.router_t)
+        scores = torch.sigmoid(logits)
         idx = torch.topk(scores + lay.router_bias, self.top_k, dim=-1, sorted=False)[1]
         out = []
         for s, row in zip(scores.tolist(), idx.tolist(), strict=True):  # nested: no index ops
@@ -349,50 +298,44 @@ class FastDecoder:
             out.append([(e, w * scale) for e, w in chosen])
         return out
 
-    def _by_slot(self, lay: _Layer, x: torch.Tensor, hn: torch.Tensor) -> torch.Tensor:
+    def _route_t(
+        self, lay: PreparedLayer, hn: torch.Tensor, logits: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model router's math (n_group 1) on tensors: (weights [N, k], experts [N, k])."""
+        if logits is None:
+            logits = torch.mm(hn if hn.dtype == torch.float32 else hn.float(), lay.router_t)
+        scores = torch.sigmoid(logits)
+        idx = torch.topk(scores + lay.router_bias, self.top_k, dim=-1, sorted=False)[1]
+        weights = scores.gather(1, idx)
+        if self.norm_topk:
+            weights = weights / (weights.sum(dim=-1, keepdim=True) + 1e-20)
+        return weights * self.routed_scale, idx
+
+    def _by_slot(
+        self,
+        lay: PreparedLayer,
+        x: torch.Tensor,
+        hn: torch.Tensor,
+        logits: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Several rows, routed in Python: an expert chosen by one row costs 7 small ops
         (its output lands with ``addmm_`` on that row of x); one chosen by several rows runs
         once on all of them."""
         groups: dict[int, list[tuple[int, float]]] = {}
-        for r, chosen in enumerate(self._route(lay, hn)):
+        for r, chosen in enumerate(self._route(lay, hn, logits)):
             for e, w in chosen:
                 groups.setdefault(e, []).append((r, w))
         for e, slots in groups.items():
             ws = lay.weights_of(e) if len(slots) == 1 else None
             if ws is not None:
                 r, w = slots[0]
-                g, u = torch.mm(hn.narrow(0, r, 1), ws[0]).chunk(2, dim=-1)
-                x.narrow(0, r, 1).addmm_(F.silu(g) * u, ws[1], alpha=w)
+                g, u = torch.mm(hn.narrow(0, r, 1), ws[0]).unsafe_chunk(2, dim=-1)
+                x.narrow(0, r, 1).addmm_(F.silu(g).mul_(u), ws[1], alpha=w)
                 continue
             ri = torch.tensor([r for r, _ in slots], device=x.device)
             wt = torch.tensor([[w] for _, w in slots], dtype=x.dtype, device=x.device)
             x.index_add_(0, ri, lay.expert(e, hn.index_select(0, ri)) * wt)
         return x
-
-
-def _int8_expert(mlp: Any) -> tuple[torch.Tensor, ...]:
-    """INT4 expert -> int8 values and group scales in the transposed layout:
-    ([gate | up]ᵀ int8 [H, 2I], scales [H/g, 1, 2I], downᵀ int8 [I, H], scales [I/g, 1, H])."""
-    g, u, d = mlp.gate_proj, mlp.up_proj, mlp.down_proj
-    q_gu = torch.cat(
-        [unpack_int4(g.weight_packed, g.in_features), unpack_int4(u.weight_packed, u.in_features)]
-    )
-    s_gu = torch.cat([g.weight_scale, u.weight_scale])
-    q_dn = unpack_int4(d.weight_packed, d.in_features)
-    return (
-        q_gu.t().contiguous(),
-        s_gu.t().contiguous().unsqueeze(1),
-        q_dn.t().contiguous(),
-        d.weight_scale.t().contiguous().unsqueeze(1),
-    )
-
-
-def _swiglu_add(
-    x: torch.Tensor, hn: torch.Tensor, gu_t: torch.Tensor, down_t: torch.Tensor, alpha: float = 1.0
-) -> torch.Tensor:
-    """x + alpha * down(silu(gate(hn)) * up(hn)), with [gate | up]ᵀ and downᵀ weights."""
-    g, u = torch.mm(hn, gu_t).chunk(2, dim=-1)
-    return torch.addmm(x, F.silu(g) * u, down_t, alpha=alpha)
 
 
 _DECODERS: weakref.WeakKeyDictionary[nn.Module, FastDecoder] = weakref.WeakKeyDictionary()
