@@ -4,17 +4,12 @@ calls the real python tool, reads its output and answers; ``serve-model`` serves
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from openai import OpenAI
 
-from support.cli_run import clean_env, thinkact
+from support.cli_run import clean_env, serve_model, thinkact
 from thinkact.backends.embedded import EMBEDDED_DIR, EMBEDDED_NAME, embedded_checkpoint
 
 DEMO = "What is 17 * 23 + 4? Use the python tool to check."
@@ -53,25 +48,8 @@ def test_bundled_model_answers_held_out_tasks() -> None:
 
 
 def test_serve_model_without_a_checkpoint_serves_the_bundled_model(tmp_path: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    proc = subprocess.Popen([sys.executable, "-m", "thinkact.cli.main", "serve-model",
-                             "--port", str(port), "--threads", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env=clean_env(tmp_path))
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "serve-model did not come up"
-            time.sleep(0.2)
-        client = OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="EMPTY", max_retries=0)
+    with serve_model(["--threads", "1"], clean_env(tmp_path)) as base_url:
+        client = OpenAI(base_url=base_url, api_key="EMPTY", max_retries=0)
         assert [m.id for m in client.models.list().data] == [EMBEDDED_NAME]
         tools = [{"type": "function", "function": {
             "name": "python", "description": "Run Python code.",
@@ -85,9 +63,7 @@ def test_serve_model_without_a_checkpoint_serves_the_bundled_model(tmp_path: Pat
         assert msg.tool_calls and msg.tool_calls[0].function.name == "python"  # type: ignore[union-attr]
         assert json.loads(msg.tool_calls[0].function.arguments)["code"] == "print(12 * 12)"  # type: ignore[union-attr]
         assert getattr(msg, "reasoning_content", None)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        client.close()
 
 
 def test_a_missing_bundled_model_is_a_clear_error(tmp_path: Path,

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 CLI = [sys.executable, "-m", "thinkact.cli.main"]
 
@@ -46,3 +52,30 @@ def files_turns(n_tool_steps: int, answer: str = "Wrote the files.") -> list[dic
         for i in range(n_tool_steps)]
     turns.append({"reasoning": "All written.", "content": answer})
     return turns
+
+
+@contextmanager
+def serve_model(args: list[str], env: dict[str, str]) -> Iterator[str]:
+    """``thinkact serve-model ARGS`` on a free loopback port; yields its base URL once
+    ``/v1/models`` answers, and stops the server on exit."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    proc = subprocess.Popen([*CLI, "serve-model", *args, "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env={**env, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "serve-model did not come up"
+            time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
