@@ -24,6 +24,16 @@ DEFAULT_CORPUS = (
 )
 
 
+def preset_for_tokenizer(preset: str, tok: K2Tokenizer, **config_changes: Any) -> Any:
+    """``preset``'s config sized to ``tok``: its vocabulary and its BOS / end-of-turn / PAD ids."""
+    from thinkact.model.presets import get_preset
+
+    return get_preset(preset).replace(
+        vocab_size=tok.vocab_size, bos_token_id=tok.specials.get(BOS),
+        eos_token_id=tok.specials.get(IM_END), pad_token_id=tok.specials.get(PAD),
+        **config_changes)
+
+
 def make_random_checkpoint(
     path: str | Path,
     *,
@@ -40,14 +50,10 @@ def make_random_checkpoint(
 
     from thinkact.model.checkpoint import save_checkpoint
     from thinkact.model.model import K2ForCausalLM
-    from thinkact.model.presets import get_preset
 
     tok = tokenizer or train_tokenizer(list(corpus) * 10, vocab_size)
-    cfg = get_preset(preset).replace(
-        vocab_size=tok.vocab_size, max_position_embeddings=max_seq_len,
-        bos_token_id=tok.specials.get(BOS), eos_token_id=tok.specials.get(IM_END),
-        pad_token_id=tok.specials.get(PAD), **config_changes,
-    )
+    cfg = preset_for_tokenizer(preset, tok, max_position_embeddings=max_seq_len,
+                               **config_changes)
     torch.manual_seed(seed)
     model = K2ForCausalLM(cfg, dtype=torch.float32)
     out = save_checkpoint(model, path)

@@ -23,13 +23,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from thinkact.backends.local_checkpoint import CHAT_FORMAT_FILE
+from thinkact.backends.local_checkpoint import CHAT_FORMAT_FILE, preset_for_tokenizer
 from thinkact.chat_format.render import ChatFormat, format_to_dict
 from thinkact.chat_format.tokenizer import K2Tokenizer, train_tokenizer
-from thinkact.chat_format.tokens import BOS, IM_END, PAD
+from thinkact.chat_format.tokens import PAD
 from thinkact.model.checkpoint import save_checkpoint
 from thinkact.model.model import K2ForCausalLM
-from thinkact.model.presets import get_preset
 from thinkact.train.data import Sample, corpus_texts, sample_stream
 from thinkact.train.muonclip import StepStats
 
@@ -114,11 +113,8 @@ def masked_loss(model: K2ForCausalLM, ids: torch.Tensor, where: torch.Tensor,
 
 
 def build_model(cfg: TrainConfig, tok: K2Tokenizer) -> K2ForCausalLM:
-    config = get_preset(cfg.preset).replace(
-        vocab_size=tok.vocab_size, bos_token_id=tok.specials.get(BOS),
-        eos_token_id=tok.specials.get(IM_END), pad_token_id=tok.specials.get(PAD))
     torch.manual_seed(cfg.seed)
-    return K2ForCausalLM(config, dtype=torch.float32)
+    return K2ForCausalLM(preset_for_tokenizer(cfg.preset, tok), dtype=torch.float32)
 
 
 def save(model: K2ForCausalLM, tok: K2Tokenizer, cfg: TrainConfig, fmt: ChatFormat) -> Path:
@@ -176,5 +172,6 @@ def train(cfg: TrainConfig, fmt: ChatFormat = TINY_FORMAT,
             entry = {"step": step, "eval": result}
             cfg.log.append(entry)
             report(entry)
-            save(model, tok, cfg, fmt)
+            if step < cfg.steps - 1:  # an intermediate checkpoint; the last is written below
+                save(model, tok, cfg, fmt)
     return save(model.eval(), tok, cfg, fmt)
