@@ -4,15 +4,18 @@ Model: the reference sheet's §11.3 shape (preset ``bench-18m``: vocab 8192, hid
 8 layers, 16 routed experts top-2, 1 shared, q_lora 128, kv_lora 64, YaRN), random init,
 fp32. Both implementations load the same HF-format safetensors written by thinkact.
 
-Printed: threads, decode tok/s at batch 1 (thinkact, transformers eager ``generate`` and a
-hand-cached HF loop), their ratio, the bandwidth roofline (active weight bytes + KV bytes
-read per token / bandwidth measured here with a large fp32 GEMV), fraction of roofline,
-batch-8 total tok/s and its ratio to batch 1, INT4 decode tok/s (module forward unpacking
-per call, the same with a hot-expert dequant cache, and the fused path), aten ops per
-token, and the weight-matmul floor: a step's matmuls alone at batch 1 and batch 8 (no other
-op), which bounds what any eager step of this design can reach (at 8 rows MKL's small-M GEMM
-on cold weights costs 1.5-3x a GEMV of the same matrix, so it caps the batch ratio).
-Targets: >= 2x transformers at batch 1, >= 0.5 of the roofline, batch 8 >= 5x batch 1.
+Printed: threads; decode tok/s at batch 1 for thinkact's default step (the C step of
+``thinkact.model.native``), for its fused PyTorch step, for transformers eager ``generate``
+and a hand-cached HF loop, and the ratios; the bandwidth roofline (active weight bytes + KV
+bytes read per token / bandwidth measured here with a large fp32 GEMV) and the fraction of
+it reached; batch-8 total tok/s, its ratio to batch 1, and the batch-8 roofline: 8 rows
+read the weights of every expert any row picks (10.5 of 16 per MoE layer on average for a
+uniform top-2), so a step reads ~1.9x the bytes of a batch-1 step and a bandwidth-bound
+engine's batch ratio cannot exceed 8 / 1.9 ≈ 4.2x (printed as "bandwidth ceiling"); INT4
+decode tok/s (module forward unpacking per call, the same with a hot-expert dequant cache,
+the fused path); aten ops per token of the PyTorch paths (the C step is one call).
+Targets (issue #4): >= 2x transformers at batch 1, >= 0.5 of the roofline, batch 8 >= 5x
+batch 1.
 
 Every figure is given twice: by wall clock and by process CPU time. On a shared machine
 other processes steal the cores; with one thread the CPU clock excludes that, so it is the
@@ -28,7 +31,6 @@ import argparse
 import json
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,10 +39,11 @@ import torch
 
 from thinkact.model.checkpoint import load_checkpoint, save_checkpoint
 from thinkact.model.engine import Session
-from thinkact.model.fast_decode import FastDecoder
+from thinkact.model.fast_decode import fast_decoder_for
 from thinkact.model.int4 import DequantCache
 from thinkact.model.int4_checkpoint import quantize_checkpoint, set_dequant_cache
 from thinkact.model.model import K2ForCausalLM
+from thinkact.model.native.decoder import NativeDecoder
 from thinkact.model.presets import bench_18m
 from thinkact.model.sampling import SamplingParams
 from thinkact.model.sizing import size_model
@@ -74,12 +77,12 @@ def gemv_bandwidth(mib: int = 256, repeats: int = 7) -> Clock:
 
 
 def thinkact_run(
-    model: Any, prompt: list[int], n: int, batch: int, fast: bool = True
+    model: Any, prompt: list[int], n: int, batch: int, fast: bool = True, native: bool = True
 ) -> Callable[[], Clock]:
     """One timed decode of n tokens per row (prefill and fork excluded)."""
 
     def once() -> Clock:
-        s = Session(model, len(prompt) + n + 1, fast=fast)
+        s = Session(model, len(prompt) + n + 1, fast=fast, native=native)
         s.feed(prompt)
         runner = s.fork(batch) if batch > 1 else s
         params = GREEDY if batch == 1 else SamplingParams(temperature=1.0)
@@ -122,54 +125,12 @@ def hf_loop_run(hf: Any, prompt: list[int], n: int) -> Callable[[], Clock]:
     return once
 
 
-def matmul_floor(
-    dec: FastDecoder, batch: int, top_k: int, steps: int = 8, repeats: int = 5
-) -> Clock:
-    """Seconds (wall, CPU) per decode step spent in its weight matmuls alone, no other op:
-    the prepared matrices a fused step multiplies (attention projections, dense/shared MLPs
-    with the router, the routed experts a random top-k routing of ``batch`` rows hits, each
-    on its own rows, and the lm_head), cold as in a real step. A lower bound for an eager step
-    of this design; at 8 rows it bounds the batch ratio: 8 * t(batch 1) / floor(batch 8)."""
-    g = torch.Generator().manual_seed(0)
-    plans: list[list[tuple[int, torch.Tensor]]] = []
-    for _ in range(steps):
-        plan: list[tuple[int, torch.Tensor]] = []
-        for lay in dec.layers:
-            plan += [(batch, lay.w_a), (batch, lay.w_q), (batch, lay.w_o)]
-            if not lay.moe:
-                plan += [(batch, w) for w in lay.dense]
-                continue
-            if lay.shared_router is not None and lay.shared is not None:
-                plan += [(batch, lay.shared_router), (batch, lay.shared[1])]
-            else:
-                plan += [(batch, lay.router_t), *((batch, w) for w in lay.shared or ())]
-            hits = Counter(
-                e
-                for _ in range(batch)
-                for e in torch.randperm(lay.n_experts, generator=g)[:top_k].tolist()
-            )
-            for e, rows in sorted(hits.items()):
-                plan += [(rows, lay.gu_of[e]), (rows, lay.down_of[e])]
-        plans.append(plan)
-    xs = {(r, w.shape[0]): torch.randn(r, w.shape[0]) for p in plans for r, w in p}
-    hn = torch.randn(batch, dec.lm_head.shape[1])
-
-    def run() -> None:
-        for plan in plans:
-            for rows, w in plan:
-                torch.mm(xs[(rows, w.shape[0])], w)
-            dec.logits(hn)
-
-    run()
-    t = best([clocked(run) for _ in range(repeats)])
-    return t[0] / steps, t[1] / steps
-
-
 def ops_per_token(model: Any, prompt: list[int], n: int = 16, fast: bool = True) -> float:
-    """aten ops (top level, as dispatched from Python) per decoded token at batch 1."""
+    """aten ops (top level, as dispatched from Python) per decoded token at batch 1 of the
+    PyTorch paths (fused or module-by-module)."""
     from torch.profiler import ProfilerActivity, profile
 
-    s = Session(model, len(prompt) + n + 2, fast=fast)
+    s = Session(model, len(prompt) + n + 2, fast=fast, native=False)
     s.feed(prompt)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         s.generate(n, GREEDY)
@@ -183,6 +144,21 @@ def active_bytes_per_token(model: K2ForCausalLM, context: float) -> tuple[float,
     weights = (size.active + model.config.hidden_size) * 4  # + one embedding row
     kv = context * size.kv_values_latent_per_layer * size.num_layers * 4
     return float(weights), float(kv)
+
+
+def bytes_per_step(model: K2ForCausalLM, rows: int, context: float) -> float:
+    """fp32 bytes one decode step of ``rows`` rows reads: the non-routed weights once, every
+    routed expert that any row picks (expected count for uniform top-k routing), one
+    embedding row and the KV cache per row."""
+    cfg = model.config
+    weights, kv = active_bytes_per_token(model, context)
+    expert = 3 * cfg.hidden_size * cfg.moe_intermediate_size * 4
+    moe_layers = cfg.num_hidden_layers - cfg.first_k_dense_replace
+    e, k = cfg.n_routed_experts, cfg.num_experts_per_tok
+    chosen = moe_layers * k * expert  # in ``weights`` already
+    hit = moe_layers * e * (1 - (1 - k / e) ** rows) * expert
+    embed_row = cfg.hidden_size * 4
+    return weights - chosen - embed_row + hit + rows * (kv + embed_row)
 
 
 def main() -> None:
@@ -224,10 +200,17 @@ def main() -> None:
 
         # name -> (run once, tokens produced per run); runs interleave so that every
         # implementation sees the same phases of a shared machine's load.
+        nb = args.batch
         runs: dict[str, tuple[Callable[[], Clock], int]] = {
             "thinkact_b1": (thinkact_run(model, prompt, n, 1), n),
-            f"thinkact_b{args.batch}": (thinkact_run(model, prompt, n, args.batch), n * args.batch),
+            f"thinkact_b{nb}": (thinkact_run(model, prompt, n, nb), n * nb),
+            "fused_b1": (thinkact_run(model, prompt, n, 1, native=False), n),
+            f"fused_b{nb}": (thinkact_run(model, prompt, n, nb, native=False), n * nb),
         }
+        native = fast_decoder_for(model)
+        res["native"] = isinstance(native, NativeDecoder)
+        if not res["native"]:
+            print("(no C compiler or THINKACT_NATIVE=0: the default step is the fused PyTorch one)")
         hf = None
         if not args.no_hf:
             from transformers import DeepseekV3ForCausalLM
@@ -259,24 +242,30 @@ def main() -> None:
             for name, (fn, _) in runs.items():
                 times[name].append(fn())
         t = {k: best(v) for k, v in times.items()}
-        dec = FastDecoder(model)
-        top_k = model.config.num_experts_per_tok
-        floors = {b: matmul_floor(dec, b, top_k) for b in (1, args.batch)}
+        context = args.prompt_len + n / 2
+        step_n = bytes_per_step(model, nb, context)
+        ceiling = nb * per_token / step_n  # batch ratio of a purely bandwidth-bound engine
 
         def rate(name: str, c: int) -> float:
             return runs[name][1] / t[name][c]
 
         clocks = ("wall", "cpu")
         for c, clock in enumerate(clocks):
-            b1, bn = rate("thinkact_b1", c), rate(f"thinkact_b{args.batch}", c)
+            b1, bn = rate("thinkact_b1", c), rate(f"thinkact_b{nb}", c)
             roofline = bw[c] * 1e9 / per_token
+            roofline_n = nb * bw[c] * 1e9 / step_n
             fig: dict[str, Any] = {
                 "thinkact_b1_tok_s": b1,
                 "ms_per_token": 1e3 / b1,
                 "roofline_tok_s": roofline,
                 "roofline_fraction": b1 / roofline,
-                f"thinkact_b{args.batch}_tok_s": bn,
+                f"thinkact_b{nb}_tok_s": bn,
                 "batch_ratio": bn / b1,
+                f"roofline_b{nb}_tok_s": roofline_n,
+                f"roofline_fraction_b{nb}": bn / roofline_n,
+                "batch_ratio_bandwidth_ceiling": ceiling,
+                "fused_b1_tok_s": rate("fused_b1", c),
+                f"fused_b{nb}_tok_s": rate(f"fused_b{nb}", c),
                 "int4_b1_tok_s": rate("int4_b1", c),
                 "int4_cached_b1_tok_s": rate("int4_cached_b1", c),
                 "int4_fused_b1_tok_s": rate("int4_fused_b1", c),
@@ -289,12 +278,6 @@ def main() -> None:
                     ratio_vs_hf_generate=b1 / hf_gen,
                     ratio_vs_hf_loop=b1 / rate("hf_loop", c),
                 )
-            floor_1, floor_n = floors[1][c], floors[args.batch][c]
-            fig.update(
-                matmul_floor_b1_ms=floor_1 * 1e3,
-                **{f"matmul_floor_b{args.batch}_ms": floor_n * 1e3},
-                batch_ratio_ceiling=args.batch / floor_n / b1,
-            )
             res[clock] = {k: round(v, 3 if v < 10 else 1) for k, v in fig.items()}
             print(f"--- by {clock} clock" + (" (1 thread: robust to other load)" if c else ""))
             print(
@@ -309,13 +292,14 @@ def main() -> None:
                     f"(target >= 2x)"
                 )
             print(
-                f"thinkact batch {args.batch}: {bn:.1f} tok/s total = {bn / b1:.2f}x batch 1 "
-                f"(target >= 5x)"
+                f"thinkact batch {nb}: {bn:.1f} tok/s total = {bn / b1:.2f}x batch 1 (target >= "
+                f"5x); batch-{nb} roofline {roofline_n:.0f} tok/s ({step_n / 1e6:.1f} MB a step) "
+                f"-> {bn / roofline_n:.2f} of it; bandwidth ceiling on the ratio {ceiling:.2f}x"
             )
+            fb1, fbn = fig["fused_b1_tok_s"], fig[f"fused_b{nb}_tok_s"]
             print(
-                f"weight matmuls alone (no other op): batch 1 {floor_1 * 1e3:.2f} ms/step, batch "
-                f"{args.batch} {floor_n * 1e3:.2f} ms/step -> at zero other cost batch "
-                f"{args.batch} would reach {args.batch / floor_n / b1:.2f}x the batch-1 speed above"
+                f"fused PyTorch step (native=False): batch 1 {fb1:.1f} tok/s, batch {nb} "
+                f"{fbn:.1f} tok/s -> the default step is {b1 / fb1:.2f}x / {bn / fbn:.2f}x faster"
             )
             print(
                 f"INT4 batch 1: {fig['int4_b1_tok_s']:.1f} tok/s unpacking per call (module "
@@ -328,8 +312,8 @@ def main() -> None:
         res["ops_per_token"] = round(ops_per_token(model, prompt), 1)
         res["ops_per_token_module_forward"] = round(ops_per_token(model, prompt, fast=False), 1)
         print(
-            f"aten ops per decoded token (batch 1): {res['ops_per_token']} fused decode, "
-            f"{res['ops_per_token_module_forward']} module-by-module forward"
+            f"aten ops per decoded token (batch 1): {res['ops_per_token']} fused PyTorch step, "
+            f"{res['ops_per_token_module_forward']} module-by-module forward (C step: one call)"
         )
 
     print(json.dumps(res))

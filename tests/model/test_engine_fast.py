@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from support.k2_hf import make_routing_nontrivial, randomize_norms, tiny_config
+from support.k2_hf import tiny_decode_model
 from thinkact.model.engine import Session
 from thinkact.model.fast_decode import FastDecoder, fast_decoder_for
 from thinkact.model.int4_checkpoint import convert_experts_to_int4
@@ -16,10 +16,7 @@ torch.set_num_threads(1)
 
 
 def _model(**overrides: object) -> K2ForCausalLM:
-    torch.manual_seed(0)
-    m = K2ForCausalLM(tiny_config(initializer_range=0.15, **overrides)).eval()  # type: ignore[arg-type]
-    make_routing_nontrivial(m)
-    randomize_norms(m)
+    m: K2ForCausalLM = tiny_decode_model(**overrides)
     return m
 
 

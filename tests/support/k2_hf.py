@@ -66,6 +66,18 @@ def randomize_norms(model: torch.nn.Module, seed: int = 2) -> None:
             p.copy_(1.0 + 0.2 * torch.randn(p.shape, generator=g))
 
 
+def tiny_decode_model(**overrides: Any) -> Any:
+    """A tiny thinkact K2 model (``tiny_config`` + overrides) whose routing, norms and
+    weights are far enough from init that a decode step getting any of them wrong shows."""
+    from thinkact.model.model import K2ForCausalLM
+
+    torch.manual_seed(0)
+    m = K2ForCausalLM(tiny_config(initializer_range=0.15, **overrides)).eval()
+    make_routing_nontrivial(m)
+    randomize_norms(m)
+    return m
+
+
 @torch.no_grad()
 def hf_logits(model: Any, ids: torch.Tensor) -> torch.Tensor:
     return model(input_ids=ids, use_cache=False).logits

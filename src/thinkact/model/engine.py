@@ -8,13 +8,15 @@ The model contract (``thinkact.model.model``)::
 All rows of a batch share ``start_pos`` (aligned batches), so a decode step feeds exactly one
 token per row. Everything here is built on one object, :class:`Session`:
 
-``Session(model, max_seq_len, batch_size=1, fast=True)``
+``Session(model, max_seq_len, batch_size=1, fast=True, native=True)``
     Owns a cache and the token history of each row (``rows[i].history``; ``tokens`` is row
     0's). ``position`` is how many tokens are in the cache; tokens chosen by
     :meth:`Session.stream` but not yet fed are *pending* and are fed lazily together with
     whatever comes next (so a tool-result chunk costs one forward). With ``fast`` the
     single-token steps of a stream run through :mod:`thinkact.model.fast_decode` (same math,
-    fused weights, ~35% fewer ops); so do single-token ``feed`` calls. Prefill and chunks
+    fused weights, ~35% fewer ops), or with ``native`` (the default) through the same step
+    written in C (:mod:`thinkact.model.native`, one call per token) where a C compiler is
+    available; so do single-token ``feed`` calls. Prefill and chunks
     always use the model's forward. The fused weights are looked up (and rebuilt if the
     model's weights changed) at each ``sync``/``stream``, not per token.
 
@@ -123,6 +125,7 @@ class Session:
         *,
         cache: Any = None,
         fast: bool = True,
+        native: bool = True,
     ) -> None:
         if batch_size < 1 or max_seq_len < 1:
             raise ValueError("Session needs batch_size >= 1 and max_seq_len >= 1")
@@ -132,6 +135,7 @@ class Session:
         self.cache = cache if cache is not None else model.new_cache(batch_size, max_seq_len)
         self.position = 0  # tokens in the cache (same for every row)
         self.fast = fast
+        self.native = native  # with fast: the C step where it can run (thinkact.model.native)
         self._decoder: Any = None  # FastDecoder for single-token steps, looked up per stream
         self.rows = [_Row() for _ in range(batch_size)]
         self._pending: list[int] | None = None  # chosen per live row, not yet fed
@@ -200,7 +204,7 @@ class Session:
         if self.fast and isinstance(self.model, torch.nn.Module):
             from thinkact.model.fast_decode import fast_decoder_for
 
-            self._decoder = fast_decoder_for(self.model)
+            self._decoder = fast_decoder_for(self.model, self.native)
         return self._decoder
 
     def sync(self, tokens: Sequence[int]) -> torch.Tensor:
@@ -262,6 +266,7 @@ class Session:
             n,
             cache=self.cache.expand(n, 0),
             fast=self.fast,
+            native=self.native,
         )
         child.position = self.position
         for row in child.rows:

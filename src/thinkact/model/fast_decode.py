@@ -47,8 +47,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from thinkact.model.fast_layers import FusedNorm, PreparedLayer, swiglu_add, transposed
-from thinkact.model.rope import apply_rope, apply_rope_pairs
+from thinkact.model.fast_layers import (
+    FusedNorm,
+    ParamWatch,
+    PreparedLayer,
+    RopeRotations,
+    check_step,
+    swiglu_add,
+    transposed,
+)
 
 
 def supports(model: Any) -> bool:
@@ -78,8 +85,7 @@ class FastDecoder:
             raise ValueError("FastDecoder needs a K2ForCausalLM with attn_impl='absorb'")
         cfg = model.config
         # No reference to the model itself: decoders are cached per model in a weak map.
-        self._params = list(model.parameters())
-        self._rope = model.rope
+        self._watch = ParamWatch(model)
         # Several rows: sort slots by expert and run two grouped matmuls over the stacked
         # experts once the slots (rows x top-k) reach ``stacked_min_fill`` x the expert count;
         # fewer slots run one by one.
@@ -92,57 +98,29 @@ class FastDecoder:
         self.top_k, self.norm_topk = cfg.num_experts_per_tok, cfg.norm_topk_prob
         self.routed_scale = float(cfg.routed_scaling_factor)
         self.kv, self.rope_dim = cfg.kv_lora_rank, cfg.qk_rope_head_dim
-        self.interleave = cfg.rope_interleave
         self.dtype = self.lm_head.dtype
         # [H, V]: at one row ``mm`` streams it ~1.5x faster than F.linear on [V, H] (cold
         # weights, measured on the §11.3 shape); several rows use column blocks (below).
         self.lm_head_t = transposed(self.lm_head)
         self._lm_blocks: torch.Tensor | None = None
         self.lm_block = lm_block
-        self._rot = torch.empty(0)
         self.device = self.lm_head.device
+        self._rot = RopeRotations(model, self.dtype, self.device)
         self._block = torch.eye(self.kv + self.rope_dim, dtype=self.dtype, device=self.device)
         self._block_rope = self._block[self.kv :, self.kv :]  # rewritten per position
-        self._versions = self._fingerprint()
-
-    def _fingerprint(self) -> list[tuple[int, int]]:
-        # Inference tensors carry no version counter; their data pointer still identifies them.
-        return [(p.data_ptr(), 0 if p.is_inference() else p._version) for p in self._params]
 
     def stale(self, model: nn.Module) -> bool:
         """True if ``model``'s parameters were replaced or changed in place since build."""
-        params = list(model.parameters())
-        if len(params) != len(self._params) or any(
-            a is not b for a, b in zip(params, self._params, strict=True)
-        ):
-            return True
-        return self._fingerprint() != self._versions
+        return self._watch.stale(model)
 
     def _rotation(self, pos: int) -> torch.Tensor:
         """[C, C] block matrix: identity on the latent, the model's rope at ``pos``."""
-        if self._rot.shape[0] <= pos:
-            n = max(2 * self._rot.shape[0], pos + 1, 256)
-            eye = torch.eye(self.rope_dim, dtype=torch.float32).expand(n, -1, -1)
-            rope = self._rope
-            if self.interleave:
-                ph = rope.get_phasors(0, n, eye.device, torch.float32).unsqueeze(1)
-                rot = apply_rope_pairs(eye, ph)
-            else:
-                cos, sin = rope.get(0, n, eye.device, torch.float32)
-                rot = apply_rope(eye, cos.unsqueeze(1), sin.unsqueeze(1), False)
-            self._rot = rot.to(
-                self.device, self.dtype
-            ).contiguous()  # row i = rope(e_i): x @ rot = rope(x)
-        self._block_rope.copy_(self._rot[pos])
+        self._block_rope.copy_(self._rot.at(pos))
         return self._block
 
     @torch.inference_mode()
     def step(self, tokens: list[int] | torch.Tensor, pos: int, cache: Any) -> torch.Tensor:
-        b = len(tokens)
-        if cache.mode != "absorb" or cache.batch_size != b:
-            raise ValueError("FastDecoder.step needs an absorb cache with one row per token")
-        if pos >= cache.max_seq_len:
-            raise ValueError(f"position {pos} beyond cache max_seq_len {cache.max_seq_len}")
+        b = check_step("FastDecoder", tokens, pos, cache)
         block = self._rotation(pos)
         if b == 1 and isinstance(tokens, list):
             t = tokens[0]
@@ -338,16 +316,24 @@ class FastDecoder:
         return x
 
 
-_DECODERS: weakref.WeakKeyDictionary[nn.Module, FastDecoder] = weakref.WeakKeyDictionary()
+Decoder = Any  # FastDecoder or NativeDecoder: both have step(tokens, pos, cache) and stale()
+_DECODERS: dict[bool, weakref.WeakKeyDictionary[nn.Module, Decoder]] = {
+    True: weakref.WeakKeyDictionary(),
+    False: weakref.WeakKeyDictionary(),
+}
 
 
-def fast_decoder_for(model: nn.Module) -> FastDecoder | None:
-    """The (cached) FastDecoder of ``model``, rebuilt when its weights changed; None if the
-    model is not supported."""
+def fast_decoder_for(model: nn.Module, native: bool = True) -> Decoder | None:
+    """The (cached) single-token decoder of ``model``, rebuilt when its weights changed:
+    the C step (:mod:`thinkact.model.native`) where ``native`` and the model and machine
+    allow it, else :class:`FastDecoder`; None if neither supports the model."""
     if not supports(model):
         return None
-    dec = _DECODERS.get(model)
+    cached = _DECODERS[native]
+    dec = cached.get(model)
     if dec is None or dec.stale(model):
-        dec = FastDecoder(model)
-        _DECODERS[model] = dec
+        from thinkact.model.native.decoder import native_decoder
+
+        dec = (native_decoder(model) if native else None) or FastDecoder(model)
+        cached[model] = dec
     return dec

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from thinkact.model.int4 import Int4Linear, unpack_int4
+from thinkact.model.rope import apply_rope, apply_rope_pairs
 
 _GMM_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
@@ -31,6 +32,62 @@ class FusedNorm:
             y = F.layer_norm(torch.cat([x, x.neg()], dim=-1), self.shape2, self.w2, None, self.eps)
             return y[..., : self.d]
         return self.w * F.rms_norm(x.float(), (self.d,), eps=self.eps).to(x.dtype)
+
+
+class ParamWatch:
+    """Notices when a model's parameters are replaced or changed in place (a training step
+    between agent turns), so prepared copies of its weights can be rebuilt."""
+
+    def __init__(self, model: Any) -> None:
+        self._params = list(model.parameters())
+        self._versions = self._fingerprint()
+
+    def _fingerprint(self) -> list[tuple[int, int]]:
+        # Inference tensors carry no version counter; their data pointer still identifies them.
+        return [(p.data_ptr(), 0 if p.is_inference() else p._version) for p in self._params]
+
+    def stale(self, model: Any) -> bool:
+        params = list(model.parameters())
+        if len(params) != len(self._params) or any(
+            a is not b for a, b in zip(params, self._params, strict=True)
+        ):
+            return True
+        return self._fingerprint() != self._versions
+
+
+def check_step(who: str, tokens: Any, pos: int, cache: Any) -> int:
+    """Validate a single-token decode step's arguments; returns the number of rows."""
+    b = len(tokens)
+    if cache.mode != "absorb" or cache.batch_size != b:
+        raise ValueError(f"{who}.step needs an absorb cache with one row per token")
+    if pos >= cache.max_seq_len:
+        raise ValueError(f"position {pos} beyond cache max_seq_len {cache.max_seq_len}")
+    return b
+
+
+class RopeRotations:
+    """The model's RoPE at each position as a [dim, dim] matrix (row i of position p is
+    rope(e_i), so ``x @ at(p) == rope(x)``): RoPE is linear, and rotating an identity matrix
+    reuses the model's own YaRN tables and pair layout. The table grows by doubling."""
+
+    def __init__(self, model: Any, dtype: torch.dtype, device: torch.device) -> None:
+        cfg = model.config
+        self.rope, self.dim, self.interleave = model.rope, cfg.qk_rope_head_dim, cfg.rope_interleave
+        self.dtype, self.device = dtype, device
+        self.table = torch.empty(0)
+
+    def at(self, pos: int) -> torch.Tensor:
+        if self.table.shape[0] <= pos:
+            n = max(2 * self.table.shape[0], pos + 1, 256)
+            eye = torch.eye(self.dim, dtype=torch.float32).expand(n, -1, -1)
+            if self.interleave:
+                ph = self.rope.get_phasors(0, n, eye.device, torch.float32).unsqueeze(1)
+                rot = apply_rope_pairs(eye, ph)
+            else:
+                cos, sin = self.rope.get(0, n, eye.device, torch.float32)
+                rot = apply_rope(eye, cos.unsqueeze(1), sin.unsqueeze(1), False)
+            self.table = rot.to(self.device, self.dtype).contiguous()
+        return self.table[pos]
 
 
 def transposed(w: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,106 @@
+"""Compile ``decode_step.c`` once per machine and load it with ctypes.
+
+No build step at install time and no torch headers: the kernel is plain C, compiled in about
+two seconds by the system's C compiler on first use and cached under
+``$THINKACT_CACHE_DIR/native`` (default ``~/.cache/thinkact/native``), keyed by the source,
+the flags, the compiler and the CPU (``-march=native`` code must not move to another CPU).
+Everything degrades: no compiler, a failed build or ``THINKACT_NATIVE=0`` means
+:func:`load_library` returns None and callers keep the PyTorch path.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from functools import cache
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).with_name("decode_step.c")
+FLAGS = ("-O3", "-shared", "-fPIC", "-fno-math-errno", "-std=gnu99")
+ARCH_FLAGS = ("-march=native",)
+
+
+def enabled() -> bool:
+    """False when ``THINKACT_NATIVE`` is set to 0/false/no/off."""
+    return os.environ.get("THINKACT_NATIVE", "1").strip().lower() not in {"0", "false", "no", "off"}
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("THINKACT_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "thinkact"
+    )
+    return Path(root) / "native"
+
+
+def compiler() -> str | None:
+    """``$CC`` if set (even when it does not exist: that is how a user turns it off), else
+    the first of cc, gcc, clang on PATH."""
+    cc = os.environ.get("CC")
+    if cc:
+        return shutil.which(cc)
+    return next((p for p in map(shutil.which, ("cc", "gcc", "clang")) if p), None)
+
+
+def _cpu_id() -> str:
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return platform.processor()
+    keep = [ln for ln in text.splitlines() if ln.startswith(("model name", "flags", "Features"))]
+    return "\n".join(sorted(set(keep)))
+
+
+def _compile(cc: str, out: Path) -> str | None:
+    """Build into ``out`` (atomically); None on success, else the compiler's complaint."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
+    os.close(fd)
+    err = ""
+    try:
+        for arch in (ARCH_FLAGS, ()):  # some compilers/targets reject -march=native
+            cmd = [cc, *FLAGS, *arch, str(SOURCE), "-o", tmp, "-lm"]
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            if proc.returncode == 0:
+                os.replace(tmp, out)
+                return None
+            err = proc.stderr.strip()[-2000:]
+        return err or "compiler failed"
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return str(exc)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@cache
+def load_library() -> ctypes.CDLL | None:
+    """The compiled kernel, building it if needed; None (logged once) when unavailable."""
+    if not enabled():
+        return None
+    cc = compiler()
+    if cc is None:
+        log.info("thinkact native decode: no C compiler found; using the PyTorch path")
+        return None
+    version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
+    key = hashlib.sha256(
+        "\0".join([SOURCE.read_text(), " ".join(FLAGS + ARCH_FLAGS), version, _cpu_id()]).encode()
+    ).hexdigest()[:16]
+    path = cache_dir() / f"decode_step-{platform.machine()}-{key}.so"
+    if not path.exists():
+        err = _compile(cc, path)
+        if err is not None:
+            log.warning("thinkact native decode: build failed, using the PyTorch path: %s", err)
+            return None
+    try:
+        return ctypes.CDLL(str(path))
+    except OSError as exc:
+        log.warning("thinkact native decode: cannot load %s: %s", path, exc)
+        return None
