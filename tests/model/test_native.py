@@ -187,6 +187,17 @@ def test_failed_build_falls_back_with_a_warning(
     assert isinstance(fast_decoder_for(_model()), FastDecoder)
 
 
+def test_unwritable_cache_dir_falls_back(
+    lib_env: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = lib_env / "not-a-dir"
+    blocker.write_text("a file where the cache dir should be")
+    monkeypatch.setenv("THINKACT_CACHE_DIR", str(blocker))
+    with caplog.at_level(logging.WARNING, logger="thinkact.model.native.build"):
+        assert build.load_library() is None
+    assert "cannot write" in caplog.text
+
+
 def test_missing_compiler_falls_back(lib_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CC", os.path.join(str(lib_env), "no-such-cc"))
     assert build.compiler() is None and build.load_library() is None

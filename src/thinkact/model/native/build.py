@@ -60,9 +60,12 @@ def _cpu_id() -> str:
 
 def _compile(cc: str, out: Path) -> str | None:
     """Build into ``out`` (atomically); None on success, else the compiler's complaint."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
-    os.close(fd)
+    try:  # an unwritable cache dir is a failed build, not a crash
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
+        os.close(fd)
+    except OSError as exc:
+        return f"cannot write {out.parent}: {exc}"
     err = ""
     try:
         for arch in (ARCH_FLAGS, ()):  # some compilers/targets reject -march=native
