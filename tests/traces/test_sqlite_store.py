@@ -98,6 +98,17 @@ def test_resume_supersedes_the_abandoned_step(store: SQLiteTraceStore) -> None:
     assert info["prompt_tokens"] == 100 + 200 + 300 + 300 + 500
 
 
+def test_state_config_is_the_latest_segments(store: SQLiteTraceStore) -> None:
+    for ev in [started("r3"), *tool_step(1)]:
+        store.append("r3", ev)
+    resumed = started("r3", resumed_from=1)
+    resumed.config = {**resumed.config, "budget": {"max_steps": 20}}  # changed on resume
+    store.append("r3", resumed)
+    state = store.load_state("r3")
+    assert state.config["budget"] == {"max_steps": 20} and state.config["tools"] == ["files"]
+    assert state.task == "Count the files." and state.messages[: len(INITIAL)] == INITIAL
+
+
 def test_resume_before_any_step_finished(store: SQLiteTraceStore) -> None:
     for ev in [started("r2"), *tool_step(1, finish=False)]:
         store.append("r2", ev)

@@ -146,7 +146,7 @@ def _setup(store: SQLiteTraceStore, task: str | None, resume: str | None,
         state = store.load_state(run_id)
         if state.finished:
             raise UsageError(f"run {run_id} already completed; nothing to resume")
-        recorded = _latest_config(store, run_id) or state.config
+        recorded = state.config  # the latest segment's: what a resume changed stays
     else:
         run_id = new_run_id()
     backend = build_run_backend(o["provider"], o["model"], o["base_url"], o["api_key_env"],
@@ -174,14 +174,6 @@ def _setup(store: SQLiteTraceStore, task: str | None, resume: str | None,
                      context=Summarize() if strategy == "summarize" else HideToolOutputs(),
                      trace=store, workspace=ws)
     return agent, run_id, plan.servers
-
-
-def _latest_config(store: SQLiteTraceStore, run_id: str) -> dict[str, Any] | None:
-    """The config of the run's latest segment: options a resume changed (``--ask-shell``,
-    a budget) stay changed for the next resume."""
-    starts = [r.event for r in store.records(run_id, include_deltas=False)
-              if isinstance(r.event, RunStarted)]
-    return starts[-1].config if starts else None
 
 
 def _json_sink(event: Event) -> None:

@@ -2,8 +2,8 @@
 
 The agent loop appends each event as it happens. ``load_state`` rebuilds what a resumed run
 needs from the record: the conversation up to the last *complete* step (a ``StepFinished``
-was written), the counters, and the original task/config. Events after the last complete
-step are kept in the record but not replayed into the conversation.
+was written), the counters, the original task and the latest segment's config. Events after
+the last complete step are kept in the record but not replayed into the conversation.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class ResumeState:
     run_id: str
     task: str
     model: str
-    config: dict[str, Any]
+    config: dict[str, Any]  # of the latest segment (a resume may change options)
     messages: list[Message]  # initial conversation + every complete step
     steps_done: int
     tool_calls: int

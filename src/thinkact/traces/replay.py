@@ -5,12 +5,15 @@ The conversation is the first ``RunStarted.messages`` plus, for every step that 
 the tool message of each ``ToolResultEvent``, ``Notice.message`` where set. A step cut off
 before its ``StepFinished`` (a kill, a crash, Ctrl-C, the wall-time deadline) contributes
 nothing; a resumed run (or the loop, after a deadline) redoes it. Token usage counts every
-model call, finished step or not, summaries included: it was spent.
+model call, finished step or not, summaries included: it was spent. The task and model are
+the first segment's; the config is the latest segment's (a resume may change options, such
+as ``--ask-shell`` or a budget, and the next resume keeps them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from thinkact.events import (
     AssistantMessage,
@@ -32,6 +35,7 @@ NOT_RUN = ("repeated", "budget")
 
 def replay_state(run_id: str, events: Iterable[Event]) -> ResumeState:
     first: RunStarted | None = None
+    config: dict[str, Any] = {}
     messages: list[Message] = []
     pending: list[Message] = []
     steps = calls = pending_calls = 0
@@ -42,6 +46,7 @@ def replay_state(run_id: str, events: Iterable[Event]) -> ResumeState:
             if first is None:
                 first = ev
                 messages.extend(ev.messages)
+            config = ev.config
             pending, pending_calls, finished = [], 0, False
         elif isinstance(ev, StepStarted):
             pending, pending_calls = [], 0
@@ -63,6 +68,6 @@ def replay_state(run_id: str, events: Iterable[Event]) -> ResumeState:
             finished = ev.status == "completed"
     if first is None:
         raise KeyError(run_id)
-    return ResumeState(run_id=run_id, task=first.task, model=first.model, config=first.config,
+    return ResumeState(run_id=run_id, task=first.task, model=first.model, config=config,
                        messages=messages, steps_done=steps, tool_calls=calls, usage=usage,
                        finished=finished)
