@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from support.cli_run import CLI, clean_env, write_script
+from support.cli_run import CLI, clean_env, run_cli, write_script
 from thinkact.events import (
     EVENT_ADAPTER,
     Event,
@@ -25,19 +25,6 @@ from thinkact.events import (
 )
 from thinkact.messages import ToolResult
 from thinkact.traces import SQLiteTraceStore
-
-
-def run_cli(args: list[str], home: Path, config: Path | None = None, timeout: float = 120,
-            **extra_env: str) -> tuple[subprocess.CompletedProcess[str], list[Event]]:
-    """The CLI with stdin from /dev/null (no terminal to approve anything) and --json."""
-    env = clean_env(home) | extra_env
-    if config is not None:
-        env["THINKACT_CONFIG"] = str(config)
-    proc = subprocess.run([*CLI, "run", *args, "--json", "--trace-db", str(home / "t.sqlite")],
-                          capture_output=True, text=True, timeout=timeout, env=env,
-                          stdin=subprocess.DEVNULL)
-    events = [EVENT_ADAPTER.validate_json(line) for line in proc.stdout.splitlines()]
-    return proc, events
 
 
 def results(events: list[Event]) -> list[ToolResult]:

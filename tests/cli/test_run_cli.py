@@ -4,13 +4,12 @@ errors, Ctrl-C recording a stopped run that --resume finishes."""
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from support.cli_run import CLI, clean_env, files_turns, popen, thinkact, write_script
+from support.cli_run import files_turns, popen, run_cli, thinkact, write_script
 from support.trace_events import started
 from thinkact.events import (
     EVENT_ADAPTER,
@@ -120,15 +119,6 @@ def shell_call(command: str) -> dict[str, object]:
             "tool_calls": [{"name": "shell", "arguments": {"command": command}}]}
 
 
-def run_json(args: list[str], home: Path) -> tuple[int, list[Event], str]:
-    """The CLI with no terminal on stdin (even when pytest has one): nobody can approve."""
-    proc = subprocess.run([*CLI, "run", *args, "--json", "--trace-db", str(home / "t.sqlite")],
-                          capture_output=True, text=True, timeout=60, env=clean_env(home),
-                          stdin=subprocess.DEVNULL)
-    events = [EVENT_ADAPTER.validate_json(line) for line in proc.stdout.splitlines()]
-    return proc.returncode, events, proc.stderr
-
-
 def shell_results(events: list[Event]) -> list[tuple[bool, str]]:
     return [(e.result.ok, e.result.content) for e in events if isinstance(e, ToolResultEvent)]
 
@@ -141,25 +131,25 @@ def test_resume_can_turn_shell_approval_back_on(tmp_path: Path) -> None:
         shell_call("touch two"), {"content": "partial 2"},
         shell_call("touch three"), {"content": "done"}])
     ws = tmp_path / "ws"
-    code, first, err = run_json(["x", "--provider", "scripted", "--script", str(script),
-                                 "--tools", "none", "--shell", "--yes-shell", "--max-steps",
-                                 "1", "--workspace", str(ws)], tmp_path)
-    assert code == 1, err
+    proc, first = run_cli(["x", "--provider", "scripted", "--script", str(script), "--tools",
+                           "none", "--shell", "--yes-shell", "--max-steps", "1",
+                           "--workspace", str(ws)], tmp_path, timeout=60)
+    assert proc.returncode == 1, proc.stderr
     start = first[0]
     assert isinstance(start, RunStarted) and start.config["setup"]["shell_approval"] == "off"
     assert [ok for ok, _ in shell_results(first)] == [True] and (ws / "one").exists()
 
-    code, again, err = run_json(["--resume", start.run_id, "--ask-shell", "--max-steps", "3"],
-                                tmp_path)
-    assert code == 1, err
+    proc, again = run_cli(["--resume", start.run_id, "--ask-shell", "--max-steps", "3"],
+                          tmp_path, timeout=60)
+    assert proc.returncode == 1, proc.stderr
     assert isinstance(again[0], RunStarted)
     assert again[0].config["setup"]["shell_approval"] == "ask"
     [(ok, content)] = shell_results(again)
     assert not ok and "--yes-shell" in content  # refused, not run: nobody can approve
     assert not (ws / "two").exists()
 
-    code, last, err = run_json(["--resume", start.run_id, "--max-steps", "6"], tmp_path)
-    assert code == 0, err
+    proc, last = run_cli(["--resume", start.run_id, "--max-steps", "6"], tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stderr
     assert isinstance(last[0], RunStarted)
     assert last[0].config["setup"]["shell_approval"] == "ask"  # the latest choice stays
     [(ok, content)] = shell_results(last)
@@ -175,10 +165,10 @@ def test_timeout_cuts_a_slow_model_call(tmp_path: Path) -> None:
     ``--final-answer-grace 0`` the run ends there, stopped, the cut step left unfinished."""
     script = write_script(tmp_path / "s.json", [{"reasoning": "slow " * 400, "content": "late"}],
                           delay_s=0.2)  # ~125 chunks: about 25 s if it were not cut
-    code, events, err = run_json(["x", "--provider", "scripted", "--script", str(script),
-                                  "--tools", "none", "--timeout", "1",
-                                  "--final-answer-grace", "0"], tmp_path)
-    assert code == 1, err
+    proc, events = run_cli(["x", "--provider", "scripted", "--script", str(script), "--tools",
+                            "none", "--timeout", "1", "--final-answer-grace", "0"], tmp_path,
+                           timeout=60)
+    assert proc.returncode == 1, proc.stderr
     finished = events[-1]
     assert isinstance(finished, RunFinished) and finished.status == "stopped"
     assert "max_wall_time_s=1" in finished.reason and finished.steps == 0

@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from thinkact.events import EVENT_ADAPTER, Event
+
 CLI = [sys.executable, "-m", "thinkact.cli.main"]
 
 
@@ -30,6 +32,20 @@ def thinkact(args: list[str], home: Path, timeout: float = 60,
              env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout,
                           env=env or clean_env(home))
+
+
+def run_cli(args: list[str], home: Path, config: Path | None = None, timeout: float = 120,
+            **extra_env: str) -> tuple[subprocess.CompletedProcess[str], list[Event]]:
+    """``thinkact run ARGS --json`` with stdin from /dev/null (no terminal can approve
+    anything, even when pytest has one), its trace in ``home``; (process, parsed events)."""
+    env = clean_env(home) | extra_env
+    if config is not None:
+        env["THINKACT_CONFIG"] = str(config)
+    proc = subprocess.run([*CLI, "run", *args, "--json", "--trace-db", str(home / "t.sqlite")],
+                          capture_output=True, text=True, timeout=timeout, env=env,
+                          stdin=subprocess.DEVNULL)
+    events = [EVENT_ADAPTER.validate_json(line) for line in proc.stdout.splitlines()]
+    return proc, events
 
 
 def popen(args: list[str], home: Path) -> subprocess.Popen[str]:
