@@ -136,7 +136,7 @@ class Session:
         self.position = 0  # tokens in the cache (same for every row)
         self.fast = fast
         self.native = native  # with fast: the C step where it can run (thinkact.model.native)
-        self._decoder: Any = None  # FastDecoder for single-token steps, looked up per stream
+        self._decoder: Any = None  # single-token step (fast_decoder_for), looked up per stream
         self.rows = [_Row() for _ in range(batch_size)]
         self._pending: list[int] | None = None  # chosen per live row, not yet fed
         self._live = list(range(batch_size))  # session rows still present in the cache

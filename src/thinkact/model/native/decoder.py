@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from thinkact.model.fast_layers import ParamWatch, PreparedLayer, RopeRotations, check_step
+from thinkact.model.int4 import Int4Linear
 from thinkact.model.native.build import load_library
 
 PANEL = 32  # must equal PW in decode_step.c
@@ -68,7 +69,7 @@ def supports(model: Any) -> bool:
     params = list(model.parameters())
     return all(p.dtype == torch.float32 and p.device.type == "cpu" for p in params) and all(
         b.dtype == torch.float32 for b in model.buffers() if b.is_floating_point()
-    ) and not any(type(m).__name__ == "Int4Linear" for m in model.modules())
+    ) and not any(isinstance(m, Int4Linear) for m in model.modules())
 
 
 class NativeDecoder:
@@ -87,8 +88,6 @@ class NativeDecoder:
         self._keep: list[Any] = []  # every tensor and array the C structs point into
         with torch.no_grad():
             layers = [self._layer(PreparedLayer(lay)) for lay in model.model.layers]
-        widths = [w for lay in layers for w in (lay.gu.n, *(lay.e_gu[i].n for i in
-                  range(cfg.n_routed_experts if lay.moe else 0)))]  # fmt: skip
         self._layers = (Layer * len(layers))(*layers)
         embed = model.model.embed_tokens.weight.detach()
         self.vocab = embed.shape[0]
@@ -98,7 +97,8 @@ class NativeDecoder:
             v_dim=cfg.v_head_dim, vocab=self.vocab, n_experts=cfg.n_routed_experts,
             top_k=cfg.num_experts_per_tok, n_group=cfg.n_group, topk_group=cfg.topk_group,
             norm_topk=int(cfg.norm_topk_prob), routed_scale=float(cfg.routed_scaling_factor),
-            eps_final=float(model.model.norm.eps), max_ffn=max(widths),
+            eps_final=float(model.model.norm.eps), max_ffn=2 * max(  # widest [gate | up]
+                cfg.intermediate_size, cfg.moe_intermediate_size * max(cfg.n_shared_experts, 1)),
             embed=self._ptr(embed), final_norm=self._ptr(model.model.norm.weight.detach()),
             lm_head=self._mat(model.lm_head.weight.detach().t()), layers=self._layers,
         )  # fmt: skip
