@@ -2,12 +2,13 @@
 
 The JSON Schema comes from the signature via pydantic; the description from the docstring.
 Arguments are validated by the same pydantic model before the function runs, so a schema
-violation becomes a readable error for the model, never a crash.
+violation becomes a readable error for the model, never a crash. A sync function runs on a
+daemon thread of its own, or with ``isolate=True`` in a child process that a timeout kills
+(see ``thinkact.tools.sync_call``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Callable
 from typing import Any, get_type_hints
@@ -15,16 +16,22 @@ from typing import Any, get_type_hints
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from thinkact.tools.base import ToolContext, ToolError, ToolSpec
+from thinkact.tools.sync_call import in_child_process, in_daemon_thread
 
 
 class FunctionTool:
-    """A tool backed by a plain function. ``ctx`` parameters receive the ``ToolContext``."""
+    """A tool backed by a plain function. ``ctx`` parameters receive the ``ToolContext``.
+    ``isolate``: run each call of a sync function in a child process, killed on timeout."""
 
     def __init__(
-        self, fn: Callable[..., Any], *, name: str | None = None, description: str | None = None
+        self, fn: Callable[..., Any], *, name: str | None = None,
+        description: str | None = None, isolate: bool = False,
     ) -> None:
         self.fn = fn
         self._is_async = inspect.iscoroutinefunction(fn)
+        if isolate and self._is_async:
+            raise ValueError(f"isolate=True runs sync functions; {fn.__name__} is async")
+        self.isolate = isolate
         hints = get_type_hints(fn)
         fields: dict[str, Any] = {}
         self._ctx_param: str | None = None
@@ -67,8 +74,10 @@ class FunctionTool:
             kwargs[self._ctx_param] = ctx
         if self._is_async:
             result = await self.fn(**kwargs)
+        elif self.isolate:
+            result = await in_child_process(self.fn, kwargs, self.spec.name)
         else:
-            result = await asyncio.to_thread(self.fn, **kwargs)
+            result = await in_daemon_thread(self.fn, kwargs, self.spec.name)
         return result if isinstance(result, str) else str(result)
 
     async def aclose(self) -> None:
@@ -81,13 +90,13 @@ class FunctionTool:
 
 def tool(
     fn: Callable[..., Any] | None = None, *, name: str | None = None,
-    description: str | None = None,
+    description: str | None = None, isolate: bool = False,
 ) -> Any:
-    """Decorator: ``@tool`` or ``@tool(name=..., description=...)``."""
+    """Decorator: ``@tool`` or ``@tool(name=..., description=..., isolate=...)``."""
     if fn is not None:
-        return FunctionTool(fn, name=name, description=description)
+        return FunctionTool(fn, name=name, description=description, isolate=isolate)
 
     def wrap(f: Callable[..., Any]) -> FunctionTool:
-        return FunctionTool(f, name=name, description=description)
+        return FunctionTool(f, name=name, description=description, isolate=isolate)
 
     return wrap

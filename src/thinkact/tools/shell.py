@@ -14,14 +14,12 @@ import asyncio
 import contextlib
 import itertools
 import json
-import os
-import signal
 from pathlib import Path
 from typing import Any
 
 from thinkact.messages import ToolCall
 from thinkact.tools.base import ToolContext, ToolError, ToolRejected, ToolSpec
-from thinkact.tools.subprocess_env import child_env
+from thinkact.tools.subprocess_env import child_env, kill_group
 from thinkact.tools.toolset import ApprovalPolicy
 from thinkact.tools.untrusted import mark_untrusted
 
@@ -125,7 +123,7 @@ class ShellTool:
             raise
         finally:
             if proc.returncode is None:
-                _kill_group(proc.pid)
+                kill_group(proc.pid)
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(proc.wait(), 5)
         try:
@@ -169,7 +167,3 @@ class ShellTool:
     async def aclose(self) -> None:
         return None
 
-
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)

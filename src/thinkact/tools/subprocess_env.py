@@ -1,4 +1,4 @@
-"""The environment given to code the model runs (python kernel, shell).
+"""The environment given to code the model runs (python kernel, shell), and its cleanup.
 
 The model's code can print its environment, so API keys and tokens of the host process are
 left out by default: whatever a prompt injection talks the model into running cannot read
@@ -7,8 +7,10 @@ them. Variables are judged by name only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 from collections.abc import Mapping
 
 SECRET_NAME = re.compile(
@@ -25,3 +27,9 @@ def child_env(
     if pass_secrets:
         return env
     return {k: v for k, v in env.items() if not SECRET_NAME.search(k)}
+
+
+def kill_group(pid: int) -> None:
+    """SIGKILL a child started with ``start_new_session`` and everything it started."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)

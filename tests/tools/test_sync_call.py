@@ -1,0 +1,159 @@
+"""Sync tool functions: daemon threads that a hang cannot pin, and killable child processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+
+from support.sync_tools import block, divide, exit_hard, hang, pid_and_sum, refuse
+from thinkact.messages import ToolCall
+from thinkact.tools import ToolContext, Toolset, tool
+
+CTX = ToolContext(run_id="run-7")
+SRC = str(Path(__file__).resolve().parents[2] / "src")
+
+
+def call(name: str, arguments: str = "{}") -> ToolCall:
+    return ToolCall(id="c1", name=name, arguments=arguments)
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+async def test_hung_sync_tools_neither_starve_the_others_nor_stay_joined() -> None:
+    """More hung calls than the default executor has workers: later tools and to_thread
+    users still run, and no stuck worker belongs to the loop's executor."""
+    ts = Toolset([block], timeout_s=0.2)
+    stuck = await ts.call_many([call("block", '{"seconds": 30}')] * 12, CTX)
+    assert {r.error for r in stuck} == {"timeout"}
+    assert await asyncio.wait_for(asyncio.to_thread(lambda: "free"), 10) == "free"
+    quick = await ts.call(call("block", '{"seconds": 0}'), CTX)
+    assert (quick.error, quick.content) == (None, "woke")
+    tool_threads = [t for t in threading.enumerate() if t.name == "tool:block"]
+    assert len(tool_threads) >= 12 and all(t.daemon for t in tool_threads)
+
+
+def test_a_process_with_a_hung_sync_tool_still_exits(tmp_path: Path) -> None:
+    """asyncio.run joins its executor's threads: a hung to_thread tool kept the CLI alive."""
+    script = tmp_path / "run.py"
+    script.write_text(textwrap.dedent("""
+        import asyncio, time
+        from thinkact.messages import ToolCall
+        from thinkact.tools import ToolContext, Toolset, tool
+
+        @tool
+        def stuck() -> str:
+            '''Never returns.'''
+            time.sleep(3600)
+            return "never"
+
+        async def main() -> None:
+            r = await Toolset([stuck], timeout_s=0.5).call(
+                ToolCall(id="1", name="stuck", arguments="{}"), ToolContext())
+            print(r.error)
+
+        asyncio.run(main())
+    """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": SRC})
+    assert (done.returncode, done.stdout.strip()) == (0, "timeout"), done.stderr
+
+
+async def test_isolated_tool_runs_in_a_child_and_returns_its_result() -> None:
+    ts = Toolset([pid_and_sum])
+    r = await ts.call(call("pid_and_sum", '{"numbers": [1, 2, 39]}'), CTX)
+    assert r.error is None, r.content
+    pid, total, run_id = r.content.split()
+    assert (total, run_id) == ("42", "run-7") and int(pid) != os.getpid()
+
+
+async def test_isolated_errors_come_back_as_values() -> None:
+    ts = Toolset([refuse, divide, exit_hard])
+    refused = await ts.call(call("refuse", '{"why": "no"}'), CTX)
+    assert (refused.error, refused.content) == ("exception", "error: refused: no")
+    crashed = await ts.call(call("divide", '{"a": 1, "b": 0}'), CTX)
+    assert crashed.error == "exception"
+    assert "divide raised ZeroDivisionError" in crashed.content and "a // b" in crashed.content
+    died = await ts.call(call("exit_hard"), CTX)
+    assert died.error == "exception" and "exited with code 3 without a result" in died.content
+
+
+async def test_isolated_tool_is_killed_with_its_children_on_timeout(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pids"
+    ts = Toolset([hang], timeout_s=5)
+    arguments = '{"pid_file": "%s"}' % pid_file
+    r = await ts.call(call("hang", arguments), CTX)
+    assert r.error == "timeout"
+    child, grandchild = map(int, pid_file.read_text().split())
+    for _ in range(100):  # the grandchild is reaped by init once killed
+        if gone(child) and gone(grandchild):
+            break
+        await asyncio.sleep(0.05)
+    assert gone(child) and gone(grandchild)
+
+
+async def test_isolated_tool_is_killed_when_the_call_is_cancelled(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pids"
+    task = asyncio.ensure_future(hang.call({"pid_file": str(pid_file)}, CTX))
+    for _ in range(400):
+        if pid_file.exists() and pid_file.read_text():
+            break
+        await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    child, _ = map(int, pid_file.read_text().split())
+    assert gone(child)
+
+
+def test_isolated_tool_defined_in_a_script(tmp_path: Path) -> None:
+    """A function of the ``__main__`` script is found by re-running the script's top level
+    under another name (the ``if __name__ == "__main__"`` convention of multiprocessing)."""
+    script = tmp_path / "agent_script.py"
+    script.write_text(textwrap.dedent("""
+        import asyncio, os
+        from thinkact.messages import ToolCall
+        from thinkact.tools import ToolContext, Toolset, tool
+
+        @tool(isolate=True)
+        def where() -> str:
+            '''Which process runs this.'''
+            return f"{os.getpid()} {__name__}"
+
+        if __name__ == "__main__":
+            r = asyncio.run(Toolset([where]).call(
+                ToolCall(id="1", name="where", arguments="{}"), ToolContext()))
+            print(os.getpid(), r.error, r.content)
+    """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": SRC})
+    parent, error, child, name = done.stdout.split()
+    assert (error, name) == ("None", "__mp_main__") and parent != child, done.stderr
+
+
+def test_isolate_refuses_what_it_cannot_run() -> None:
+    async def coro() -> str:
+        """Async."""
+        return "x"
+
+    with pytest.raises(ValueError, match="isolate=True runs sync functions"):
+        tool(coro, isolate=True)
+
+    def local() -> str:
+        """Defined inside a function."""
+        return "x"
+
+    r = asyncio.run(Toolset([tool(local, isolate=True)]).call(call("local"), CTX))
+    assert r.error == "exception" and "needs a module-level function" in r.content
