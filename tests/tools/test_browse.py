@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -12,7 +14,8 @@ from support.docs_corpus import write_corpus
 from support.docs_server import Route, Served, serve
 from thinkact.tools.base import Tool, ToolContext, ToolError
 from thinkact.tools.browse import BrowseTool
-from thinkact.tools.browse_chromium import ChromiumRenderer, chromium_available
+from thinkact.tools.browse_chromium import ChromiumRenderer, RenderError, chromium_available
+from thinkact.tools.browse_fetch import Fetcher
 from thinkact.tools.search import SearchIndex, doc_id_for
 from thinkact.tools.untrusted import is_marked
 
@@ -240,9 +243,8 @@ async def test_private_and_link_local_hosts(site: Served, tmp_path: Path) -> Non
     strict = BrowseTool(tmp_path, index_path=tmp_path / "n.sqlite", render="never",
                         allow_private=False)
     try:
-        assert await open_tool.fetcher.allowed_url(site.base + "/article.html")
-        assert not await open_tool.fetcher.allowed_url("http://169.254.169.254/latest/")
-        assert not await open_tool.fetcher.allowed_url("file:///etc/passwd")
+        assert "patient hunter" in await open_tool.call({"url": site.base + "/article.html"},
+                                                        ctx(tmp_path))
         with pytest.raises(ToolError, match="non-public address"):
             await open_tool.call({"url": "http://169.254.169.254/latest/"}, ctx(tmp_path))
         with pytest.raises(ToolError, match="non-public address"):  # checked per redirect hop
@@ -254,18 +256,82 @@ async def test_private_and_link_local_hosts(site: Served, tmp_path: Path) -> Non
         await strict.aclose()
 
 
+class Dns:
+    """A resolver with scripted answers (the last one repeats), recording each lookup."""
+
+    def __init__(self, *answers: list[str]) -> None:
+        self.answers = list(answers)
+        self.lookups: list[str] = []
+
+    async def __call__(self, host: str) -> list[str]:
+        self.lookups.append(host)
+        return self.answers[min(len(self.lookups), len(self.answers)) - 1]
+
+
+def fetcher(dns: Dns, allow_private: bool = True) -> Fetcher:
+    return Fetcher(max_bytes=100_000, timeout=10, total_timeout=20, allow_private=allow_private,
+                   resolve=dns)
+
+
+async def test_connections_go_to_the_addresses_that_were_checked(site: Served) -> None:
+    """The connection uses the fetcher's own lookup: a name no system resolver knows works,
+    and a second answer that turns private (DNS rebinding) is refused, not connected to."""
+    port = urlsplit(site.base).port
+    dns = Dns(["127.0.0.1"])
+    got = await fetcher(dns).download(f"http://birds.test:{port}/article.html")
+    assert b"patient hunter" in got.body and set(dns.lookups) == {"birds.test"}
+    rebind = Dns(["127.0.0.1"], ["169.254.169.254"])
+    before = len(site.requests)
+    with pytest.raises(ToolError, match=r"access denied: birds\.test resolves to a non-public"):
+        await fetcher(rebind).download(f"http://birds.test:{port}/secret.txt")
+    assert len(rebind.lookups) == 2 and len(site.requests) == before
+
+
 @pytest.mark.skipif(not chromium_available(), reason="/usr/bin/chromium or playwright missing")
-async def test_renderer_guard_sees_page_requests(site: Served) -> None:
+async def test_chromium_requests_are_relayed_under_the_policy(site: Served) -> None:
+    """Chromium cannot resolve birds.test: the page loads only because the relay answers
+    its requests. When the name rebinds to a metadata address after the page loaded, the
+    page's own same-origin fetch is refused; with a stable answer it goes through. (Each
+    relayed request looks the name up twice: the request hook, then the connection.)"""
     renderer = ChromiumRenderer(timeout=20)
-
-    async def guard(url: str) -> bool:
-        return "/secret" not in url
-
+    page = f"http://birds.test:{urlsplit(site.base).port}/peeker.html"
     try:
-        _, html = await renderer.render(site.base + "/peeker.html", guard)
-        assert "fetch was blocked" in html and "SECRET-PAYLOAD" not in html
-        assert "/secret.txt" not in site.requests
-        _, html = await renderer.render(site.base + "/peeker.html")
+        rebind = Dns(["127.0.0.1"], ["127.0.0.1"], ["169.254.169.254"])
+        async with fetcher(rebind).relay() as relay:
+            final, html = await renderer.render(page, relay)
+        assert final == page and "fetch was blocked" in html
+        assert "SECRET-PAYLOAD" not in html and "/secret.txt" not in site.requests
+        async with fetcher(Dns(["127.0.0.1"])).relay() as relay:
+            _, html = await renderer.render(page, relay)
         assert "got SECRET-PAYLOAD" in html
+        async with fetcher(Dns(["127.0.0.1"]), allow_private=False).relay() as relay:
+            with pytest.raises(RenderError, match="cannot load"):
+                await renderer.render(page, relay)
     finally:
+        await renderer.aclose()
+
+
+@pytest.mark.skipif(not chromium_available(), reason="/usr/bin/chromium or playwright missing")
+async def test_what_escapes_the_relay_cannot_connect(tmp_path: Path) -> None:
+    """WebSockets are not intercepted; the browser's dead proxy keeps them off the network,
+    loopback included."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(0.1)
+    port = listener.getsockname()[1]
+    page = (f"<html><body><div id=out>waiting</div><script>const ws = new WebSocket("
+            f"'ws://127.0.0.1:{port}/'); ws.onerror = () => "
+            f"document.getElementById('out').textContent = 'socket failed';</script></body>"
+            f"</html>").encode()
+    renderer = ChromiumRenderer(timeout=20)
+    try:
+        with serve({"/ws.html": Route(page)}) as served:
+            async with fetcher(Dns(["127.0.0.1"])).relay() as relay:
+                _, html = await renderer.render(served.base + "/ws.html", relay)
+        assert "socket failed" in html
+        with pytest.raises(TimeoutError):
+            listener.accept()
+    finally:
+        listener.close()
         await renderer.aclose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -93,8 +94,7 @@ async def test_isolated_errors_come_back_as_values() -> None:
 async def test_isolated_tool_is_killed_with_its_children_on_timeout(tmp_path: Path) -> None:
     pid_file = tmp_path / "pids"
     ts = Toolset([hang], timeout_s=5)
-    arguments = '{"pid_file": "%s"}' % pid_file
-    r = await ts.call(call("hang", arguments), CTX)
+    r = await ts.call(call("hang", json.dumps({"pid_file": str(pid_file)})), CTX)
     assert r.error == "timeout"
     child, grandchild = map(int, pid_file.read_text().split())
     for _ in range(100):  # the grandchild is reaped by init once killed

@@ -196,7 +196,8 @@ class BrowseTool:
         )
         if wants_render and self._can_render:
             try:
-                final, html = await self._renderer.render(final, self.fetcher.allowed_url)
+                async with self.fetcher.relay() as relay:
+                    final, html = await self._renderer.render(final, relay)
                 doc = extract_bytes(
                     html.encode(), kind="html", name=name, base_url=final, with_links=True
                 )

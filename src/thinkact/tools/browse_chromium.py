@@ -2,7 +2,10 @@
 
 Playwright's own browser downloads are never used: we drive ``/usr/bin/chromium`` (or a
 configured path) with flags that keep it quiet (no background networking, updates or sync),
-so rendering a page makes no requests beyond the page's own.
+so rendering a page makes no requests beyond the page's own. Chromium makes none of those
+itself either: every request is intercepted and answered through a ``Relay`` (the browse
+tool's pinned, policy-checked HTTP client), and the browser's proxy points at a closed port
+(loopback included), so whatever escapes interception (WebSockets, say) fails to connect.
 """
 
 from __future__ import annotations
@@ -10,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlsplit
 
-UrlGuard = Callable[[str], Awaitable[bool]]
+from thinkact.tools.browse_fetch import Relay
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -24,6 +27,8 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    "--proxy-server=http://127.0.0.1:9",  # closed (discard port): no direct connections
+    "--proxy-bypass-list=<-loopback>",  # ... not even to loopback, bypassed by default
 ]
 
 
@@ -84,22 +89,30 @@ class ChromiumRenderer:
                     raise RenderError(f"cannot start Chromium: {exc}") from exc
             return self._browser
 
-    async def render(self, url: str, guard: UrlGuard | None = None) -> tuple[str, str]:
+    async def render(self, url: str, relay: Relay) -> tuple[str, str]:
         """Load ``url``, let scripts run until the network is idle; return (final URL, HTML).
 
-        ``guard`` sees every request the page makes (scripts, frames, redirects) and may
-        refuse it, so rendering obeys the same host rules as plain downloads."""
+        Every request of the page (document, scripts, frames, fetches, redirects) is answered
+        by ``relay``, or aborted when it returns None."""
         browser = await self._ensure()
-        context = await browser.new_context(java_script_enabled=True, accept_downloads=False)
-        try:
-            if guard is not None:
-                async def check(route: Any) -> None:
-                    if await guard(route.request.url):
-                        await route.continue_()
-                    else:
-                        await route.abort("blockedbyclient")
+        context = await browser.new_context(
+            java_script_enabled=True, accept_downloads=False, service_workers="block"
+        )
 
-                await context.route("**/*", check)
+        async def answer(route: Any) -> None:
+            request = route.request
+            if urlsplit(request.url).scheme in ("data", "blob", "about"):
+                await route.continue_()  # no network involved
+                return
+            reply = await relay(request.method, request.url, await request.all_headers(),
+                                request.post_data_buffer)
+            if reply is None:
+                await route.abort("blockedbyclient")
+            else:
+                await route.fulfill(status=reply.status, headers=reply.headers, body=reply.body)
+
+        try:
+            await context.route("**/*", answer)
             page = await context.new_page()
             try:
                 await page.goto(url, wait_until="networkidle", timeout=self.timeout * 1000)
