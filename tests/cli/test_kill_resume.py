@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
-from support.cli_run import popen, thinkact, write_script
-from support.k2_server import K2Server, ToolLoop, _Handler, reasoning_for
+from support.cli_run import kill_when, popen, slowed, thinkact, wait_for, write_script
+from support.k2_server import K2Server, ToolLoop, reasoning_for
 from thinkact.events import (
     EVENT_ADAPTER,
     RunStarted,
@@ -27,52 +24,12 @@ from thinkact.traces import EventRecord, ResumeState, SQLiteTraceStore
 TOOL_STEPS = 5  # steps 1-5 write a file each, step 6 answers
 
 
-class _SlowHandler(_Handler):
-    """Streams each SSE chunk after a pause, so a kill lands inside a model call."""
-
-    def _send_chunk(self, data: bytes) -> None:
-        time.sleep(0.02)
-        super()._send_chunk(data)
-
-
 def slow_server() -> K2Server:
     def args(i: int) -> str:
         return json.dumps({"action": "write", "path": f"f{i}.txt", "content": f"item {i}"})
 
-    server = K2Server(ToolLoop(steps=TOOL_STEPS, tool="files", arguments=args),
-                      chunk_chars=3)
-    server._httpd.RequestHandlerClass = _SlowHandler
-    return server
-
-
-def wait_for(pred: Any, timeout: float = 90.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.01)
-    raise AssertionError("condition not reached in time")
-
-
-def kill_when(proc: subprocess.Popen[str], reader: SQLiteTraceStore, step: int) -> None:
-    """SIGKILL the run once ``step``'s reasoning is streaming (deltas recorded)."""
-
-    def streaming() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(f"run ended early: {proc.communicate()}")
-        rows = reader.query("SELECT type FROM events WHERE step = ? AND superseded = 0",
-                            (step,))
-        return ("reasoning_delta",) in rows and ("assistant_message",) not in rows
-
-    try:
-        wait_for(streaming)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
-    assert proc.returncode == -signal.SIGKILL
+    return slowed(K2Server(ToolLoop(steps=TOOL_STEPS, tool="files", arguments=args),
+                           chunk_chars=3))
 
 
 def test_sigkill_mid_step_twice_then_resume_gives_a_complete_trace(tmp_path: Path) -> None:

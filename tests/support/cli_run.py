@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -15,7 +16,9 @@ from typing import Any
 
 import httpx
 
+from support.k2_server import K2Server, _Handler
 from thinkact.events import EVENT_ADAPTER, Event
+from thinkact.traces import SQLiteTraceStore
 
 CLI = [sys.executable, "-m", "thinkact.cli.main"]
 
@@ -95,3 +98,52 @@ def serve_model(args: list[str], env: dict[str, str]) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+class _SlowHandler(_Handler):
+    """Streams each SSE chunk after a pause, so a kill lands inside a model call."""
+
+    def _send_chunk(self, data: bytes) -> None:
+        time.sleep(0.02)
+        super()._send_chunk(data)
+
+
+def slowed(server: K2Server) -> K2Server:
+    """``server``, streaming slowly (see _SlowHandler)."""
+    server._httpd.RequestHandlerClass = _SlowHandler
+    return server
+
+
+def wait_for(pred: Any, timeout: float = 90.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        time.sleep(0.01)
+    raise AssertionError("condition not reached in time")
+
+
+def kill_when(proc: subprocess.Popen[str], reader: SQLiteTraceStore, step: int) -> None:
+    """SIGKILL the run once some run's ``step`` is streaming reasoning (deltas recorded, its
+    assistant message not yet)."""
+
+    def streaming() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"run ended early: {proc.communicate()}")
+        rows = reader.query("SELECT run_id, type FROM events WHERE step = ? AND "
+                            "superseded = 0", (step,))
+        by_run: dict[object, set[object]] = {}
+        for run_id, kind in rows:
+            by_run.setdefault(run_id, set()).add(kind)
+        return any("reasoning_delta" in kinds and "assistant_message" not in kinds
+                   for kinds in by_run.values())
+
+    try:
+        wait_for(streaming)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    assert proc.returncode == -signal.SIGKILL

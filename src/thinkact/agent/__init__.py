@@ -14,12 +14,13 @@ from thinkact.agent.context import (
     Summarize,
     extractive_summary,
 )
+from thinkact.agent.heavy import Heavy, HeavyResult, Reflect, Vote
 from thinkact.agent.repeat import RepeatPolicy
 from thinkact.agent.view import ContextView
 from thinkact.backends.base import GenerationOptions
 
 __all__ = [
-    "Agent", "Budget", "ContextStrategy", "ContextView", "GenerationOptions", "HideToolOutputs",
-    "NoCompaction",
-    "RepeatPolicy", "RunResult", "Spend", "Summarize", "extractive_summary", "new_run_id",
+    "Agent", "Budget", "ContextStrategy", "ContextView", "GenerationOptions", "Heavy",
+    "HeavyResult", "HideToolOutputs", "NoCompaction", "Reflect", "RepeatPolicy", "RunResult",
+    "Spend", "Summarize", "Vote", "extractive_summary", "new_run_id",
 ]

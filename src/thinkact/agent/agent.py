@@ -68,6 +68,7 @@ class Agent:
         self.options = options or GenerationOptions()
         self.repeat = repeat or RepeatPolicy()
         self.output_reserve = output_reserve
+        self.meta: dict[str, Any] = {}  # recorded with the config (heavy mode: the group)
 
     def config(self) -> dict[str, Any]:
         """What the trace records about how this run was set up (JSON-safe, no secrets)."""
@@ -84,6 +85,7 @@ class Agent:
             "repeat": asdict(self.repeat),
             "system_prompt": self.system_prompt,
             "workspace": str(self.workspace) if self.workspace else None,
+            **self.meta,
         }
 
     def _setup(self, run_id: str) -> RunSetup:
@@ -100,9 +102,11 @@ class Agent:
         msgs = [Message.system(self.system_prompt)] if self.system_prompt else []
         return [*msgs, Message.user(task)]
 
-    def _new_run(self, task: str, run_id: str | None) -> Run:
+    def _new_run(self, task: str, run_id: str | None,
+                 messages: list[Message] | None = None) -> Run:
         run_id = run_id or new_run_id()
-        return Run(self._setup(run_id), run_id, task, self.initial_messages(task), Spend())
+        opening = messages if messages is not None else self.initial_messages(task)
+        return Run(self._setup(run_id), run_id, task, list(opening), Spend())
 
     def _resumed_run(self, run_id: str) -> tuple[Run, int]:
         if self.trace is None:
@@ -120,9 +124,11 @@ class Agent:
             spend.cost_usd = price.cost(u.prompt_tokens, u.completion_tokens, u.cached_tokens)
         return Run(setup, run_id, state.task, list(state.messages), spend), state.steps_done
 
-    async def events(self, task: str, run_id: str | None = None) -> AsyncIterator[Event]:
-        """Run ``task``, yielding every event as it happens (and recording it first)."""
-        async for event in self._new_run(task, run_id).events():
+    async def events(self, task: str, run_id: str | None = None,
+                     messages: list[Message] | None = None) -> AsyncIterator[Event]:
+        """Run ``task``, yielding every event as it happens (and recording it first).
+        ``messages``: the opening conversation, instead of the system prompt and the task."""
+        async for event in self._new_run(task, run_id, messages).events():
             yield event
 
     async def resume_events(self, run_id: str) -> AsyncIterator[Event]:

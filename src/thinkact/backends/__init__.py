@@ -14,6 +14,7 @@ from thinkact.backends.config import (
     make_backend,
     resolve_backend_config,
 )
+from thinkact.backends.embedded import embedded_backend
 from thinkact.backends.presets import PRESETS, Price, ProviderPreset
 from thinkact.backends.retry import BackendError, RetryPolicy
 from thinkact.backends.scripted import ScriptedBackend, ScriptExhausted
@@ -21,7 +22,8 @@ from thinkact.backends.scripted import ScriptedBackend, ScriptExhausted
 __all__ = [
     "PRESETS", "BackendConfig", "BackendError", "ConfigError", "GenerationOptions",
     "ModelBackend", "OpenAIBackend", "Price", "ProviderPreset", "RetryPolicy", "ScriptExhausted",
-    "ScriptedBackend", "config_path", "make_backend", "resolve_backend_config",
+    "ScriptedBackend", "config_path", "embedded_backend", "make_backend",
+    "resolve_backend_config",
 ]
 
 if TYPE_CHECKING:

@@ -27,3 +27,12 @@ def embedded_checkpoint() -> Path:
             f"the bundled model is missing ({EMBEDDED_DIR} has no config.json); reinstall "
             "thinkact, or choose a model with --provider (see README, 'Choosing a model')")
     return EMBEDDED_DIR
+
+
+def embedded_backend(**overrides: Any) -> Any:
+    """The bundled model as a ``LocalBackend`` (what the CLI uses when no provider is
+    chosen); ``overrides``: LocalBackend options such as ``temperature``. Loads torch."""
+    from thinkact.backends.local import LocalBackend
+
+    return LocalBackend.from_checkpoint(embedded_checkpoint(), **{**EMBEDDED_OPTIONS,
+                                                                  **overrides})

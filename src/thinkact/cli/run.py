@@ -23,7 +23,7 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,7 +31,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from thinkact.backends.embedded import EMBEDDED_NAME
 from thinkact.cli.common import UsageError
+from thinkact.cli.run_heavy import drive_heavy, heavy_group_of, heavy_settings
 from thinkact.cli.setup import RunAgent, build_run_backend, plan_tools, prompt_of
 from thinkact.cli.view import LiveView, ReasoningMode
 from thinkact.events import EVENT_ADAPTER, Event, RunFinished, RunStarted
@@ -95,6 +97,14 @@ def run_command(
     mcp: Annotated[list[str] | None, Opt("--mcp", help="Connect only this configured MCP "
                                          "server (repeatable).")] = None,
     no_mcp: Annotated[bool, Opt("--no-mcp", help="Connect no MCP servers.")] = False,
+    heavy: Annotated[int | None, Opt(help="Heavy mode: N trajectories in parallel, each with "
+                                     "its own tools and workspace, then one aggregated "
+                                     "answer (K2 Thinking uses 8).")] = None,
+    aggregate: Annotated[str, Opt(help="How --heavy combines the trajectories: reflect (the "
+                                  "model weighs their answers and evidence), vote (the most "
+                                  "common answer), or auto: vote for the bundled model, "
+                                  "which was not trained to aggregate; reflect otherwise.")
+                         ] = "auto",
     script: Annotated[Path | None, Opt(hidden=True, help="For tests: JSON turns replayed "
                                        "by --provider scripted.")] = None,
 ) -> None:
@@ -105,16 +115,18 @@ def run_command(
         _usage(err, f"--show-reasoning must be collapsed, full or hidden, not {show_reasoning!r}")
     if (task is None) == (resume is None):
         _usage(err, "give a TASK, or --resume RUN_ID (not both)")
+    if heavy is not None and (heavy < 1 or resume is not None):
+        _usage(err, "--heavy needs N >= 1 and a TASK (a resume keeps the group's settings)")
+    if aggregate not in ("auto", "reflect", "vote"):
+        _usage(err, f"--aggregate must be auto, reflect or vote, not {aggregate!r}")
     store = SQLiteTraceStore(trace_db or default_trace_db())
     try:
         try:
-            agent, run_id, servers = _setup(store, task, resume, options)
+            launch = _setup(store, task, resume, options)
         except UsageError as exc:
             _usage(err, str(exc))
-        sink = _json_sink if json_out else None
         try:
-            code = asyncio.run(_main(agent, servers, store, run_id,
-                                     task if resume is None else None, sink,
+            code = asyncio.run(_main(launch, store, task if resume is None else None, json_out,
                                      show_reasoning))  # type: ignore[arg-type]
         except KeyboardInterrupt:  # before the run started (e.g. while MCP servers start)
             code = 1
@@ -128,32 +140,38 @@ def _usage(err: Console, message: str) -> None:
     raise typer.Exit(2)
 
 
+@dataclass
+class Launch:
+    """What ``_setup`` decided: the run (or heavy group) id, how to build the agent of a run
+    id (all sharing one backend), the MCP servers, and the heavy settings (None: one run)."""
+
+    run_id: str
+    make: Callable[[str], Any]
+    backend: Any
+    servers: list[Any]
+    heavy: dict[str, Any] | None = None
+
+
 def _setup(store: SQLiteTraceStore, task: str | None, resume: str | None,
-           o: dict[str, Any]) -> tuple[Any, str, list[Any]]:
+           o: dict[str, Any]) -> Launch:
     from thinkact.agent import Budget, HideToolOutputs, Summarize, new_run_id
 
     recorded: dict[str, Any] = {}
+    heavy: dict[str, Any] | None = None
     if resume is not None:
-        try:
-            run_id = store.resolve_run_id(resume)
-        except KeyError:
-            raise UsageError(f"no run {resume!r} in {store.path}") from None
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-        if store.writer_alive(run_id):
-            raise UsageError(f"run {run_id} is still running (pid "
-                             f"{store.run_info(run_id)['pid']}); stop it before resuming")
-        state = store.load_state(run_id)
-        if state.finished:
-            raise UsageError(f"run {run_id} already completed; nothing to resume")
-        recorded = state.config  # the latest segment's: what a resume changed stays
+        run_id, heavy = _resumable(store, resume)
+        recorded = store.load_state(f"{run_id}.1" if heavy else run_id).config
     else:
         run_id = new_run_id()
+        if o["heavy"] is not None:
+            heavy = {"of": o["heavy"], "aggregator": o["aggregate"]}
+            if o["shell"] and not o["yes_shell"]:
+                raise UsageError("--heavy runs trajectories side by side, so it cannot ask "
+                                 "before each shell command: add --yes-shell, or drop --shell")
     backend = build_run_backend(o["provider"], o["model"], o["base_url"], o["api_key_env"],
                                 o["script"], o["checkpoint"], recorded.get("backend"))
-    ws = o["workspace"] or (Path(recorded["workspace"]) if recorded.get("workspace")
-                            else default_workspace(run_id))
-    ws.mkdir(parents=True, exist_ok=True)
+    if heavy is not None and heavy["aggregator"] == "auto":
+        heavy["aggregator"] = "vote" if backend.model_name == EMBEDDED_NAME else "reflect"
     plan = plan_tools(o, recorded)
     budget_args = {k: v for k, v in (recorded.get("budget") or {}).items()
                    if k in {f.name for f in fields(Budget)}}
@@ -168,12 +186,59 @@ def _setup(store: SQLiteTraceStore, task: str | None, resume: str | None,
         recorded.get("context", ""), "hide")
     if strategy not in ("hide", "summarize"):
         raise UsageError(f"--context-strategy must be hide or summarize, not {strategy!r}")
-    agent = RunAgent(backend, tools=plan.build_builtin(ws), setup=plan.record(),
-                     system_prompt=o["system_prompt"] or recorded.get("system_prompt"),
-                     budget=Budget(**budget_args),
-                     context=Summarize() if strategy == "summarize" else HideToolOutputs(),
-                     trace=store, workspace=ws)
-    return agent, run_id, plan.servers
+
+    def make(rid: str) -> Any:
+        """The agent of run ``rid``: its own tools in its own workspace (a heavy group's
+        trajectories get ``--workspace``/N, or their recorded or default one)."""
+        if rid in built:
+            return built.pop(rid)
+        try:
+            own = store.run_config(rid).get("workspace")
+        except KeyError:
+            own = None
+        given = o["workspace"]
+        if given is not None and heavy is not None:
+            given = given / rid.rsplit(".", 1)[-1]
+        ws = given or (Path(own) if own else default_workspace(rid))
+        ws.mkdir(parents=True, exist_ok=True)
+        return RunAgent(backend, tools=plan.build_builtin(ws), setup=plan.record(),
+                        system_prompt=o["system_prompt"] or recorded.get("system_prompt"),
+                        budget=Budget(**budget_args),
+                        context=Summarize() if strategy == "summarize" else HideToolOutputs(),
+                        trace=store, workspace=ws)
+
+    built: dict[str, Any] = {}
+    first = f"{run_id}.1" if heavy else run_id
+    built[first] = make(first)  # bad tool options fail here, as usage errors
+    return Launch(run_id, make, backend, plan.servers, heavy)
+
+
+def _resumable(store: SQLiteTraceStore, ref: str) -> tuple[str, dict[str, Any] | None]:
+    """The run (or heavy group) ``--resume ref`` continues, with the group's settings."""
+    group = heavy_group_of(store, ref)
+    if group is not None:
+        with contextlib.suppress(KeyError):
+            if store.load_state(group).finished:
+                raise UsageError(f"heavy run {group} already completed; nothing to resume")
+        members = [r.run_id for r in store.list_runs(10_000)
+                   if r.run_id == group or r.run_id.startswith(group + ".")]
+        for rid in members:
+            if store.writer_alive(rid):
+                raise UsageError(f"run {rid} is still running (pid "
+                                 f"{store.run_info(rid)['pid']}); stop it before resuming")
+        return group, heavy_settings(store, group)
+    try:
+        run_id = store.resolve_run_id(ref)
+    except KeyError:
+        raise UsageError(f"no run {ref!r} in {store.path}") from None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if store.writer_alive(run_id):
+        raise UsageError(f"run {run_id} is still running (pid "
+                         f"{store.run_info(run_id)['pid']}); stop it before resuming")
+    if store.load_state(run_id).finished:
+        raise UsageError(f"run {run_id} already completed; nothing to resume")
+    return run_id, None
 
 
 def _json_sink(event: Event) -> None:
@@ -181,29 +246,45 @@ def _json_sink(event: Event) -> None:
     sys.stdout.flush()
 
 
-async def _main(agent: Any, servers: list[Any], store: SQLiteTraceStore, run_id: str,
-                task: str | None, sink: Callable[[Event], None] | None,
+async def _main(launch: Launch, store: SQLiteTraceStore, task: str | None, json_out: bool,
                 show_reasoning: ReasoningMode) -> int:
     """Connect the MCP servers, run, and close tools, servers and backend whatever happens."""
     mcp = None
+    agent = None
     try:
-        if servers:
+        if launch.servers:
             from thinkact.tools.mcp_client import connect_mcp
 
             try:
-                mcp = await connect_mcp(servers)
-                for tool in mcp.tools:
-                    agent.toolset.add(tool)
+                mcp = await connect_mcp(launch.servers)
             except (ConnectionError, ValueError) as exc:
                 Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}",
                                            highlight=False)
                 return 2
-        return await _drive(agent, store, run_id, task, sink, show_reasoning)
+        shared = mcp.tools if mcp is not None else []
+
+        def agent_of(rid: str) -> Any:
+            built = launch.make(rid)
+            for tool in shared:  # one connection per server, shared by a group's runs
+                built.toolset.add(tool)
+            return built
+
+        if launch.heavy is not None:
+            from thinkact.agent.heavy import Heavy, Reflect, Vote
+
+            group, h = launch.run_id, launch.heavy
+            runner = Heavy(lambda k: agent_of(f"{group}.{k}"), n=int(h["of"]),
+                           aggregator=Vote() if h["aggregator"] == "vote" else Reflect())
+            return await drive_heavy(runner, store, group, task, json_out, show_reasoning)
+        agent = agent_of(launch.run_id)
+        sink = _json_sink if json_out else None
+        return await _drive(agent, store, launch.run_id, task, sink, show_reasoning)
     finally:
-        await agent.aclose()
+        if agent is not None:
+            await agent.aclose()
         if mcp is not None:
             await mcp.aclose()
-        closer = getattr(agent.backend, "aclose", None)
+        closer = getattr(launch.backend, "aclose", None)
         if closer is not None:
             await closer()
 

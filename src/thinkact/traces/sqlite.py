@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from thinkact.events import (
     EVENT_ADAPTER,
@@ -237,6 +237,12 @@ class SQLiteTraceStore:
         info = dict(zip(names, row, strict=True))
         info["config"] = json.loads(str(info["config"]))
         return info
+
+    def run_config(self, run_id: str) -> dict[str, Any]:
+        """The config the run recorded when it started; ``KeyError`` if unknown."""
+        config = self.run_info(run_id)["config"]
+        assert isinstance(config, dict)
+        return config
 
     def writer_alive(self, run_id: str) -> bool:
         """Whether a run marked running still has its writing process (same host only;
