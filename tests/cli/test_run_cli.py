@@ -14,6 +14,8 @@ from support.trace_events import started
 from thinkact.events import (
     EVENT_ADAPTER,
     Event,
+    FinalAnswer,
+    Notice,
     RunFinished,
     RunStarted,
     StepFinished,
@@ -179,3 +181,18 @@ def test_timeout_cuts_a_slow_model_call(tmp_path: Path) -> None:
         state = store.load_state(start.run_id)
         assert state.steps_done == 0 and [m.role for m in state.messages] == ["user"]
         assert state.config["budget"]["final_answer_grace_s"] == 0
+
+
+def test_verify_checks_the_answer_and_records_the_rounds_for_resume(tmp_path: Path) -> None:
+    turns = [{"reasoning": "quick guess", "content": "41"},
+             {"reasoning": "6*7 is 42, not 41", "content": "42"}]
+    script = write_script(tmp_path / "s.json", turns)
+    proc, events = run_cli(["6 * 7?", "--provider", "scripted", "--script", str(script),
+                            "--tools", "none", "--verify", "1"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert [e.kind for e in events if isinstance(e, Notice)] == ["verify"]
+    assert [e.content for e in events if isinstance(e, FinalAnswer)] == ["42"]
+    with SQLiteTraceStore(tmp_path / "t.sqlite") as store:
+        assert store.run_config(events[0].run_id)["verify"]["rounds"] == 1
+    bad = thinkact(["run", "x", "--verify", "-1"], tmp_path)
+    assert bad.returncode == 2 and "--verify must be 0 or more" in bad.stderr

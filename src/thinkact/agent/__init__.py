@@ -16,11 +16,12 @@ from thinkact.agent.context import (
 )
 from thinkact.agent.heavy import Heavy, HeavyResult, Reflect, Vote
 from thinkact.agent.repeat import RepeatPolicy
+from thinkact.agent.verify import VerifyPolicy
 from thinkact.agent.view import ContextView
 from thinkact.backends.base import GenerationOptions
 
 __all__ = [
     "Agent", "Budget", "ContextStrategy", "ContextView", "GenerationOptions", "Heavy",
     "HeavyResult", "HideToolOutputs", "NoCompaction", "Reflect", "RepeatPolicy", "RunResult",
-    "Spend", "Summarize", "Vote", "extractive_summary", "new_run_id",
+    "Spend", "Summarize", "VerifyPolicy", "Vote", "extractive_summary", "new_run_id",
 ]

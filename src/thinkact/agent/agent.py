@@ -14,6 +14,7 @@ from thinkact.agent.budget import Budget, Spend
 from thinkact.agent.context import ContextStrategy, HideToolOutputs
 from thinkact.agent.loop import Run, RunSetup
 from thinkact.agent.repeat import RepeatDetector, RepeatPolicy
+from thinkact.agent.verify import VerifyPolicy
 from thinkact.backends.base import GenerationOptions, ModelBackend
 from thinkact.events import Event, RunFinished
 from thinkact.messages import Message, Usage
@@ -55,6 +56,7 @@ class Agent:
         approval: ApprovalPolicy | None = None,
         repeat: RepeatPolicy | None = None,
         output_reserve: int | None = None,
+        verify: VerifyPolicy | None = None,
     ) -> None:
         self.backend = backend
         self.toolset = tools if isinstance(tools, Toolset) else Toolset(tools)
@@ -68,6 +70,7 @@ class Agent:
         self.options = options or GenerationOptions()
         self.repeat = repeat or RepeatPolicy()
         self.output_reserve = output_reserve
+        self.verify = verify or VerifyPolicy()
         self.meta: dict[str, Any] = {}  # recorded with the config (heavy mode: the group)
 
     def config(self) -> dict[str, Any]:
@@ -83,6 +86,7 @@ class Agent:
             "context": self.context.name,
             "options": asdict(self.options),
             "repeat": asdict(self.repeat),
+            "verify": asdict(self.verify),
             "system_prompt": self.system_prompt,
             "workspace": str(self.workspace) if self.workspace else None,
             **self.meta,
@@ -95,7 +99,7 @@ class Agent:
             context=self.context, options=self.options,
             repeats=RepeatDetector(self.repeat),
             ctx=ToolContext(run_id=run_id, workspace=workspace), trace=self.trace,
-            output_reserve=self.output_reserve, config=self.config(),
+            output_reserve=self.output_reserve, config=self.config(), verify=self.verify,
         )
 
     def initial_messages(self, task: str) -> list[Message]:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 from thinkact.agent.budget import Budget, Deadline, DeadlineExceeded, Spend
 from thinkact.agent.context import ContextStrategy, HideToolOutputs, MeteredBackend
 from thinkact.agent.repeat import RepeatDetector
+from thinkact.agent.verify import VerifyPolicy
 from thinkact.agent.view import ContextView
 from thinkact.backends.base import GenerationOptions, ModelBackend
 from thinkact.backends.presets import Price
@@ -66,6 +67,7 @@ class RunSetup:
     trace: TraceStore | None
     output_reserve: int | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    verify: VerifyPolicy = field(default_factory=VerifyPolicy)
 
 
 class Run:
@@ -151,15 +153,15 @@ class Run:
                 done = event
         reply = _finished(done)
         self._add(reply)
-        if not reply.tool_calls and done and done.finish_reason == "length":
-            msg = Message.user(CUT_OFF)  # ran out of tokens mid-answer: ask it to continue
-            self._add(msg)
-            yield Notice(kind="length", text=CUT_OFF, message=msg)
-            yield StepFinished(step=self.spend.steps)
-            return
         if not reply.tool_calls:
+            note = self._before_final(done)
+            if note is not None:  # not final yet: the model is told why and goes on
+                msg = Message.user(note[1])
+                self._add(msg)
+                yield Notice(kind=note[0], text=note[1], message=msg)
             yield StepFinished(step=self.spend.steps)
-            self.answer, self.status, self.reason = reply.content or "", "completed", "answered"
+            if note is None:
+                self.answer, self.status, self.reason = reply.content or "", "completed", "answered"
             return
         for call in reply.tool_calls:
             yield ToolCallStarted(call=call)
@@ -172,6 +174,14 @@ class Run:
             self._add(msg)
             yield Notice(kind=kind, text=text, message=msg)
         yield StepFinished(step=self.spend.steps)
+
+    def _before_final(self, done: AssistantMessage | None) -> tuple[str, str] | None:
+        """Why an answer is not final yet, as (notice kind, message to the model): it was cut
+        off by the token limit, or ``VerifyPolicy`` wants it checked first."""
+        if done is not None and done.finish_reason == "length":
+            return "length", CUT_OFF
+        check = self.s.verify.check(self.history)
+        return None if check is None else ("verify", check)
 
     async def _execute(
         self, calls: Sequence[ToolCall]

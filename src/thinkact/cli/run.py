@@ -97,6 +97,10 @@ def run_command(
     mcp: Annotated[list[str] | None, Opt("--mcp", help="Connect only this configured MCP "
                                          "server (repeatable).")] = None,
     no_mcp: Annotated[bool, Opt("--no-mcp", help="Connect no MCP servers.")] = False,
+    verify: Annotated[int | None, Opt(help="Check up to N answers before accepting one: the "
+                                      "model confirms it or finds the problem and keeps "
+                                      "working (default 0: the first answer is final).")
+                      ] = None,
     heavy: Annotated[int | None, Opt(help="Heavy mode: N trajectories in parallel, each with "
                                      "its own tools and workspace, then one aggregated "
                                      "answer (K2 Thinking uses 8).")] = None,
@@ -154,7 +158,7 @@ class Launch:
 
 def _setup(store: SQLiteTraceStore, task: str | None, resume: str | None,
            o: dict[str, Any]) -> Launch:
-    from thinkact.agent import Budget, HideToolOutputs, Summarize, new_run_id
+    from thinkact.agent import Budget, HideToolOutputs, Summarize, VerifyPolicy, new_run_id
 
     recorded: dict[str, Any] = {}
     heavy: dict[str, Any] | None = None
@@ -182,6 +186,10 @@ def _setup(store: SQLiteTraceStore, task: str | None, resume: str | None,
                      ("final_answer_grace_s", "final_answer_grace")]:
         if o[opt] is not None:
             budget_args[key] = o[opt]
+    verify = o["verify"] if o["verify"] is not None else (recorded.get("verify") or {}).get(
+        "rounds", 0)
+    if verify < 0:
+        raise UsageError(f"--verify must be 0 or more, not {verify}")
     strategy = o["context_strategy"] or {"summarize": "summarize"}.get(
         recorded.get("context", ""), "hide")
     if strategy not in ("hide", "summarize"):
@@ -205,7 +213,7 @@ def _setup(store: SQLiteTraceStore, task: str | None, resume: str | None,
                         system_prompt=o["system_prompt"] or recorded.get("system_prompt"),
                         budget=Budget(**budget_args),
                         context=Summarize() if strategy == "summarize" else HideToolOutputs(),
-                        trace=store, workspace=ws)
+                        trace=store, workspace=ws, verify=VerifyPolicy(rounds=verify))
 
     built: dict[str, Any] = {}
     first = f"{run_id}.1" if heavy else run_id
