@@ -74,13 +74,14 @@ def files_turns(n_tool_steps: int, answer: str = "Wrote the files.") -> list[dic
 
 
 @contextmanager
-def serve_model(args: list[str], env: dict[str, str]) -> Iterator[str]:
-    """``thinkact serve-model ARGS`` on a free loopback port; yields its base URL once
-    ``/v1/models`` answers, and stops the server on exit."""
+def serve_model(args: list[str], env: dict[str, str], command: str = "serve-model"
+                ) -> Iterator[str]:
+    """``thinkact serve-model ARGS`` (or ``command``, e.g. ``serve``) on a free loopback
+    port; yields its base URL once ``/v1/models`` answers, and stops the server on exit."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
-    proc = subprocess.Popen([*CLI, "serve-model", *args, "--port", str(port)],
+    proc = subprocess.Popen([*CLI, command, *args, "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             env={**env, "PYTHONUNBUFFERED": "1"})
     try:
@@ -92,7 +93,7 @@ def serve_model(args: list[str], env: dict[str, str]) -> Iterator[str]:
                     break
             except httpx.HTTPError:
                 pass
-            assert time.monotonic() < deadline, "serve-model did not come up"
+            assert time.monotonic() < deadline, f"{command} did not come up"
             time.sleep(0.2)
         yield f"http://127.0.0.1:{port}/v1"
     finally:

@@ -113,7 +113,7 @@ def run_command(
                                        "by --provider scripted.")] = None,
 ) -> None:
     """Run an agent on TASK (or --resume a recorded run)."""
-    options = dict(locals())  # every option by name, for _setup
+    options = dict(locals())  # every option by name, for plan_launch
     err = Console(stderr=True)
     if show_reasoning not in ("collapsed", "full", "hidden"):
         _usage(err, f"--show-reasoning must be collapsed, full or hidden, not {show_reasoning!r}")
@@ -126,7 +126,7 @@ def run_command(
     store = SQLiteTraceStore(trace_db or default_trace_db())
     try:
         try:
-            launch = _setup(store, task, resume, options)
+            launch = plan_launch(store, task, resume, options)
         except UsageError as exc:
             _usage(err, str(exc))
         try:
@@ -146,8 +146,8 @@ def _usage(err: Console, message: str) -> None:
 
 @dataclass
 class Launch:
-    """What ``_setup`` decided: the run (or heavy group) id, how to build the agent of a run
-    id (all sharing one backend), the MCP servers, and the heavy settings (None: one run)."""
+    """What ``plan_launch`` decided: the run (or heavy group) id, how to build the agent of
+    a run id (all sharing one backend), the MCP servers, the heavy settings (None: one run)."""
 
     run_id: str
     make: Callable[[str], Any]
@@ -156,7 +156,7 @@ class Launch:
     heavy: dict[str, Any] | None = None
 
 
-def _setup(store: SQLiteTraceStore, task: str | None, resume: str | None,
+def plan_launch(store: SQLiteTraceStore, task: str | None, resume: str | None,
            o: dict[str, Any]) -> Launch:
     from thinkact.agent import Budget, HideToolOutputs, Summarize, VerifyPolicy, new_run_id
 

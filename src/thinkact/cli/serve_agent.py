@@ -1,0 +1,83 @@
+"""``thinkact serve``: the agent itself behind an OpenAI-compatible server.
+
+Any OpenAI client (or chat UI) sends a conversation; the server runs the agent on it with
+its own tools (one recorded run per request, its own workspace) and streams the run's
+reasoning as ``reasoning_content`` and the final answer as ``content``
+(``thinkact.server.agent_backend``). Model, tools and budgets are chosen as for
+``thinkact run``. MCP servers and the shell tool are not offered here: nobody is at a
+terminal to approve commands, and one MCP connection per request would be slow.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from thinkact.cli.common import UsageError
+
+Opt = typer.Option
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the top-level app."""
+    app.command("serve")(serve_agent)
+
+
+def serve_agent(
+    provider: Annotated[str | None, Opt(help="The model the agent uses, as for 'run'.")] = None,
+    model: Annotated[str | None, Opt(help="Model name at the provider.")] = None,
+    base_url: Annotated[str | None, Opt(help="OpenAI-compatible endpoint URL.")] = None,
+    api_key_env: Annotated[str | None, Opt(help="Read the API key from this variable.")
+                           ] = None,
+    checkpoint: Annotated[Path | None, Opt(help="Checkpoint for --provider local.")] = None,
+    tools: Annotated[str | None, Opt(help="Comma list of built-in tools (python, files, "
+                                     "facts, search, browse) or 'none'.")] = None,
+    facts_db: Annotated[Path | None, Opt(help="Add the facts tool over this database.")
+                        ] = None,
+    max_steps: Annotated[int | None, Opt(help="Steps per request.")] = None,
+    max_tool_calls: Annotated[int | None, Opt(help="Tool calls per request.")] = None,
+    timeout: Annotated[float | None, Opt(help="Wall-clock deadline per request (s).")] = None,
+    verify: Annotated[int | None, Opt(help="Answers checked before one is final.")] = None,
+    system_prompt: Annotated[str | None, Opt(help="System prompt (when the request has "
+                                             "none).")] = None,
+    trace_db: Annotated[Path | None, Opt(help="Trace database.")] = None,
+    name: Annotated[str, Opt(help="Model id the server reports.")] = "thinkact-agent",
+    host: Annotated[str, Opt(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, Opt(help="TCP port.")] = 8100,
+    script: Annotated[Path | None, Opt(hidden=True, help="For tests: JSON turns replayed "
+                                       "by --provider scripted.")] = None,
+) -> None:
+    """Serve the agent (model + tools) at /v1/chat/completions."""
+    import uvicorn
+
+    from thinkact.cli.run import plan_launch, run_command
+    from thinkact.server.agent_backend import AgentBackend
+    from thinkact.server.openai_app import create_app
+    from thinkact.traces.paths import default_trace_db
+    from thinkact.traces.sqlite import SQLiteTraceStore
+
+    given = {k: v for k, v in locals().items() if k in inspect.signature(run_command).parameters}
+    options: dict[str, Any] = {k: p.default for k, p in
+                               inspect.signature(run_command).parameters.items()}
+    options.update(given, no_mcp=True, heavy=None)
+    store = SQLiteTraceStore(trace_db or default_trace_db())
+    try:
+        launch = plan_launch(store, "serve", None, options)
+    except UsageError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        store.close()
+        raise typer.Exit(2) from None
+    checked = launch.make(launch.run_id)  # the agent plan_launch built to check the options
+    backend = launch.backend
+    served = AgentBackend(launch.make, name, backend.context_window)
+    typer.echo(f"serving the agent ({backend.model_name}, tools: "
+               f"{', '.join(checked.toolset.names) or 'none'}) as {name!r} on "
+               f"http://{host}:{port}/v1")
+    try:
+        uvicorn.run(create_app(served), host=host, port=port, log_level="warning")
+    finally:
+        store.close()

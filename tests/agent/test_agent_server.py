@@ -1,0 +1,102 @@
+"""``thinkact serve``'s backend: the whole agent behind the OpenAI-compatible app, driven by
+the real ``openai`` client; the agent's own model is a loopback K2 server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from openai import AsyncOpenAI
+
+from support.agent_kit import echo
+from support.k2_server import K2Server, ToolLoop, reasoning_for
+from support.loopback_server import LoopbackServer
+from thinkact.agent import Agent
+from thinkact.backends import resolve_backend_config
+from thinkact.backends.openai_compat import OpenAIBackend
+from thinkact.server.agent_backend import AgentBackend
+from thinkact.server.openai_app import create_app
+from thinkact.traces import SQLiteTraceStore
+
+Served = tuple[LoopbackServer, K2Server, SQLiteTraceStore]
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    store = SQLiteTraceStore(tmp_path / "t.sqlite")
+    with K2Server(ToolLoop(steps=2, answer="Two items echoed.")) as model:
+        config = resolve_backend_config("custom", model="kimi-k2-thinking",
+                                        base_url=model.base_url, env={})
+        shared: dict[str, OpenAIBackend] = {}
+
+        def make(run_id: str) -> Agent:  # called inside the server's event loop
+            backend = shared.setdefault("b", OpenAIBackend(config))
+            return Agent(backend, tools=[echo], trace=store, system_prompt="Be brief.")
+
+        server = LoopbackServer(create_app(AgentBackend(make, "thinkact-agent", 262144)))
+        try:
+            yield server, model, store
+        finally:
+            server.close()
+    store.close()
+
+
+def client(server: LoopbackServer) -> AsyncOpenAI:
+    return AsyncOpenAI(base_url=server.base_url, api_key="EMPTY", max_retries=0)
+
+
+async def test_streamed_run_reasoning_then_answer(served: Served) -> None:
+    server, model, store = served
+    reasoning, content = [], []
+    async with client(server) as c:
+        stream = await c.chat.completions.create(
+            model="thinkact-agent", stream=True,
+            messages=[{"role": "user", "content": "Echo two items."}])
+        async for chunk in stream:
+            delta = chunk.choices[0].delta if chunk.choices else None
+            if delta is None:
+                continue
+            extra = delta.model_extra or {}
+            reasoning.append(extra.get("reasoning_content") or "")
+            content.append(delta.content or "")
+    thought = "".join(reasoning)
+    assert "".join(content) == "Two items echoed."
+    assert reasoning_for(0).strip() in thought and reasoning_for(2).strip() in thought
+    assert '→ echo {"text": "item 0"}' in thought and "← echo ok: echo: item 0" in thought
+    assert thought.index("item 0") < thought.index(reasoning_for(1).strip())
+    run = store.list_runs()[0]
+    assert (run.status, run.steps, run.tool_calls) == ("completed", 3, 2)
+    first = model.requests[0]["messages"]
+    assert [m["role"] for m in first] == ["system", "user"]  # the agent's system prompt added
+    assert not model.reasoning_mismatches
+
+
+async def test_concurrent_requests_are_separate_runs(served: Served) -> None:
+    server, _, store = served
+
+    async def ask(text: str) -> Any:
+        async with client(server) as c:
+            return await c.chat.completions.create(
+                model="thinkact-agent", messages=[{"role": "user", "content": text}])
+
+    one, two = await asyncio.gather(ask("first"), ask("second"))
+    for resp in (one, two):
+        msg = resp.choices[0].message
+        assert msg.content == "Two items echoed."
+        assert "← echo ok" in (msg.model_extra or {})["reasoning_content"]
+        assert resp.usage is not None and resp.usage.prompt_tokens > 0
+    runs = store.list_runs()
+    assert len(runs) == 2 and {r.task for r in runs} == {"first", "second"}
+    assert all(r.status == "completed" for r in runs)
+
+
+async def test_a_conversation_without_a_user_message_is_refused(served: Served) -> None:
+    server, _, _ = served
+    async with client(server) as c:
+        with pytest.raises(openai.BadRequestError, match="no user message"):
+            await c.chat.completions.create(
+                model="thinkact-agent", messages=[{"role": "system", "content": "hi"}])
