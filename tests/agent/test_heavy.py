@@ -11,7 +11,7 @@ from typing import Any
 
 from support.agent_kit import agent_for, close_backends, echo
 from support.k2_server import K2Server, Turn, reasoning_for
-from thinkact.agent import Agent, GenerationOptions
+from thinkact.agent import Agent, Budget, GenerationOptions
 from thinkact.agent.heavy import Candidate, Heavy, Reflect, Vote
 from thinkact.events import Event, FinalAnswer, RunFinished
 from thinkact.tools import tool
@@ -103,8 +103,6 @@ async def test_no_answer_anywhere_fails_the_group() -> None:
 
     with K2Server(broken) as server:
         def make(k: int) -> Agent:
-            from thinkact.agent import Budget
-
             return agent_for(server, budget=Budget(max_steps=1, max_tool_calls=0))
 
         heavy = Heavy(make, n=2)
@@ -173,3 +171,29 @@ def test_heavy_vote_notice_names_the_tally() -> None:
     best, tally = Vote().pick(cands)
     assert best.index == 1 and "3 x '42'" in tally and "1 x '41'" in tally
     assert tally.startswith("vote over 4 answers") and tally.endswith("chose attempt 1")
+
+
+async def test_the_deadline_bounds_the_whole_group(tmp_path: Path) -> None:
+    """With --timeout, the aggregation gets what the trajectories left of it (at least the
+    final-answer grace), not a fresh full budget."""
+
+    @tool
+    async def echo_slowly(text: str) -> str:
+        """Takes 2 s."""
+        await asyncio.sleep(2)
+        return f"echo: {text}"
+
+    echo_slowly.spec.name = "echo"
+    store = SQLiteTraceStore(tmp_path / "t.sqlite")
+    with K2Server(policy) as server:
+        def make(k: int) -> Agent:
+            return agent_for(server, tools=(echo_slowly,), trace=store,
+                             options=GenerationOptions(seed=100),
+                             budget=Budget(max_wall_time_s=5, final_answer_grace_s=0.2))
+
+        result = await Heavy(make, n=2).arun(TASK, run_id="g5")
+        await close_backends()
+    assert result.status == "completed"
+    left = store.run_config("g5")["budget"]["max_wall_time_s"]
+    assert 0.2 <= left <= 3.0  # at least 2 s went to the trajectories
+    store.close()

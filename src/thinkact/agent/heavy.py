@@ -232,7 +232,7 @@ class Heavy:
         self, group: str, task: str, runs: dict[int, tuple[Run, int | None]],
         done: dict[int, Candidate],
     ) -> AsyncIterator[tuple[str, Event]]:
-        finished: dict[int, RunFinished] = {}
+        started, finished = time.monotonic(), dict[int, RunFinished]()
         streams = {run.run_id: run.events(resumed_from=start) for run, start in runs.values()}
         async for rid, event in _merge(streams):
             if isinstance(event, RunFinished):
@@ -241,10 +241,11 @@ class Heavy:
         for k, (run, _) in runs.items():
             done[k] = Candidate.of(k, run.run_id, run.history, finished[k], run.answer)
         self.candidates = [done[k] for k in sorted(done)]
-        async for event in self._aggregate(group, task):
+        async for event in self._aggregate(group, task, started):
             yield group, event
 
-    async def _aggregate(self, group: str, task: str) -> AsyncIterator[Event]:
+    async def _aggregate(self, group: str, task: str, started: float
+                         ) -> AsyncIterator[Event]:
         base = self._agent(1, group)
         meta = {"heavy": {"group": group, "of": self.n, "aggregator": self.aggregator.name,
                           "trajectories": [c.run_id for c in self.candidates]}}
@@ -253,10 +254,15 @@ class Heavy:
             async for event in self._record_choice(base, group, task, meta, answered):
                 yield event
             return
+        limit = base.budget.max_wall_time_s
+        if limit is not None:  # the deadline bounds the group: the aggregation gets what is
+            # left of it, and at least the final-answer grace
+            limit = max(limit - (time.monotonic() - started), base.budget.final_answer_grace_s,
+                        1.0)
         judge = Agent(base.backend, tools=(), budget=Budget(
             max_steps=2, max_thinking_tokens_per_step=base.budget.max_thinking_tokens_per_step,
-            max_wall_time_s=base.budget.max_wall_time_s), trace=base.trace, options=base.options,
-            output_reserve=base.output_reserve)
+            max_wall_time_s=limit, final_answer_grace_s=base.budget.final_answer_grace_s),
+            trace=base.trace, options=base.options, output_reserve=base.output_reserve)
         judge.meta = meta
         store = base.trace
         if store is not None and _exists(store, group):  # a resumed group, cut in aggregation
