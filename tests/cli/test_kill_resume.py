@@ -5,11 +5,18 @@ call with exactly one result, and nothing of the killed partial step in the conv
 from __future__ import annotations
 
 import json
-import signal
 from collections import Counter
 from pathlib import Path
 
-from support.cli_run import kill_when, popen, slowed, thinkact, wait_for, write_script
+from support.cli_run import (
+    kill_when,
+    popen,
+    sigkill_when,
+    slowed,
+    thinkact,
+    wait_for,
+    write_script,
+)
 from support.k2_server import K2Server, ToolLoop, reasoning_for
 from thinkact.events import (
     EVENT_ADAPTER,
@@ -109,17 +116,10 @@ def test_sigkill_during_a_tool_call_then_resume(tmp_path: Path) -> None:
     proc = popen(["run", "Run the code.", "--provider", "scripted", "--script", str(script),
                   "--tools", "python", "--workspace", str(ws), "--trace-db", str(db),
                   "--json"], tmp_path)
-    try:
-        wait_for(db.exists)
-        reader = SQLiteTraceStore(db)
-        wait_for(lambda: reader.query("SELECT 1 FROM events WHERE type = 'tool_call' AND "
-                                      "step = 2") and (ws / "marker").exists())
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
+    wait_for(db.exists)
+    reader = SQLiteTraceStore(db)
+    sigkill_when(proc, lambda: reader.query("SELECT 1 FROM events WHERE type = 'tool_call' "
+                                            "AND step = 2") and (ws / "marker").exists())
     run_id = reader.list_runs()[0].run_id
     assert reader.query("SELECT COUNT(*) FROM tool_calls WHERE step = 2 AND "
                         "finished_at IS NULL") == [(1,)]  # started, never answered

@@ -139,8 +139,13 @@ def kill_when(proc: subprocess.Popen[str], reader: SQLiteTraceStore, step: int) 
         return any("reasoning_delta" in kinds and "assistant_message" not in kinds
                    for kinds in by_run.values())
 
+    sigkill_when(proc, streaming)
+
+
+def sigkill_when(proc: subprocess.Popen[str], condition: Any) -> None:
+    """SIGKILL ``proc`` once ``condition()`` holds (polled), and reap it."""
     try:
-        wait_for(streaming)
+        wait_for(condition)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
     finally:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from thinkact.agent.budget import Budget, Spend
 from thinkact.agent.context import ContextStrategy, HideToolOutputs
@@ -26,6 +26,21 @@ from thinkact.traces.base import TraceStore
 def new_run_id() -> str:
     """Time-sortable and short: ``20261129-034512-ab12cd`` (UTC)."""
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+T = TypeVar("T")
+
+
+def run_then_close(work: Callable[[], Awaitable[T]], close: Callable[[], Awaitable[None]]) -> T:
+    """``work()`` in a new event loop, then ``close()`` in the same loop whatever happens."""
+
+    async def main() -> T:
+        try:
+            return await work()
+        finally:
+            await close()
+
+    return asyncio.run(main())
 
 
 @dataclass
@@ -152,14 +167,7 @@ class Agent:
     def run(self, task: str, run_id: str | None = None) -> RunResult:
         """Synchronous ``arun``; tools are closed at the end (their resources belong to the
         event loop this call creates)."""
-
-        async def main() -> RunResult:
-            try:
-                return await self.arun(task, run_id)
-            finally:
-                await self.aclose()
-
-        return asyncio.run(main())
+        return run_then_close(lambda: self.arun(task, run_id), self.aclose)
 
     async def aclose(self) -> None:
         await self.toolset.aclose()

@@ -22,7 +22,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from thinkact.agent.agent import Agent, new_run_id
+from thinkact.agent.agent import Agent, new_run_id, run_then_close
 from thinkact.agent.budget import Budget
 from thinkact.agent.loop import Run
 from thinkact.events import Event, FinalAnswer, Notice, RunFinished, RunStarted
@@ -204,14 +204,7 @@ class Heavy:
 
     def run(self, task: str, run_id: str | None = None) -> HeavyResult:
         """Synchronous ``arun``; every trajectory's tools are closed at the end."""
-
-        async def main() -> HeavyResult:
-            try:
-                return await self.arun(task, run_id)
-            finally:
-                await self.aclose()
-
-        return asyncio.run(main())
+        return run_then_close(lambda: self.arun(task, run_id), self.aclose)
 
     async def aclose(self) -> None:
         for agent in self.agents.values():
