@@ -20,7 +20,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from thinkact.agent.agent import Agent, new_run_id, run_then_close
 from thinkact.agent.budget import Budget
@@ -272,13 +272,13 @@ class Heavy:
         start = time.monotonic()
         events: list[Event] = [RunStarted(run_id=group, task=task, model=base.backend.model_name,
                                           config={**base.config(), **meta, "tools": []})]
+        status: Literal["completed", "failed"] = "failed"
+        reason = "no trajectory produced an answer"
         if answered:
             best, tally = Vote().pick(answered)
             events += [Notice(kind="vote", text=tally), FinalAnswer(content=best.answer or "")]
             status, reason = "completed", f"vote: attempt {best.index}"
-        else:
-            status, reason = "failed", "no trajectory produced an answer"
-        events.append(RunFinished(status=status, reason=reason, steps=0, tool_calls=0,  # type: ignore[arg-type]
+        events.append(RunFinished(status=status, reason=reason, steps=0, tool_calls=0,
                                   duration_s=time.monotonic() - start))
         for event in events:
             if base.trace is not None:

@@ -157,13 +157,14 @@ class Launch:
 
 
 def plan_launch(store: SQLiteTraceStore, task: str | None, resume: str | None,
-           o: dict[str, Any]) -> Launch:
+                o: dict[str, Any]) -> Launch:
     from thinkact.agent import Budget, HideToolOutputs, Summarize, VerifyPolicy, new_run_id
 
     recorded: dict[str, Any] = {}
     heavy: dict[str, Any] | None = None
     if resume is not None:
         run_id, heavy = _resumable(store, resume)
+        # the latest segment's config: what a resume changed stays changed
         recorded = store.load_state(f"{run_id}.1" if heavy else run_id).config
     else:
         run_id = new_run_id()
@@ -201,7 +202,7 @@ def plan_launch(store: SQLiteTraceStore, task: str | None, resume: str | None,
         if rid in built:
             return built.pop(rid)
         try:
-            own = store.run_config(rid).get("workspace")
+            own = store.load_state(rid).config.get("workspace")  # as its latest segment had it
         except KeyError:
             own = None
         given = o["workspace"]
