@@ -133,3 +133,29 @@ async def test_missing_think_is_reasoning_unless_configured_otherwise(checkpoint
         assert (done.message.reasoning, done.message.content) == expected
         assert done.finish_reason == "stop"
         assert (done.usage.reasoning_tokens > 0) == implicit
+
+
+async def test_a_session_pool_keeps_interleaved_conversations_cached(checkpoint: Path) -> None:
+    """Two conversations taking turns (heavy mode's trajectories): with one cache each turn
+    evicts the other conversation; with a pool of two each extends its own cache. The
+    replies are the same either way."""
+    single = LocalBackend.from_checkpoint(checkpoint)
+    pooled = LocalBackend.from_checkpoint(checkpoint, sessions=2)
+    talks = {"a": [Message.user("Weather in Oslo?")], "b": [Message.user("Weather in Lima?")]}
+    cached: dict[str, list[int]] = {"single": [], "pooled": []}
+    previous: dict[str, int] = {}
+    for turn in range(3):
+        for name, msgs in talks.items():
+            _, one = await collect(single, msgs, GREEDY)
+            _, two = await collect(pooled, msgs, GREEDY)
+            assert one.message == two.message
+            cached["single"].append(one.usage.cached_tokens)
+            cached["pooled"].append(two.usage.cached_tokens)
+            if turn:
+                assert two.usage.cached_tokens >= previous[name]  # its own cache, extended
+                assert one.usage.cached_tokens < previous[name]  # evicted by the other talk
+            previous[name] = one.usage.prompt_tokens
+            talks[name] = [*msgs, one.message, Message.user(f"and turn {turn}?")]
+    assert len(pooled.sessions) == 2 and len(single.sessions) == 1
+    assert cached["pooled"][1] == cached["single"][1] > 0  # b's new cache got the shared prefix
+    assert sum(cached["pooled"]) > sum(cached["single"])

@@ -72,6 +72,7 @@ class LocalBackend:
         reuse_prefix: bool = True,
         json_guard: bool = False,
         implicit_reasoning: bool = True,
+        sessions: int = 1,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -85,7 +86,10 @@ class LocalBackend:
         # Output without a leading <think> is reasoning (vLLM's rule); always so when the
         # generation prompt itself opened the think block.
         self.implicit_reasoning = implicit_reasoning or fmt.think_in_prompt
-        self.session = Session(model, self.max_seq_len)
+        # KV caches kept warm, most recent first: several conversations interleaving (heavy
+        # mode's trajectories) each extend their own cache instead of evicting each other.
+        self.max_sessions = sessions
+        self.sessions = [Session(model, self.max_seq_len)]
         self._locks: dict[int, asyncio.Lock] = {}  # per event loop (tests use several)
         self._forced: deque[str] = deque()
         m = fmt.markers
@@ -191,8 +195,35 @@ class LocalBackend:
         finally:
             job.emit(_DONE)
 
+    @property
+    def session(self) -> Session:
+        """The most recently used cache."""
+        return self.sessions[0]
+
+    def _session_for(self, prompt: Sequence[int]) -> Session:
+        """The cache to serve ``prompt`` with, moved to the front: one that ``prompt``
+        extends (the longest); else, while the pool has room, a new one holding a copy of
+        the longest shared prefix; else the one sharing the longest prefix (ties: least
+        recently used), truncated to it."""
+        held = [s.tokens for s in self.sessions]
+        extends = [i for i, t in enumerate(held) if list(prompt[:len(t)]) == t]
+        if extends:
+            pick = max(extends, key=lambda i: len(held[i]))
+        else:
+            shared = [_common_prefix(t, prompt) for t in held]
+            pick = max(range(len(held)), key=lambda i: (shared[i], i))
+            if len(self.sessions) < self.max_sessions:  # a new cache, seeded with the prefix
+                fresh = Session(self.model, self.max_seq_len)
+                held_by = self.sessions[pick]
+                fresh.copy_prefix(held_by, min(shared[pick], held_by.position))
+                self.sessions.append(fresh)
+                pick = len(self.sessions) - 1
+        session = self.sessions.pop(pick)
+        self.sessions.insert(0, session)
+        return session
+
     def _decode(self, job: _Job) -> None:
-        session = self.session
+        session = self._session_for(job.prompt)
         if not self.reuse_prefix:
             session.truncate(0)
         job.cached = _common_prefix(session.tokens, job.prompt)

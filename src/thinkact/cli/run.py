@@ -282,6 +282,8 @@ async def _main(launch: Launch, store: SQLiteTraceStore, task: str | None, json_
             from thinkact.agent.heavy import Heavy, Reflect, Vote
 
             group, h = launch.run_id, launch.heavy
+            if hasattr(launch.backend, "max_sessions"):  # a local model: a cache per trajectory
+                launch.backend.max_sessions = max(launch.backend.max_sessions, int(h["of"]))
             runner = Heavy(lambda k: agent_of(f"{group}.{k}"), n=int(h["of"]),
                            aggregator=Vote() if h["aggregator"] == "vote" else Reflect())
             return await drive_heavy(runner, store, group, task, json_out, show_reasoning)

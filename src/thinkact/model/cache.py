@@ -97,5 +97,11 @@ class KVCache:
         """A new cache with ``n`` copies of ``row``: prefill once, then sample n continuations."""
         return self.select([row] * n)
 
+    def copy_prefix(self, other: KVCache, n: int) -> None:
+        """Hold ``other``'s first ``n`` positions (every row), e.g. a shared prompt prefix."""
+        for mine, theirs in zip(self.buffers, other.buffers, strict=True):
+            mine[:, :, :n].copy_(theirs[:, :, :n])
+        self.length = n
+
     def reset(self) -> None:
         self.length = 0

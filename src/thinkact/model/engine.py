@@ -248,6 +248,18 @@ class Session:
         if hasattr(self.cache, "length"):
             self.cache.length = min(self.cache.length, self.position)
 
+    def copy_prefix(self, other: Session, n: int) -> None:
+        """Batch 1: hold ``other``'s first ``n`` tokens (and their cache), nothing else; the
+        next ``sync``/``feed`` goes on from there. Copies n positions, not the whole cache."""
+        if self.batch_size != 1 or other.batch_size != 1:
+            raise ValueError("copy_prefix() is for batch-1 sessions")
+        if not 0 <= n <= min(other.position, len(other.rows[0].history)):
+            raise ValueError(f"copy_prefix({n}): the other session holds {other.position}")
+        self.truncate(0)
+        self.cache.copy_prefix(other.cache, n)
+        self.rows[0].history = list(other.rows[0].history[:n])
+        self.position = n
+
     def rollback(self, n_tokens: int) -> None:
         """Forget the last ``n_tokens`` tokens."""
         self.truncate(len(self.rows[0].history) - n_tokens)
