@@ -43,6 +43,9 @@ def test_heavy_run_records_each_trajectory_and_the_aggregation(tmp_path: Path) -
         aggregation[0]["messages"][-1]["content"])  # reflect: the default for a remote model
     for k in (1, 2, 3):  # each trajectory wrote into its own workspace
         assert sorted(p.name for p in (ws / str(k)).iterdir()) == ["f0.txt", "f1.txt"]
+    shown = thinkact(["trace", "show", group, "--trace-db", str(db)], tmp_path)
+    assert shown.returncode == 0 and f"heavy run {group}: 3 trajectories" in shown.stdout
+    assert shown.stdout.count("completed") >= 4  # the aggregation and each trajectory
     store = SQLiteTraceStore(db)
     assert store.run_config(group)["heavy"]["aggregator"] == "reflect"
     assert store.run_info(group)["status"] == "completed"
@@ -60,6 +63,8 @@ def test_killed_group_resumes_as_a_whole(tmp_path: Path) -> None:
         reader = SQLiteTraceStore(db)
         kill_when(proc, reader, 2)  # some trajectory is streaming its step 2
         group = reader.list_runs()[0].run_id.rsplit(".", 1)[0]
+        cut = thinkact(["trace", "show", group, "--trace-db", str(db)], tmp_path)
+        assert f"heavy run {group} not aggregated yet" in cut.stdout, cut.stderr
         before = len(server.requests)
         resumed = thinkact(["run", "--resume", group, "--trace-db", str(db), "--json"],
                            tmp_path, timeout=120)

@@ -18,7 +18,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Column, Table
 
+from thinkact.cli.run_heavy import heavy_group_of, heavy_settings
 from thinkact.cli.view import LiveView, human_tokens
+from thinkact.events import FinalAnswer
 from thinkact.traces.export import export_events, export_messages
 from thinkact.traces.paths import default_trace_db
 from thinkact.traces.sqlite import SQLiteTraceStore
@@ -93,6 +95,12 @@ def show(run: Annotated[str, typer.Argument(help="Run id, unique prefix, or 'lat
         raise typer.Exit(2)
     store = _open(db)
     try:
+        group = heavy_group_of(store, run)
+        if group is not None and not store.has_run(group):  # cut before its aggregation
+            _group_table(store, group)
+            Console().print(f"[yellow]heavy run {group} not aggregated yet[/] — continue it "
+                            f"with thinkact run --resume {group}")
+            return
         run_id = _resolve(store, run)
         view = LiveView(Console(), show_reasoning=reasoning, live=False)  # type: ignore[arg-type]
         view.resume_hint = False  # a recorded segment end; the footer says what to do
@@ -114,8 +122,29 @@ def show(run: Annotated[str, typer.Argument(help="Run id, unique prefix, or 'lat
             Console().print(f"[yellow]run not finished[/] (status {info['status']}; "
                             f"{info['steps']} complete steps) — continue it with "
                             f"thinkact run --resume {run_id}")
+        if group == run_id:
+            _group_table(store, group)
     finally:
         store.close()
+
+
+def _group_table(store: SQLiteTraceStore, group: str) -> None:
+    """The trajectories of heavy run ``group``: how each ended and what it answered."""
+    n = int(heavy_settings(store, group)["of"])
+    table = Table("trajectory", "status", "steps", "calls", Column("answer", overflow="fold"),
+                  title=f"heavy run {group}: {n} trajectories", box=box.SIMPLE_HEAD)
+    for k in range(1, n + 1):
+        rid = f"{group}.{k}"
+        if not store.has_run(rid):
+            table.add_row(rid, "not started", "", "", "")
+            continue
+        info = store.run_info(rid)
+        answer = next((e.content for e in reversed(list(store.events(rid)))
+                       if isinstance(e, FinalAnswer)), "")
+        table.add_row(rid, str(info["status"]), str(info["steps"]), str(info["tool_calls"]),
+                      answer if len(answer) <= 120 else answer[:119] + "…")
+    Console().print(table)
+    Console().print(f"[dim]each trajectory: thinkact trace show {group}.N[/]")
 
 
 @trace_app.command("export")
