@@ -4,7 +4,9 @@ the real ``openai`` client; the agent's own model is a loopback K2 server."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,7 @@ from openai import AsyncOpenAI
 from support.agent_kit import echo
 from support.k2_server import K2Server, ToolLoop, reasoning_for
 from support.loopback_server import LoopbackServer
-from thinkact.agent import Agent
+from thinkact.agent import Agent, Reflect
 from thinkact.backends import resolve_backend_config
 from thinkact.backends.openai_compat import OpenAIBackend
 from thinkact.server.agent_backend import AgentBackend
@@ -25,8 +27,8 @@ from thinkact.traces import SQLiteTraceStore
 Served = tuple[LoopbackServer, K2Server, SQLiteTraceStore]
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
+@contextmanager
+def serving(tmp_path: Path, **heavy: Any) -> Iterator[Served]:
     store = SQLiteTraceStore(tmp_path / "t.sqlite")
     with K2Server(ToolLoop(steps=2, answer="Two items echoed.")) as model:
         config = resolve_backend_config("custom", model="kimi-k2-thinking",
@@ -37,12 +39,19 @@ def served(tmp_path: Path) -> Iterator[Served]:
             backend = shared.setdefault("b", OpenAIBackend(config))
             return Agent(backend, tools=[echo], trace=store, system_prompt="Be brief.")
 
-        server = LoopbackServer(create_app(AgentBackend(make, "thinkact-agent", 262144)))
+        app = create_app(AgentBackend(make, "thinkact-agent", 262144, **heavy))
+        server = LoopbackServer(app)
         try:
             yield server, model, store
         finally:
             server.close()
     store.close()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    with serving(tmp_path) as s:
+        yield s
 
 
 def client(server: LoopbackServer) -> AsyncOpenAI:
@@ -100,3 +109,21 @@ async def test_a_conversation_without_a_user_message_is_refused(served: Served) 
         with pytest.raises(openai.BadRequestError, match="no user message"):
             await c.chat.completions.create(
                 model="thinkact-agent", messages=[{"role": "system", "content": "hi"}])
+
+
+async def test_heavy_requests_narrate_each_trajectory_then_aggregate(tmp_path: Path) -> None:
+    with serving(tmp_path, heavy=3, aggregator=Reflect()) as (server, model, store):
+        async with client(server) as c:
+            resp = await c.chat.completions.create(
+                model="thinkact-agent", messages=[{"role": "user", "content": "Echo."}])
+        runs = {r.run_id for r in store.list_runs()}
+    msg = resp.choices[0].message
+    thought = (msg.model_extra or {})["reasoning_content"]
+    assert msg.content == "Two items echoed. (wrap-up)"  # the tool-less aggregation call
+    for k in (1, 2, 3):
+        assert f'[{k}] → echo {{"text": "item 0"}}' in thought
+        assert f"[{k}] answer: Two items echoed." in thought
+    group = next(r for r in runs if "." not in r)
+    assert runs == {group} | {f"{group}.{k}" for k in (1, 2, 3)}
+    aggregation = [r for r in model.requests if not r.get("tools")]
+    assert len(aggregation) == 1 and "3 independent attempts" in json.dumps(aggregation[0])

@@ -124,8 +124,10 @@ class Agent:
     def _new_run(self, task: str, run_id: str | None,
                  messages: list[Message] | None = None) -> Run:
         run_id = run_id or new_run_id()
-        opening = messages if messages is not None else self.initial_messages(task)
-        return Run(self._setup(run_id), run_id, task, list(opening), Spend())
+        opening = list(messages) if messages is not None else self.initial_messages(task)
+        if self.system_prompt and not any(m.role == "system" for m in opening):
+            opening.insert(0, Message.system(self.system_prompt))
+        return Run(self._setup(run_id), run_id, task, opening, Spend())
 
     def _resumed_run(self, run_id: str) -> tuple[Run, int]:
         if self.trace is None:
@@ -146,7 +148,8 @@ class Agent:
     async def events(self, task: str, run_id: str | None = None,
                      messages: list[Message] | None = None) -> AsyncIterator[Event]:
         """Run ``task``, yielding every event as it happens (and recording it first).
-        ``messages``: the opening conversation, instead of the system prompt and the task."""
+        ``messages``: the opening conversation instead of the task alone (the system prompt
+        is put first when it has none)."""
         async for event in self._new_run(task, run_id, messages).events():
             yield event
 

@@ -159,11 +159,14 @@ class Heavy:
             self.agents[k] = agent
         return self.agents[k]
 
-    async def events(self, task: str, run_id: str | None = None
+    async def events(self, task: str, run_id: str | None = None,
+                     messages: list[Message] | None = None
                      ) -> AsyncGenerator[tuple[str, Event], None]:
+        """``messages``: the trajectories' opening conversation (default: system prompt and
+        task), as for ``Agent.events``."""
         group = run_id or new_run_id()
         runs: dict[int, tuple[Run, int | None]] = {
-            k: (self._agent(k, group)._new_run(task, f"{group}.{k}"), None)
+            k: (self._agent(k, group)._new_run(task, f"{group}.{k}", messages), None)
             for k in range(1, self.n + 1)}
         async for item in self._trajectories_then_aggregate(group, task, runs, {}):
             yield item

@@ -119,10 +119,6 @@ def run_command(
         _usage(err, f"--show-reasoning must be collapsed, full or hidden, not {show_reasoning!r}")
     if (task is None) == (resume is None):
         _usage(err, "give a TASK, or --resume RUN_ID (not both)")
-    if heavy is not None and (heavy < 1 or resume is not None):
-        _usage(err, "--heavy needs N >= 1 and a TASK (a resume keeps the group's settings)")
-    if aggregate not in ("auto", "reflect", "vote"):
-        _usage(err, f"--aggregate must be auto, reflect or vote, not {aggregate!r}")
     store = SQLiteTraceStore(trace_db or default_trace_db())
     try:
         try:
@@ -160,6 +156,12 @@ def plan_launch(store: SQLiteTraceStore, task: str | None, resume: str | None,
                 o: dict[str, Any]) -> Launch:
     from thinkact.agent import Budget, HideToolOutputs, Summarize, VerifyPolicy, new_run_id
 
+    if o["heavy"] is not None and o["heavy"] < 1:
+        raise UsageError(f"--heavy needs N >= 1, not {o['heavy']}")
+    if o["heavy"] is not None and resume is not None:
+        raise UsageError("--heavy starts a new group; a resumed group keeps its settings")
+    if o["aggregate"] not in ("auto", "reflect", "vote"):
+        raise UsageError(f"--aggregate must be auto, reflect or vote, not {o['aggregate']!r}")
     recorded: dict[str, Any] = {}
     heavy: dict[str, Any] | None = None
     if resume is not None:

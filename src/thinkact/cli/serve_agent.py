@@ -44,6 +44,9 @@ def serve_agent(
     verify: Annotated[int | None, Opt(help="Answers checked before one is final.")] = None,
     system_prompt: Annotated[str | None, Opt(help="System prompt (when the request has "
                                              "none).")] = None,
+    heavy: Annotated[int | None, Opt(help="Answer each request in heavy mode: N "
+                                     "trajectories, then one aggregated answer.")] = None,
+    aggregate: Annotated[str, Opt(help="reflect, vote or auto, as for 'run'.")] = "auto",
     trace_db: Annotated[Path | None, Opt(help="Trace database.")] = None,
     name: Annotated[str, Opt(help="Model id the server reports.")] = "thinkact-agent",
     host: Annotated[str, Opt(help="Interface to bind.")] = "127.0.0.1",
@@ -54,6 +57,7 @@ def serve_agent(
     """Serve the agent (model + tools) at /v1/chat/completions."""
     import uvicorn
 
+    from thinkact.agent import Reflect, Vote
     from thinkact.cli.run import plan_launch, run_command
     from thinkact.server.agent_backend import AgentBackend
     from thinkact.server.openai_app import create_app
@@ -63,7 +67,7 @@ def serve_agent(
     given = {k: v for k, v in locals().items() if k in inspect.signature(run_command).parameters}
     options: dict[str, Any] = {k: p.default for k, p in
                                inspect.signature(run_command).parameters.items()}
-    options.update(given, no_mcp=True, heavy=None)
+    options.update(given, no_mcp=True)
     store = SQLiteTraceStore(trace_db or default_trace_db())
     try:
         launch = plan_launch(store, "serve", None, options)
@@ -71,9 +75,15 @@ def serve_agent(
         Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
         store.close()
         raise typer.Exit(2) from None
-    checked = launch.make(launch.run_id)  # the agent plan_launch built to check the options
+    h = launch.heavy
+    checked = launch.make(f"{launch.run_id}.1" if h else launch.run_id)  # the options' check
     backend = launch.backend
-    served = AgentBackend(launch.make, name, backend.context_window)
+    if h is not None and hasattr(backend, "max_sessions"):  # a local model: cache per trajectory
+        backend.max_sessions = max(backend.max_sessions, int(h["of"]))
+    served = AgentBackend(launch.make, name, backend.context_window,
+                          heavy=int(h["of"]) if h else None,
+                          aggregator=(Vote() if h["aggregator"] == "vote" else Reflect())
+                          if h else None)
     typer.echo(f"serving the agent ({backend.model_name}, tools: "
                f"{', '.join(checked.toolset.names) or 'none'}) as {name!r} on "
                f"http://{host}:{port}/v1")

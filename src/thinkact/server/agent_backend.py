@@ -6,7 +6,9 @@ other) on the request's conversation, with the server's own tools. What the clie
 one assistant turn: the run's reasoning streams as ``reasoning_content`` (the model's own
 thinking, step after step, with each tool call and a short view of its result written in
 between), and the final answer comes as ``content`` once it is final. Tools the client
-declares are not offered to the model: the served agent acts with its own.
+declares are not offered to the model: the served agent acts with its own. With ``heavy``
+each request is a heavy group (``thinkact.agent.heavy``): the trajectories are narrated in
+short, tagged ``[k]`` (tool calls, failures, answers), then the aggregation in full.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from thinkact.agent.agent import Agent, new_run_id
+from thinkact.agent.heavy import Heavy, Reflect, Vote
 from thinkact.backends.base import GenerationOptions
 from thinkact.backends.tokens import estimate_request
 from thinkact.events import (
@@ -22,6 +25,7 @@ from thinkact.events import (
     BackendEvent,
     ContentDelta,
     FinalAnswer,
+    Notice,
     ReasoningDelta,
     Retry,
     RunError,
@@ -44,11 +48,14 @@ class AgentBackend:
     workspace, closed after the run) on the given messages."""
 
     def __init__(self, make: Callable[[str], Agent], model_name: str, context_window: int,
-                 result_chars: int = 600) -> None:
+                 result_chars: int = 600, heavy: int | None = None,
+                 aggregator: Reflect | Vote | None = None) -> None:
         self.make = make
         self.name = model_name
         self.window = context_window
         self.result_chars = result_chars
+        self.heavy = heavy  # N: each request runs heavy mode (trajectories RUN.1 .. RUN.N)
+        self.aggregator = aggregator
 
     @property
     def model_name(self) -> str:
@@ -68,24 +75,17 @@ class AgentBackend:
             raise ValueError("the conversation has no user message: nothing to do")
         task = users[-1].content if isinstance(users[-1].content, str) else ""
         run_id = new_run_id()
-        agent = self.make(run_id)
-        opening = list(messages)
-        if agent.system_prompt and not any(m.role == "system" for m in opening):
-            opening.insert(0, Message.system(agent.system_prompt))
         thinking: list[str] = []
         answer, end = None, None
-        try:
-            async for event in agent.events(task, run_id=run_id, messages=opening):
-                text = self._narrate(event)
-                if text:
-                    thinking.append(text)
-                    yield ReasoningDelta(text=text)
-                if isinstance(event, FinalAnswer):
-                    answer = event.content
-                elif isinstance(event, RunFinished):
-                    end = event
-        finally:
-            await agent.aclose()
+        async for rid, event in self._run(run_id, task, list(messages)):
+            text = self._narrate(event) if rid == run_id else self._trajectory(rid, event)
+            if text:
+                thinking.append(text)
+                yield ReasoningDelta(text=text)
+            if rid == run_id and isinstance(event, FinalAnswer):
+                answer = event.content
+            elif rid == run_id and isinstance(event, RunFinished):
+                end = event
         if answer is None:  # failed, or stopped with no final call: say so, as the answer
             answer = f"[thinkact run {run_id} {end.status if end else 'failed'}: " \
                      f"{end.reason if end else 'no result'}]"
@@ -94,6 +94,35 @@ class AgentBackend:
         yield AssistantMessage(message=Message(role="assistant", content=answer,
                                                reasoning="".join(thinking)),
                                usage=usage, finish_reason="stop")
+
+    async def _run(self, run_id: str, task: str, opening: list[Message]
+                   ) -> AsyncIterator[tuple[str, Any]]:
+        """The request's run (or heavy group) as ``(run_id, event)``; agents closed after."""
+        if self.heavy is None:
+            agent = self.make(run_id)
+            try:
+                async for event in agent.events(task, run_id=run_id, messages=opening):
+                    yield run_id, event
+            finally:
+                await agent.aclose()
+            return
+        heavy = Heavy(lambda k: self.make(f"{run_id}.{k}"), n=self.heavy,
+                      aggregator=self.aggregator)
+        try:
+            async for item in heavy.events(task, run_id=run_id, messages=opening):
+                yield item
+        finally:
+            await heavy.aclose()
+
+    def _trajectory(self, run_id: str, event: Any) -> str:
+        """A heavy trajectory, in short: its tool calls, failures and answer, tagged [k]
+        (their token-level reasoning would interleave unreadably)."""
+        tag = f"[{run_id.rsplit('.', 1)[-1]}] "
+        if isinstance(event, ToolCallStarted | ToolResultEvent | RunError):
+            return tag + self._narrate(event).lstrip("\n").rstrip("\n") + "\n"
+        if isinstance(event, FinalAnswer):
+            return tag + "answer: " + _short(event.content, self.result_chars) + "\n"
+        return ""
 
     def _narrate(self, event: Any) -> str:
         """What of a run event goes into the served reasoning."""
@@ -110,6 +139,8 @@ class AgentBackend:
             r = event.result
             status = "ok" if r.ok else f"error ({r.error})"
             return f"← {r.name} {status}: {_short(r.content, self.result_chars)}\n\n"
+        if isinstance(event, Notice) and event.kind == "vote":
+            return f"[{event.text}]\n"
         if isinstance(event, Retry):
             return f"\n[model call retried: {event.error}]\n"
         if isinstance(event, RunError):
