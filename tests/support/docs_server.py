@@ -12,11 +12,13 @@ from urllib.parse import parse_qs, urlsplit
 
 @dataclass
 class Route:
-    body: bytes | Callable[[dict[str, list[str]]], bytes]
+    body: bytes | Callable[[dict[str, list[str]]], bytes]  # bytes, or made from the query
     content_type: str = "text/html; charset=utf-8"
     status: int = 200
     chunked: bool = False  # stream without Content-Length
     location: str | None = None  # for redirects
+    headers: list[tuple[str, str]] = field(default_factory=list)  # more response headers
+    echo_header: str | None = None  # answer "<name>: <request's value or none>" instead
 
 
 @dataclass
@@ -46,8 +48,13 @@ def serve(routes: dict[str, Route]) -> Iterator[Served]:
                 self.end_headers()
                 return
             body = route.body(parse_qs(parts.query)) if callable(route.body) else route.body
+            if route.echo_header:
+                body = f"{route.echo_header}: {self.headers.get(route.echo_header, 'none')}"
+                body = body.encode()
             self.send_response(route.status)
             self.send_header("Content-Type", route.content_type)
+            for name, value in route.headers:
+                self.send_header(name, value)
             if route.location:
                 self.send_header("Location", route.location)
             sent = 0

@@ -4,8 +4,9 @@ Playwright's own browser downloads are never used: we drive ``/usr/bin/chromium`
 configured path) with flags that keep it quiet (no background networking, updates or sync),
 so rendering a page makes no requests beyond the page's own. Chromium makes none of those
 itself either: every request is intercepted and answered through a ``Relay`` (the browse
-tool's pinned, policy-checked HTTP client), and the browser's proxy points at a closed port
-(loopback included), so whatever escapes interception (WebSockets, say) fails to connect.
+tool's pinned, policy-checked HTTP client), the browser's proxy points at a closed port
+(loopback included), so whatever escapes interception (WebSockets, say) fails to connect, and
+pages get no WebRTC (``NO_WEBRTC``), which would send UDP past both.
 """
 
 from __future__ import annotations
@@ -30,6 +31,17 @@ CHROMIUM_FLAGS = [
     "--proxy-server=http://127.0.0.1:9",  # closed (discard port): no direct connections
     "--proxy-bypass-list=<-loopback>",  # ... not even to loopback, bypassed by default
 ]
+
+
+# WebRTC sends UDP (STUN, data channels) past both the interception and the proxy: every
+# frame loses the constructors before its own scripts run.
+NO_WEBRTC = """
+for (const name of ["RTCPeerConnection", "webkitRTCPeerConnection", "RTCDataChannel",
+                    "RTCIceCandidate", "RTCSessionDescription"]) {
+  try { Object.defineProperty(globalThis, name, {value: undefined, writable: false,
+                                                 configurable: false}); } catch (e) {}
+}
+"""
 
 
 def find_chromium(path: str | None = None) -> str | None:
@@ -98,18 +110,23 @@ class ChromiumRenderer:
         context = await browser.new_context(
             java_script_enabled=True, accept_downloads=False, service_workers="block"
         )
+        await context.add_init_script(NO_WEBRTC)
 
         async def answer(route: Any) -> None:
             request = route.request
             if urlsplit(request.url).scheme in ("data", "blob", "about"):
                 await route.continue_()  # no network involved
                 return
-            reply = await relay(request.method, request.url, await request.all_headers(),
-                                request.post_data_buffer)
-            if reply is None:
-                await route.abort("blockedbyclient")
-            else:
-                await route.fulfill(status=reply.status, headers=reply.headers, body=reply.body)
+            try:
+                reply = await relay(request.method, request.url, await request.all_headers(),
+                                    request.post_data_buffer)
+                if reply is None:
+                    await route.abort("blockedbyclient")
+                else:
+                    await route.fulfill(status=reply.status, headers=reply.headers,
+                                        body=reply.body)
+            except Exception:  # the page closed meanwhile: nothing left to answer
+                return
 
         try:
             await context.route("**/*", answer)

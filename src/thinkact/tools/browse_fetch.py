@@ -5,18 +5,21 @@ resolves the host itself, checks every address and connects to one of exactly th
 addresses, so a DNS answer that changes between a check and the connection (DNS rebinding)
 cannot point a download at a private host or a cloud metadata service. It covers every
 redirect hop. A request hook checks the target host as well, which is the only check when an
-environment proxy makes the connection. Chromium never connects by itself: its requests are
-relayed through the same pinned client (``Fetcher.relay``, see ``browse_chromium``).
+environment proxy (``HTTP(S)_PROXY``/``ALL_PROXY``) makes the connections and resolves the
+names. Chromium's HTTP requests are relayed through the same client (``Fetcher.relay``, see
+``browse_chromium``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from http.cookiejar import Cookie, CookieJar
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +31,8 @@ from thinkact.tools.base import ToolError
 from thinkact.tools.search.extract import kind_for_suffix
 
 USER_AGENT = "thinkact-browse/0.1"
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
+                   "all_proxy")
 
 Resolver = Callable[[str], Awaitable[list[str]]]  # host -> IP addresses as text
 
@@ -47,14 +52,36 @@ async def system_resolve(host: str) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]).split("%", 1)[0] for info in infos))
 
 
+# Cloud metadata services outside the link-local range: Alibaba's (in 100.64/10), AWS's IPv6.
+METADATA = frozenset(ipaddress.ip_address(a) for a in ("100.100.100.200", "fd00:ec2::254"))
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded_ipv4(addr: ipaddress.IPv4Address | ipaddress.IPv6Address
+                   ) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one reaches: mapped (::ffff:a.b.c.d), 6to4, or NAT64."""
+    if not isinstance(addr, ipaddress.IPv6Address):
+        return None
+    if addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    if addr.sixtofour is not None:
+        return addr.sixtofour
+    if addr in NAT64:
+        return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
+    return None
+
+
 def refused(address: str, allow_private: bool) -> bool:
-    """Link-local addresses (cloud metadata services) always; loopback, private, reserved,
-    unspecified and multicast ones unless ``allow_private``."""
+    """Link-local addresses and cloud metadata services always; without ``allow_private``
+    every address that is not globally routable. An IPv6 address that carries an IPv4 one
+    (mapped, 6to4, NAT64) is judged by the IPv4 address it reaches as well."""
     addr = ipaddress.ip_address(address)
-    return addr.is_link_local or (not allow_private and (
-        addr.is_private or addr.is_loopback or addr.is_reserved or addr.is_unspecified
-        or addr.is_multicast
-    ))
+    inner = _embedded_ipv4(addr)
+    if inner is not None and refused(str(inner), allow_private):
+        return True
+    if addr.is_link_local or addr in METADATA:
+        return True
+    return not allow_private and not addr.is_global
 
 
 class PinnedBackend(httpcore.AsyncNetworkBackend):
@@ -133,6 +160,16 @@ class Relayed:
 Relay = Callable[[str, str, dict[str, str], bytes | None], Awaitable[Relayed | None]]
 
 
+class _NoCookies(CookieJar):
+    """A cookie jar that keeps nothing (the relayed browser keeps its own cookies)."""
+
+    def set_cookie(self, cookie: Cookie) -> None:
+        return None
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        return None
+
+
 class Fetcher:
     """GET with a byte cap, per-operation and total timeouts, and a host policy."""
 
@@ -153,18 +190,24 @@ class Fetcher:
             raise ToolError(f"access denied: {host} resolves to a non-public address")
 
     def _client(self, *, follow_redirects: bool) -> httpx.AsyncClient:
-        ssl_context = httpx.create_ssl_context()
-        transport = httpx.AsyncHTTPTransport(verify=ssl_context)
-        # The one private attribute we touch: httpx offers no way to choose the pool's
-        # network backend. tests/tools/test_browse.py pins this behaviour.
-        transport._pool = httpcore.AsyncConnectionPool(
-            ssl_context=ssl_context,
-            network_backend=PinnedBackend(self.resolve, self.allow_private),
-        )
+        """A client whose connections are pinned (``PinnedBackend``); behind an environment
+        proxy (which resolves names itself) a plain one, the request hook's check the only
+        one. Cookies are never kept: the browser keeps its own."""
+        transport = None
+        if not any(os.environ.get(v) for v in PROXY_VARIABLES):
+            ssl_context = httpx.create_ssl_context()
+            transport = httpx.AsyncHTTPTransport(verify=ssl_context)
+            # The one private attribute we touch: httpx offers no way to choose the pool's
+            # network backend. tests/tools/test_browse.py pins this behaviour.
+            transport._pool = httpcore.AsyncConnectionPool(
+                ssl_context=ssl_context,
+                network_backend=PinnedBackend(self.resolve, self.allow_private),
+            )
         return httpx.AsyncClient(
             transport=transport, follow_redirects=follow_redirects, max_redirects=5,
             timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
             headers={"User-Agent": USER_AGENT}, event_hooks={"request": [self.check_host]},
+            cookies=_NoCookies(),  # a jar, not httpx.Cookies (which the client would copy)
         )
 
     async def download(self, url: str) -> Download:
@@ -222,9 +265,15 @@ class Fetcher:
                         client.stream(method, url, headers=keep, content=body) as response,
                     ):
                         data, _ = await self._read(response)
-                except (httpx.HTTPError, ToolError, TimeoutError):
-                    return None
-                out = {k: v for k, v in response.headers.items() if k.lower() not in HOP_HEADERS}
-                return Relayed(response.status_code, out, data)
+                except Exception:  # refused, unreachable, malformed, closed: the page sees
+                    return None  # a failed request, the render goes on
+                out: dict[str, list[str]] = {}
+                for k, v in response.headers.multi_items():
+                    if k.lower() not in HOP_HEADERS:
+                        out.setdefault(k.lower(), []).append(v)
+                # Playwright splits a set-cookie value at newlines; other repeats join with ", "
+                return Relayed(response.status_code, {
+                    k: ("\n" if k == "set-cookie" else ", ").join(v) for k, v in out.items()
+                }, data)
 
             yield send
