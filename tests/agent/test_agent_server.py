@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from openai import AsyncOpenAI
@@ -21,14 +22,14 @@ from thinkact.agent import Agent, Reflect
 from thinkact.backends import resolve_backend_config
 from thinkact.backends.openai_compat import OpenAIBackend
 from thinkact.server.agent_backend import AgentBackend
-from thinkact.server.openai_app import create_app
+from thinkact.server.openai_app import Access, create_app
 from thinkact.traces import SQLiteTraceStore
 
 Served = tuple[LoopbackServer, K2Server, SQLiteTraceStore]
 
 
 @contextmanager
-def serving(tmp_path: Path, **heavy: Any) -> Iterator[Served]:
+def serving(tmp_path: Path, access: Access | None = None, **heavy: Any) -> Iterator[Served]:
     store = SQLiteTraceStore(tmp_path / "t.sqlite")
     with K2Server(ToolLoop(steps=2, answer="Two items echoed.")) as model:
         config = resolve_backend_config("custom", model="kimi-k2-thinking",
@@ -39,7 +40,7 @@ def serving(tmp_path: Path, **heavy: Any) -> Iterator[Served]:
             backend = shared.setdefault("b", OpenAIBackend(config))
             return Agent(backend, tools=[echo], trace=store, system_prompt="Be brief.")
 
-        app = create_app(AgentBackend(make, "thinkact-agent", 262144, **heavy))
+        app = create_app(AgentBackend(make, "thinkact-agent", 262144, **heavy), access=access)
         server = LoopbackServer(app)
         try:
             yield server, model, store
@@ -127,3 +128,27 @@ async def test_heavy_requests_narrate_each_trajectory_then_aggregate(tmp_path: P
     assert runs == {group} | {f"{group}.{k}" for k in (1, 2, 3)}
     aggregation = [r for r in model.requests if not r.get("tools")]
     assert len(aggregation) == 1 and "3 independent attempts" in json.dumps(aggregation[0])
+
+
+def test_browser_pages_and_foreign_hosts_cannot_drive_the_agent(tmp_path: Path) -> None:
+    """A page the user has open can POST text/plain to a loopback port without a preflight,
+    or rebind a name to 127.0.0.1: neither reaches the agent."""
+    body = json.dumps({"model": "m", "messages": [{"role": "user", "content": "run code"}]})
+    url_json = {"content-type": "application/json"}
+    with serving(tmp_path) as (server, model, _):
+        url = server.base_url + "/chat/completions"
+        simple = httpx.post(url, content=body, headers={"content-type": "text/plain"})
+        foreign = httpx.post(url, content=body, headers={
+            **url_json, "origin": "https://evil.example"})
+        rebound = httpx.post(url, content=body, headers={**url_json, "host": "evil.example"})
+        assert (simple.status_code, foreign.status_code, rebound.status_code) == (415, 403, 403)
+        assert "evil.example" in rebound.text and not model.requests
+        assert httpx.post(url, content=body, headers=url_json).status_code == 200
+    with serving(tmp_path, access=Access(api_key="sekrit")) as (server, model, _):
+        url = server.base_url + "/chat/completions"
+        assert httpx.post(url, content=body, headers=url_json).status_code == 401
+        assert httpx.get(server.base_url + "/models").status_code == 401
+        ok = openai.OpenAI(base_url=server.base_url, api_key="sekrit", max_retries=0)
+        reply = ok.chat.completions.create(model="m", messages=[{"role": "user",
+                                                                 "content": "hi"}])
+        assert reply.choices[0].message.content == "Two items echoed."

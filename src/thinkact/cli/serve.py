@@ -32,13 +32,16 @@ def serve_model(
     ] = None,
     reuse_prefix: Annotated[bool, typer.Option(help="reuse the KV cache across requests")] = True,
     threads: Annotated[int, typer.Option(help="torch threads (0: leave default)")] = 0,
+    key_env: Annotated[str | None, typer.Option(
+        help="Require 'Authorization: Bearer KEY', KEY read from this environment variable")
+    ] = None,
 ) -> None:
     """Serve CHECKPOINT at /v1/chat/completions (streaming, reasoning_content, tool_calls)."""
     import uvicorn
 
     from thinkact.backends.embedded import EMBEDDED_OPTIONS, embedded_checkpoint
     from thinkact.backends.local import LocalBackend
-    from thinkact.server.openai_app import create_app
+    from thinkact.server.openai_app import access_for, create_app
 
     defaults: dict[str, object] = {"temperature": 1.0, "json_guard": False}
     if checkpoint is None:
@@ -63,4 +66,8 @@ def serve_model(
         raise typer.BadParameter(str(exc)) from exc
     typer.echo(f"serving {backend.model_name} (context {backend.context_window}) on "
                f"http://{host}:{port}/v1")
-    uvicorn.run(create_app(backend), host=host, port=port, log_level="warning")
+    try:
+        access = access_for(host, key_env)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    uvicorn.run(create_app(backend, access=access), host=host, port=port, log_level="warning")

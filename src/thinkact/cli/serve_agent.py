@@ -51,6 +51,9 @@ def serve_agent(
     name: Annotated[str, Opt(help="Model id the server reports.")] = "thinkact-agent",
     host: Annotated[str, Opt(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, Opt(help="TCP port.")] = 8100,
+    key_env: Annotated[str | None, Opt(help="Require 'Authorization: Bearer KEY', KEY read "
+                                       "from this environment variable (needed to bind "
+                                       "beyond loopback).")] = None,
     script: Annotated[Path | None, Opt(hidden=True, help="For tests: JSON turns replayed "
                                        "by --provider scripted.")] = None,
 ) -> None:
@@ -60,7 +63,7 @@ def serve_agent(
     from thinkact.agent import Reflect, Vote
     from thinkact.cli.run import plan_launch, run_command
     from thinkact.server.agent_backend import AgentBackend
-    from thinkact.server.openai_app import create_app
+    from thinkact.server.openai_app import access_for, create_app
     from thinkact.traces.paths import default_trace_db
     from thinkact.traces.sqlite import SQLiteTraceStore
 
@@ -68,11 +71,21 @@ def serve_agent(
     options: dict[str, Any] = {k: p.default for k, p in
                                inspect.signature(run_command).parameters.items()}
     options.update(given, no_mcp=True)
+    err = Console(stderr=True)
+    try:
+        access = access_for(host, key_env)
+    except ValueError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    if not access.loopback_only and access.api_key is None:
+        err.print("[bold red]error:[/] the served agent runs code with its tools: binding "
+                  f"{host} (beyond loopback) needs --key-env", highlight=False)
+        raise typer.Exit(2)
     store = SQLiteTraceStore(trace_db or default_trace_db())
     try:
         launch = plan_launch(store, "serve", None, options)
     except UsageError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
         store.close()
         raise typer.Exit(2) from None
     h = launch.heavy
@@ -88,6 +101,7 @@ def serve_agent(
                f"{', '.join(checked.toolset.names) or 'none'}) as {name!r} on "
                f"http://{host}:{port}/v1")
     try:
-        uvicorn.run(create_app(served), host=host, port=port, log_level="warning")
+        uvicorn.run(create_app(served, access=access), host=host, port=port,
+                    log_level="warning")
     finally:
         store.close()

@@ -11,9 +11,12 @@ Request messages are converted with ``backends.wire`` (the same code the client 
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -153,19 +156,71 @@ def _finish(event: AssistantMessage) -> str:
     return event.finish_reason if event.finish_reason in ("stop", "length") else "stop"
 
 
-def create_app(backend: ModelBackend, model_name: str | None = None) -> FastAPI:
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
+
+
+@dataclass
+class Access:
+    """Who may call the server. A web page the user has open can send simple cross-origin
+    POSTs to a loopback port, and DNS rebinding can make such a page same-origin, so by
+    default requests carrying an ``Origin`` header are refused, a server bound to loopback
+    answers only loopback ``Host`` names, and POST bodies must be ``application/json``
+    (which a page cannot send cross-origin without a preflight). ``api_key``: also require
+    ``Authorization: Bearer <api_key>``."""
+
+    api_key: str | None = None
+    loopback_only: bool = True
+    origins: frozenset[str] = frozenset()
+
+    def refusal(self, request: Request, post: bool) -> JSONResponse | None:
+        host = (request.headers.get("host") or "").rsplit(":", 1)[0].lower()
+        if self.loopback_only and host and host not in LOOPBACK_NAMES:
+            return _error(403, f"host {host!r} refused: this server answers loopback names "
+                               "only", "permission_error")
+        origin = request.headers.get("origin")
+        if origin is not None and origin not in self.origins:
+            return _error(403, f"origin {origin!r} refused (browser requests are not "
+                               "accepted)", "permission_error")
+        if self.api_key is not None and not secrets.compare_digest(
+                request.headers.get("authorization", ""), f"Bearer {self.api_key}"):
+            return _error(401, "missing or wrong API key", "authentication_error")
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if post and ctype != "application/json":
+            return _error(415, f"content type must be application/json, not {ctype!r}")
+        return None
+
+
+def access_for(host: str, key_env: str | None) -> Access:
+    """The access rule for a server bound to ``host``, keyed by the variable ``key_env``
+    (None: no key). Raises ``ValueError`` when the variable is unset or empty."""
+    key = None
+    if key_env is not None:
+        key = os.environ.get(key_env)
+        if not key:
+            raise ValueError(f"--key-env {key_env}: the variable is unset or empty")
+    return Access(api_key=key, loopback_only=host.strip("[]").lower() in LOOPBACK_NAMES
+                  or host.startswith("127."))
+
+
+def create_app(backend: ModelBackend, model_name: str | None = None,
+               access: Access | None = None) -> FastAPI:
     """The FastAPI app: ``GET /v1/models``, ``POST /v1/chat/completions``."""
     name = model_name or backend.model_name
+    guard = access or Access()
     app = FastAPI(title="thinkact model server")
 
-    @app.get("/v1/models")
-    async def models() -> dict[str, Any]:
+    @app.get("/v1/models", response_model=None)
+    async def models(request: Request) -> Any:
+        if (refused := guard.refusal(request, post=False)) is not None:
+            return refused
         return {"object": "list", "data": [{
             "id": name, "object": "model", "created": 0, "owned_by": "thinkact",
             "context_window": backend.context_window}]}
 
     @app.post("/v1/chat/completions", response_model=None)
     async def chat(request: Request) -> Any:
+        if (refused := guard.refusal(request, post=True)) is not None:
+            return refused
         try:
             body = await request.json()
         except ValueError:
