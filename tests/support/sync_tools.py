@@ -50,3 +50,23 @@ def block(seconds: float) -> str:
     """A sync tool stuck in a blocking call (a thread: cannot be stopped)."""
     time.sleep(seconds)
     return "woke"
+
+
+@tool(isolate=True)
+def spawn_and_return(pid_file: str) -> str:
+    """Starts a grandchild that would outlive the call, and returns at once."""
+    grandchild = subprocess.Popen(["sleep", "600"])
+    Path(pid_file).write_text(str(grandchild.pid))
+    return "started"
+
+
+@tool
+def stop_iteration() -> str:
+    """Raises StopIteration (a future refuses it as an exception)."""
+    raise StopIteration("empty")
+
+
+@tool
+def system_exit() -> str:
+    """Calls sys.exit (must not end the run)."""
+    raise SystemExit(3)

@@ -13,7 +13,17 @@ from pathlib import Path
 
 import pytest
 
-from support.sync_tools import block, divide, exit_hard, hang, pid_and_sum, refuse
+from support.sync_tools import (
+    block,
+    divide,
+    exit_hard,
+    hang,
+    pid_and_sum,
+    refuse,
+    spawn_and_return,
+    stop_iteration,
+    system_exit,
+)
 from thinkact.messages import ToolCall
 from thinkact.tools import ToolContext, Toolset, tool
 
@@ -118,29 +128,76 @@ async def test_isolated_tool_is_killed_when_the_call_is_cancelled(tmp_path: Path
     assert gone(child)
 
 
+SCRIPT = '''
+import asyncio, enum, os
+from thinkact.messages import ToolCall
+from thinkact.tools import ToolContext, Toolset, tool
+
+class Color(enum.Enum):
+    RED = "red"
+
+class Paint:
+    def __init__(self, color: Color) -> None:
+        self.color = color
+    def __str__(self) -> str:
+        return f"paint {self.color.value}"
+
+@tool(isolate=True)
+def where(color: Color) -> Paint:
+    """Which process runs this, with the script's own classes both ways."""
+    print(os.getpid(), __name__, flush=True)
+    return Paint(color)
+
+def main() -> None:
+    r = asyncio.run(Toolset([where]).call(
+        ToolCall(id="1", name="where", arguments='{"color": "red"}'), ToolContext()))
+    print(os.getpid(), r.error, r.content)
+
+GUARD
+'''
+
+
 def test_isolated_tool_defined_in_a_script(tmp_path: Path) -> None:
-    """A function of the ``__main__`` script is found by re-running the script's top level
-    under another name (the ``if __name__ == "__main__"`` convention of multiprocessing)."""
+    """A function of the ``__main__`` script runs in a child that loads the script as
+    ``__mp_main__`` (multiprocessing's convention): the script's classes travel both ways.
+    Without the ``__main__`` guard the child runs the script's agent again; its isolated
+    calls are refused there, with advice, instead of recursing."""
     script = tmp_path / "agent_script.py"
-    script.write_text(textwrap.dedent("""
-        import asyncio, os
-        from thinkact.messages import ToolCall
-        from thinkact.tools import ToolContext, Toolset, tool
-
-        @tool(isolate=True)
-        def where() -> str:
-            '''Which process runs this.'''
-            return f"{os.getpid()} {__name__}"
-
-        if __name__ == "__main__":
-            r = asyncio.run(Toolset([where]).call(
-                ToolCall(id="1", name="where", arguments="{}"), ToolContext()))
-            print(os.getpid(), r.error, r.content)
-    """))
+    script.write_text(SCRIPT.replace("GUARD", 'if __name__ == "__main__":\n    main()'))
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                           timeout=60, env={**os.environ, "PYTHONPATH": SRC})
-    parent, error, child, name = done.stdout.split()
-    assert (error, name) == ("None", "__mp_main__") and parent != child, done.stderr
+    parent, error, *answer = done.stdout.split()
+    assert (error, answer) == ("None", ["paint", "red"]), done.stderr
+    child, name = done.stderr.split()[:2]  # the tool's print, forwarded to our stderr
+    assert name == "__mp_main__" and child != parent
+    script.write_text(SCRIPT.replace("GUARD", "main()"))
+    unguarded = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                               timeout=60, env={**os.environ, "PYTHONPATH": SRC})
+    # the child re-ran main(): its own call was refused with the advice, on stderr
+    assert "guard its top level" in unguarded.stderr
+
+
+async def test_an_isolated_call_ends_with_everything_it_started(tmp_path: Path) -> None:
+    """A grandchild that holds the pipes neither delays the result nor outlives the call."""
+    pid_file = tmp_path / "pid"
+    r = await Toolset([spawn_and_return], timeout_s=30).call(
+        call("spawn_and_return", json.dumps({"pid_file": str(pid_file)})), CTX)
+    assert (r.error, r.content) == (None, "started") and r.duration_s < 20
+    grandchild = int(pid_file.read_text())
+    for _ in range(100):
+        if gone(grandchild):
+            break
+        await asyncio.sleep(0.05)
+    assert gone(grandchild)
+
+
+async def test_stop_iteration_and_system_exit_are_tool_errors() -> None:
+    ts = Toolset([stop_iteration, system_exit], timeout_s=10)
+    stopped = await ts.call(call("stop_iteration"), CTX)
+    exited = await ts.call(call("system_exit"), CTX)
+    assert stopped.error == "exception" and "stop_iteration raised StopIteration" in (
+        stopped.content)
+    assert exited.error == "exception" and "system_exit raised SystemExit: 3" in exited.content
 
 
 def test_isolate_refuses_what_it_cannot_run() -> None:

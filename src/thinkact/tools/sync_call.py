@@ -8,9 +8,11 @@ it blocks neither other tools nor the exit.
 
 A daemon thread still runs on. For a tool that can really hang (a network client without
 timeouts, a solver), ``@tool(isolate=True)`` runs each call in a child Python process
-(``python -m thinkact.tools.sync_call``) that is killed with its process group on timeout or
-cancellation. The function is found there by module and qualified name, so it must be
-defined at module level; arguments and result travel pickled.
+(``child_main``) whose whole process group is killed when the call
+ends: on return, failure, timeout or cancellation. The function is found there by module and
+qualified name, so it must be defined at module level; a script defining one is re-run
+there as ``__mp_main__`` (as ``multiprocessing`` does), so its top level must be guarded by
+``if __name__ == "__main__":``. Arguments travel pickled, the result as text.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import importlib
+import importlib.util
 import os
 import pickle
 import sys
@@ -28,6 +32,9 @@ from typing import Any
 
 from thinkact.tools.base import ToolError
 from thinkact.tools.subprocess_env import kill_group
+
+CHILD_MARK = "THINKACT_ISOLATED_TOOL"  # set in an isolated tool's process
+CHILD_ENTRY = "from thinkact.tools.sync_call import child_main; child_main()"
 
 
 async def in_daemon_thread(fn: Callable[..., Any], kwargs: dict[str, Any], name: str) -> Any:
@@ -43,8 +50,11 @@ async def in_daemon_thread(fn: Callable[..., Any], kwargs: dict[str, Any], name:
     def work() -> None:
         try:
             ok, value = True, context.run(fn, **kwargs)
-        except BaseException as exc:  # delivered to the awaiting coroutine
-            ok, value = False, exc
+        except BaseException as exc:  # delivered to the awaiting coroutine, as an Exception
+            # (a future refuses StopIteration; SystemExit & co. would end the whole run)
+            plain = isinstance(exc, Exception) and not isinstance(exc, StopIteration)
+            ok, value = False, exc if plain else ToolError(
+                f"{name} raised {type(exc).__name__}: {exc}")
         with contextlib.suppress(RuntimeError):  # the loop has closed meanwhile
             loop.call_soon_threadsafe(settle, ok, value)
 
@@ -66,23 +76,43 @@ def _locate(fn: Callable[..., Any]) -> tuple[str, str, str | None]:
 
 
 async def in_child_process(fn: Callable[..., Any], kwargs: dict[str, Any], name: str) -> Any:
-    """``fn(**kwargs)`` in a child Python process, killed if the await is cancelled."""
+    """``fn(**kwargs)`` in a child Python process; when the call ends (returned, failed,
+    timed out or cancelled) the child's whole process group is killed."""
+    if os.environ.get(CHILD_MARK):
+        raise ToolError(f"{name}: an isolated tool was called inside an isolated tool's "
+                        "process; a script defining isolated tools must guard its top level "
+                        "with `if __name__ == \"__main__\":`")
     module, qualname, script = _locate(fn)
     try:
-        payload = pickle.dumps((list(sys.path), module, qualname, script, kwargs))
+        arguments = pickle.dumps(kwargs)
     except Exception as exc:
         raise ToolError(f"cannot send the arguments of {name} to its process: {exc}") from exc
+    payload = pickle.dumps((list(sys.path), module, qualname, script, arguments))
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "thinkact.tools.sync_call", stdin=asyncio.subprocess.PIPE,
+        sys.executable, "-c", CHILD_ENTRY, stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
+        env={**os.environ, CHILD_MARK: "1"},
     )
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    errors = asyncio.ensure_future(proc.stderr.read())
     try:
-        out, err = await proc.communicate(payload)
+        proc.stdin.write(payload)
+        await proc.stdin.drain()
+        proc.stdin.close()
+        out = await proc.stdout.read()  # EOF when the child ends (only it holds this pipe)
     finally:
-        if proc.returncode is None:  # timed out or cancelled: the whole group goes
-            kill_group(proc.pid)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(proc.wait(), 5)
+        # Whatever the call started goes with it; before waiting, since asyncio's wait()
+        # also waits for stderr, which a grandchild may hold open.
+        kill_group(proc.pid)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(proc.wait(), 5)
+        try:
+            err = await asyncio.wait_for(errors, 5)
+        except Exception:  # a grandchild outside the group still holds stderr
+            errors.cancel()
+            err = b""
+        if err:  # the tool's own output, where a thread tool's prints would appear
+            sys.stderr.write(err.decode("utf-8", "replace"))
     try:
         status, value = pickle.loads(out)
     except Exception:
@@ -99,30 +129,36 @@ async def in_child_process(fn: Callable[..., Any], kwargs: dict[str, Any], name:
     raise ToolError(f"{name} raised {kind}: {message}\n{trace}".rstrip())
 
 
-def _child_main() -> None:
-    """Child side: read the call from stdin, write ``(status, value)`` pickled to stdout.
-    The tool's own prints go to stderr, so they cannot corrupt the result."""
-    result_out = os.fdopen(os.dup(1), "wb")
+def _load(module: str, qualname: str, script: str | None) -> Any:
+    """The function named ``module:qualname`` (the plain function, not its FunctionTool).
+    A ``__main__`` script is loaded as ``__mp_main__`` and stands in for ``__main__``, so its
+    own classes unpickle."""
+    if script is not None:
+        spec = importlib.util.spec_from_file_location("__mp_main__", script)
+        assert spec is not None and spec.loader is not None
+        target: Any = importlib.util.module_from_spec(spec)
+        sys.modules["__mp_main__"] = sys.modules["__main__"] = target
+        spec.loader.exec_module(target)
+    else:
+        target = importlib.import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return getattr(target, "fn", target)
+
+
+def child_main() -> None:
+    """Child side: read the call from stdin, write ``(status, value)`` pickled to stdout
+    (the result as text, as the model will see it). The tool's own prints go to stderr, so
+    they cannot corrupt the result."""
+    result_out = os.fdopen(os.dup(1), "wb")  # not inherited by what the tool starts
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    path, module, qualname, script, kwargs = pickle.loads(sys.stdin.buffer.read())
+    path, module, qualname, script, arguments = pickle.loads(sys.stdin.buffer.read())
     sys.path[:] = path
     try:
-        if script is not None:
-            import runpy
-
-            scope: Any = runpy.run_path(script, run_name="__mp_main__")
-            target = scope[qualname.split(".")[0]]
-            rest = qualname.split(".")[1:]
-        else:
-            import importlib
-
-            target, rest = importlib.import_module(module), qualname.split(".")
-        for part in rest:
-            target = getattr(target, part)
-        target = getattr(target, "fn", target)  # the decorated name holds the FunctionTool
-        reply: tuple[str, Any] = ("ok", target(**kwargs))
-        data = pickle.dumps(reply)
+        target = _load(module, qualname, script)
+        value = target(**pickle.loads(arguments))  # after the load: its classes exist now
+        data = pickle.dumps(("ok", value if isinstance(value, str) else str(value)))
     except BaseException as exc:
         kind = "ToolError" if isinstance(exc, ToolError) else type(exc).__name__
         trace = "".join(traceback.format_exception(exc)[-3:]).rstrip()
@@ -130,6 +166,3 @@ def _child_main() -> None:
     result_out.write(data)
     result_out.flush()
 
-
-if __name__ == "__main__":
-    _child_main()
