@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from support.agent_kit import agent_for, close_backends, echo
-from support.k2_server import K2Server, Turn, reasoning_for
+from support.k2_server import Fault, K2Server, Turn, reasoning_for
 from thinkact.agent import Agent, Budget, GenerationOptions
 from thinkact.agent.heavy import Candidate, Heavy, Reflect, Vote
 from thinkact.events import Event, FinalAnswer, RunFinished
+from thinkact.messages import Message
 from thinkact.tools import tool
 from thinkact.traces.sqlite import SQLiteTraceStore
 
@@ -197,3 +198,55 @@ async def test_the_deadline_bounds_the_whole_group(tmp_path: Path) -> None:
     left = store.run_config("g5")["budget"]["max_wall_time_s"]
     assert 0.2 <= left <= 3.0  # at least 2 s went to the trajectories
     store.close()
+
+
+async def test_one_heavy_serves_several_groups_each_with_its_own_agents() -> None:
+    made: list[int] = []
+    with K2Server(policy) as server:
+        def make(k: int) -> Agent:
+            made.append(k)
+            return agent_for(server, options=GenerationOptions(seed=100))
+
+        heavy = Heavy(make, n=2)
+        await heavy.arun(TASK, run_id="ga")
+        await heavy.arun(TASK, run_id="gb")
+        await close_backends()
+    assert made == [1, 2, 1, 2]
+    assert {g: heavy.agents[g, 1].meta["heavy"]["group"] for g in ("ga", "gb")} == {
+        "ga": "ga", "gb": "gb"}
+
+
+async def test_a_group_where_nothing_answered_aggregates_after_resume(tmp_path: Path) -> None:
+    store = SQLiteTraceStore(tmp_path / "t.sqlite")
+    with K2Server(policy) as server:
+        server.faults.append(Fault("500", times=1000))  # every model call fails for now
+
+        def make(k: int) -> Agent:
+            return agent_for(server, trace=store, options=GenerationOptions(seed=100),
+                             backend_overrides={"max_attempts": 1})
+
+        failed = await Heavy(make, n=2).arun(TASK, run_id="gf")
+        assert (failed.status, failed.reason) == ("failed", "no trajectory produced an answer")
+        assert not store.has_run("gf")  # reported, not recorded: the id stays free
+        server.faults.clear()
+        done = await Heavy(make, n=2).aresume("gf")
+        await close_backends()
+    assert (done.status, done.answer) == ("completed", "Final: 42 (saw 42)")
+    assert store.run_info("gf")["status"] == "completed"
+    store.close()
+
+
+async def test_the_judge_sees_the_earlier_conversation() -> None:
+    opening = [Message.user("Which number is the answer to everything?"),
+               Message(role="assistant", content="42, famously."),
+               Message.user(TASK)]
+    with K2Server(policy) as server:
+        heavy = Heavy(lambda k: agent_for(server, options=GenerationOptions(seed=100)), n=2)
+        [item async for item in heavy.events(TASK, run_id="gc", messages=opening)]
+        await close_backends()
+    (judged,) = [r for r in server.requests if not r.get("tools")]
+    prompt = judged["messages"][0]["content"]
+    assert "<conversation so far>" in prompt and "assistant: 42, famously." in prompt
+    first = next(r for r in server.requests if r.get("tools"))
+    assert [m["content"] for m in first["messages"]][:2] == [
+        "Which number is the answer to everything?", "42, famously."]

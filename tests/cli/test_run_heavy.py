@@ -65,6 +65,8 @@ def test_killed_group_resumes_as_a_whole(tmp_path: Path) -> None:
         group = reader.list_runs()[0].run_id.rsplit(".", 1)[0]
         cut = thinkact(["trace", "show", group, "--trace-db", str(db)], tmp_path)
         assert f"heavy run {group} not aggregated yet" in cut.stdout, cut.stderr
+        one = thinkact(["trace", "show", f"{group}.1", "--trace-db", str(db)], tmp_path)
+        assert "→ files" in one.stdout and "not aggregated" not in one.stdout
         before = len(server.requests)
         resumed = thinkact(["run", "--resume", group, "--trace-db", str(db), "--json"],
                            tmp_path, timeout=120)

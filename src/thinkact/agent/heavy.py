@@ -145,19 +145,20 @@ class Heavy:
         self.agent_for = agent_for
         self.n = n
         self.aggregator = aggregator or Reflect()
-        self.agents: dict[int, Agent] = {}
+        self.agents: dict[tuple[str, int], Agent] = {}  # (group, k): each its own tools
         self.candidates: list[Candidate] = []  # of the latest group, once its trajectories end
+        self.conversation = ""  # earlier turns the judge should see (set by events())
 
     def _agent(self, k: int, group: str) -> Agent:
-        if k not in self.agents:
+        if (group, k) not in self.agents:
             agent = self.agent_for(k)
             seed = agent.options.seed
             # distinct seeds, so sampled trajectories differ even where the seed is fixed
             agent.options = replace(agent.options, seed=None if seed is None else seed + k)
             agent.meta = {"heavy": {"group": group, "index": k, "of": self.n,
                                     "aggregator": self.aggregator.name}}
-            self.agents[k] = agent
-        return self.agents[k]
+            self.agents[group, k] = agent
+        return self.agents[group, k]
 
     async def events(self, task: str, run_id: str | None = None,
                      messages: list[Message] | None = None
@@ -165,6 +166,7 @@ class Heavy:
         """``messages``: the trajectories' opening conversation (default: system prompt and
         task), as for ``Agent.events``."""
         group = run_id or new_run_id()
+        self.conversation = _earlier_turns(messages or [])
         runs: dict[int, tuple[Run, int | None]] = {
             k: (self._agent(k, group)._new_run(task, f"{group}.{k}", messages), None)
             for k in range(1, self.n + 1)}
@@ -178,9 +180,12 @@ class Heavy:
         if store is None:
             raise ValueError("resume needs a trace store: give the agents trace=...")
         try:
-            task = store.load_state(f"{group}.1").task
+            first = store.load_state(f"{group}.1")
         except KeyError:
             raise KeyError(f"no heavy run {group!r} (no trajectory {group}.1)") from None
+        opening = next(e.messages for e in store.events(f"{group}.1")
+                       if isinstance(e, RunStarted))
+        task, self.conversation = first.task, _earlier_turns(opening)
         runs: dict[int, tuple[Run, int | None]] = {}
         done: dict[int, Candidate] = {}
         for k in range(1, self.n + 1):
@@ -250,6 +255,8 @@ class Heavy:
             async for event in self._record_choice(base, group, task, meta, answered):
                 yield event
             return
+        # (no answer at all is reported, not recorded: run GROUP stays free for an
+        # aggregation once a resume has made some trajectory answer)
         limit = base.budget.max_wall_time_s
         if limit is not None:  # the deadline bounds the group: the aggregation gets what is
             # left of it, and at least the final-answer grace
@@ -264,7 +271,8 @@ class Heavy:
         if store is not None and _exists(store, group):  # a resumed group, cut in aggregation
             stream = judge.resume_events(group)
         else:
-            prompt = self.aggregator.render(task, answered, base.backend.context_window)
+            shown = f"{self.conversation}\n\n{task}" if self.conversation else task
+            prompt = self.aggregator.render(shown, answered, base.backend.context_window)
             stream = judge.events(task, run_id=group, messages=[Message.user(prompt)])
         async for event in stream:
             yield event
@@ -284,9 +292,21 @@ class Heavy:
         events.append(RunFinished(status=status, reason=reason, steps=0, tool_calls=0,
                                   duration_s=time.monotonic() - start))
         for event in events:
-            if base.trace is not None:
+            if base.trace is not None and answered:
                 base.trace.append(group, event)
             yield event
+
+
+def _earlier_turns(messages: list[Message]) -> str:
+    """The conversation before its last user message, as text for the judge ("" if none):
+    a follow-up question means little without it."""
+    last_user = max((i for i, m in enumerate(messages) if m.role == "user"), default=-1)
+    earlier = [m for m in messages[:last_user] if m.role in ("user", "assistant")
+               and isinstance(m.content, str) and m.content.strip()]
+    if not earlier:
+        return ""
+    lines = "\n\n".join(f"{m.role}: {m.content}" for m in earlier)
+    return f"<conversation so far>\n{lines}\n</conversation so far>"
 
 
 def _exists(store: Any, run_id: str) -> bool:

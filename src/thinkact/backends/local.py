@@ -205,6 +205,8 @@ class LocalBackend:
         extends (the longest); else, while the pool has room, a new one holding a copy of
         the longest shared prefix; else the one sharing the longest prefix (ties: least
         recently used), truncated to it."""
+        if not self.reuse_prefix:
+            return self.sessions[0]  # truncated anyway: one cache is enough
         held = [s.tokens for s in self.sessions]
         extends = [i for i, t in enumerate(held) if list(prompt[:len(t)]) == t]
         if extends:

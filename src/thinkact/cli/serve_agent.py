@@ -10,6 +10,7 @@ terminal to approve commands, and one MCP connection per request would be slow.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from pathlib import Path
 from typing import Annotated, Any
@@ -93,6 +94,7 @@ def serve_agent(
     backend = launch.backend
     if h is not None and hasattr(backend, "max_sessions"):  # a local model: cache per trajectory
         backend.max_sessions = max(backend.max_sessions, int(h["of"]))
+    asyncio.run(checked.aclose())
     served = AgentBackend(launch.make, name, backend.context_window,
                           heavy=int(h["of"]) if h else None,
                           aggregator=(Vote() if h["aggregator"] == "vote" else Reflect())

@@ -96,7 +96,7 @@ def show(run: Annotated[str, typer.Argument(help="Run id, unique prefix, or 'lat
     store = _open(db)
     try:
         group = heavy_group_of(store, run)
-        if group is not None and not store.has_run(group):  # cut before its aggregation
+        if run == group and not store.has_run(group):  # cut before its aggregation
             _group_table(store, group)
             Console().print(f"[yellow]heavy run {group} not aggregated yet[/] — continue it "
                             f"with thinkact run --resume {group}")
