@@ -14,7 +14,13 @@ import pytest
 
 from support.memory_trace import MemoryTraceStore
 from support.trace_events import INITIAL, answer_step, finished, started, tool_step
-from thinkact.events import EVENT_ADAPTER, AssistantMessage, ReasoningDelta, StepStarted
+from thinkact.events import (
+    EVENT_ADAPTER,
+    AssistantMessage,
+    ReasoningDelta,
+    StepFinished,
+    StepStarted,
+)
 from thinkact.messages import Message
 from thinkact.traces import SQLiteTraceStore, export_events, export_messages
 
@@ -138,6 +144,25 @@ def test_deltas_are_merged_but_complete(tmp_path: Path) -> None:
     assert rows_m == 1 and rows_e > 1
     merged.close()
     each.close()
+
+
+def test_interleaved_runs_each_merge_their_deltas(tmp_path: Path) -> None:
+    """Heavy mode streams several runs at once: one run's deltas do not flush another's."""
+    s = SQLiteTraceStore(tmp_path / "t.sqlite", delta_flush_s=60)
+    for run in ("a", "b"):
+        s.append(run, started(run))
+        s.append(run, StepStarted(step=1))
+    for i in range(10):
+        s.append("a", ReasoningDelta(text=f"a{i} "))
+        s.append("b", ReasoningDelta(text=f"b{i} "))
+    s.append("a", StepFinished(step=1))  # flushes a's deltas only
+    assert s.query("SELECT run_id, COUNT(*) FROM events WHERE type='reasoning_delta' "
+                   "GROUP BY run_id") == [("a", 1)]
+    s.close()
+    with SQLiteTraceStore(tmp_path / "t.sqlite") as again:
+        for run in ("a", "b"):
+            deltas = [e.text for e in again.events(run) if isinstance(e, ReasoningDelta)]
+            assert deltas == ["".join(f"{run}{i} " for i in range(10))]
 
 
 def test_pending_deltas_are_visible_and_flushed_on_close(tmp_path: Path) -> None:

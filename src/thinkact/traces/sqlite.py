@@ -6,10 +6,10 @@ the writing process (SIGKILL included) loses nothing that was appended; only an 
 power cut can lose the last commits (pass ``synchronous="FULL"`` to fsync every commit).
 Other processes may read (``thinkact trace show`` on a live run) while one writes.
 
-Deltas: consecutive reasoning/content deltas are merged into one row, flushed at the next
-non-delta event or after ``delta_flush_s`` seconds, so a long thinking stream costs a few rows
-per second instead of one per token. Only deltas can wait in memory; every other event,
-``AssistantMessage`` included, is committed before ``append`` returns.
+Deltas: consecutive reasoning/content deltas of a run are merged into one row, flushed at
+the run's next non-delta event or after ``delta_flush_s`` seconds, so a long thinking stream
+costs a few rows per second instead of one per token. Only deltas can wait in memory; every
+other event, ``AssistantMessage`` included, is committed before ``append`` returns.
 
 One connection per store, shared across threads behind a lock.
 """
@@ -80,7 +80,7 @@ class SQLiteTraceStore:
         self._db.execute("PRAGMA foreign_keys=OFF")
         self._create_schema()
         self._cursors: dict[str, Cursor] = {}
-        self._pending: _PendingDelta | None = None
+        self._pending: dict[str, _PendingDelta] = {}  # per run (heavy mode: runs side by side)
         self._closed = False
 
     # -- setup ------------------------------------------------------------------------------
@@ -116,32 +116,32 @@ class SQLiteTraceStore:
                 self._buffer_delta(run_id, event, now)
                 return
             with self._tx():
-                self._flush_pending()
+                self._flush_pending(run_id)
                 self._write(run_id, event, now)
 
     def _buffer_delta(self, run_id: str, event: ReasoningDelta | ContentDelta,
                       now: float) -> None:
-        p = self._pending
-        if p is not None and p.run_id == run_id and p.kind == event.type:
+        p = self._pending.get(run_id)
+        if p is not None and p.kind == event.type:
             p.text += event.text
             p.ts = now
         else:
             if p is not None:
                 with self._tx():
-                    self._flush_pending()
-            self._pending = _PendingDelta(run_id, event.type, event.text, now, now)
+                    self._flush_pending(run_id)
+            p = self._pending[run_id] = _PendingDelta(run_id, event.type, event.text, now, now)
         assert self.delta_flush_s is not None
-        if self._pending is not None and now - self._pending.since >= self.delta_flush_s:
+        if now - p.since >= self.delta_flush_s:
             with self._tx():
-                self._flush_pending()
+                self._flush_pending(run_id)
 
-    def _flush_pending(self) -> None:
-        p, self._pending = self._pending, None
-        if p is None:
-            return
-        merged: Event = (ReasoningDelta(text=p.text) if p.kind == "reasoning_delta"
-                         else ContentDelta(text=p.text))
-        self._write(p.run_id, merged, p.ts)
+    def _flush_pending(self, run_id: str | None = None) -> None:
+        """Write the merged deltas held for ``run_id`` (None: for every run)."""
+        runs = list(self._pending) if run_id is None else [run_id]
+        for p in [self._pending.pop(r) for r in runs if r in self._pending]:
+            merged: Event = (ReasoningDelta(text=p.text) if p.kind == "reasoning_delta"
+                             else ContentDelta(text=p.text))
+            self._write(p.run_id, merged, p.ts)
 
     def flush(self) -> None:
         """Write any merged deltas still held in memory."""
@@ -199,9 +199,9 @@ class SQLiteTraceStore:
                             event=EVENT_ADAPTER.validate_json(r[5])) for r in rows]
 
     def _flush_if_run(self, run_id: str) -> None:
-        if self._pending is not None and self._pending.run_id == run_id:
+        if run_id in self._pending:
             with self._tx():
-                self._flush_pending()
+                self._flush_pending(run_id)
 
     def events(self, run_id: str) -> Iterator[Event]:
         for record in self.records(run_id):
@@ -289,7 +289,7 @@ class SQLiteTraceStore:
         with self._lock:
             if self._closed:
                 return
-            if self._pending is not None:
+            if self._pending:
                 with self._tx():
                     self._flush_pending()
             self._closed = True
