@@ -47,3 +47,24 @@ def test_schedule_warms_up_then_decays_to_the_floor() -> None:
     assert lr_at(10, cfg) == pytest.approx(1.0)
     assert lr_at(99, cfg) == pytest.approx(0.1, abs=1e-3)
     assert all(lr_at(s, cfg) >= lr_at(s + 1, cfg) for s in range(10, 99))
+
+
+def test_qk_clip_bounds_attention_logits_in_a_real_run(tmp_path: Path) -> None:
+    """The same short run twice: unclipped, the largest attention logit grows about tenfold;
+    with a small tau QK-Clip rescales the heads over it every step and the largest logit
+    stays near tau, while the loss falls about as much."""
+    torch.set_num_threads(1)
+    runs = {}
+    for tau in (100.0, 0.2):
+        cfg = TrainConfig(out=str(tmp_path / f"tau{tau}"), steps=12, batch_tokens=1200,
+                          vocab_size=600, tokenizer_episodes=200, eval_every=0, eval_tasks=1,
+                          warmup=3, lr=0.05, qk_clip_tau=tau)
+        logged: list[dict] = []  # type: ignore[type-arg]
+        train(cfg, report=logged.append)
+        runs[tau] = [e for e in logged if "loss" in e]
+    free, clipped = runs[100.0], runs[0.2]
+    assert all(e["heads_clipped"] == 0 for e in free)
+    assert all(e["heads_clipped"] > 0 for e in clipped)
+    assert free[-1]["max_logit"] > 1.0 > 0.4 > clipped[-1]["max_logit"]
+    assert clipped[-1]["loss"] < clipped[0]["loss"] - 2.0
+    assert abs(clipped[-1]["loss"] - free[-1]["loss"]) < 0.5
