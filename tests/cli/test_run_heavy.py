@@ -87,3 +87,16 @@ def test_killed_group_resumes_as_a_whole(tmp_path: Path) -> None:
     again = thinkact(["run", "--resume", group, "--trace-db", str(db)], tmp_path)
     assert again.returncode == 2 and "already completed" in again.stderr
     reader.close()
+
+
+def test_sampling_options_reach_the_model_and_seed_each_trajectory(tmp_path: Path) -> None:
+    db = tmp_path / "t.sqlite"
+    with K2Server(ToolLoop(steps=1)) as server:
+        done = thinkact(["run", "Answer.", "--heavy", "2", "--aggregate", "vote",
+                         "--temperature", "0.3", "--top-p", "0.9", "--seed", "7",
+                         *server_args(server), "--trace-db", str(db), "--json"], tmp_path)
+        sent = [(r["temperature"], r["top_p"], r["seed"]) for r in server.requests]
+    assert done.returncode == 0, done.stderr
+    assert sorted(set(sent)) == [(0.3, 0.9, 8), (0.3, 0.9, 9)]
+    bad = thinkact(["run", "x", "--temperature", "-1", *server_args(server)], tmp_path)
+    assert bad.returncode == 2 and "--temperature must be >= 0" in bad.stderr

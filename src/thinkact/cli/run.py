@@ -97,6 +97,12 @@ def run_command(
     mcp: Annotated[list[str] | None, Opt("--mcp", help="Connect only this configured MCP "
                                          "server (repeatable).")] = None,
     no_mcp: Annotated[bool, Opt("--no-mcp", help="Connect no MCP servers.")] = False,
+    temperature: Annotated[float | None, Opt(help="Sampling temperature (default: the "
+                                             "provider's; 1.0 for thinking models, 0 for "
+                                             "the bundled one).")] = None,
+    top_p: Annotated[float | None, Opt(help="Nucleus sampling top-p.")] = None,
+    seed: Annotated[int | None, Opt(help="Sampling seed (heavy mode: trajectory k gets "
+                                      "seed + k).")] = None,
     verify: Annotated[int | None, Opt(help="Check up to N answers before accepting one: the "
                                       "model confirms it or finds the problem and keeps "
                                       "working (default 0: the first answer is final).")
@@ -154,7 +160,14 @@ class Launch:
 
 def plan_launch(store: SQLiteTraceStore, task: str | None, resume: str | None,
                 o: dict[str, Any]) -> Launch:
-    from thinkact.agent import Budget, HideToolOutputs, Summarize, VerifyPolicy, new_run_id
+    from thinkact.agent import (
+        Budget,
+        GenerationOptions,
+        HideToolOutputs,
+        Summarize,
+        VerifyPolicy,
+        new_run_id,
+    )
 
     if o["heavy"] is not None and o["heavy"] < 1:
         raise UsageError(f"--heavy needs N >= 1, not {o['heavy']}")
@@ -189,6 +202,11 @@ def plan_launch(store: SQLiteTraceStore, task: str | None, resume: str | None,
                      ("final_answer_grace_s", "final_answer_grace")]:
         if o[opt] is not None:
             budget_args[key] = o[opt]
+    sampling = {k: v for k, v in (recorded.get("options") or {}).items()
+                if k in ("temperature", "top_p", "seed") and v is not None}
+    sampling.update({k: o[k] for k in ("temperature", "top_p", "seed") if o[k] is not None})
+    if sampling.get("temperature", 0) < 0 or not 0 < sampling.get("top_p", 1) <= 1:
+        raise UsageError("--temperature must be >= 0 and --top-p in (0, 1]")
     verify = o["verify"] if o["verify"] is not None else (recorded.get("verify") or {}).get(
         "rounds", 0)
     if verify < 0:
@@ -216,7 +234,8 @@ def plan_launch(store: SQLiteTraceStore, task: str | None, resume: str | None,
                         system_prompt=o["system_prompt"] or recorded.get("system_prompt"),
                         budget=Budget(**budget_args),
                         context=Summarize() if strategy == "summarize" else HideToolOutputs(),
-                        trace=store, workspace=ws, verify=VerifyPolicy(rounds=verify))
+                        trace=store, workspace=ws, verify=VerifyPolicy(rounds=verify),
+                        options=GenerationOptions(**sampling))
 
     built: dict[str, Any] = {}
     first = f"{run_id}.1" if heavy else run_id

@@ -43,6 +43,9 @@ def serve_agent(
     max_tool_calls: Annotated[int | None, Opt(help="Tool calls per request.")] = None,
     timeout: Annotated[float | None, Opt(help="Wall-clock deadline per request (s).")] = None,
     verify: Annotated[int | None, Opt(help="Answers checked before one is final.")] = None,
+    temperature: Annotated[float | None, Opt(help="Sampling temperature, as for 'run'.")
+                           ] = None,
+    top_p: Annotated[float | None, Opt(help="Nucleus sampling top-p.")] = None,
     system_prompt: Annotated[str | None, Opt(help="System prompt (when the request has "
                                              "none).")] = None,
     heavy: Annotated[int | None, Opt(help="Answer each request in heavy mode: N "
