@@ -148,6 +148,9 @@ def test_browser_pages_and_foreign_hosts_cannot_drive_the_agent(tmp_path: Path) 
         url = server.base_url + "/chat/completions"
         assert httpx.post(url, content=body, headers=url_json).status_code == 401
         assert httpx.get(server.base_url + "/models").status_code == 401
+        odd = httpx.get(server.base_url + "/models", headers={"authorization": b"Bearer \xe9"})
+        assert odd.status_code == 401  # not a 500 from comparing non-ASCII text
+        assert httpx.get(server.base_url.removesuffix("/v1") + "/docs").status_code == 404
         ok = openai.OpenAI(base_url=server.base_url, api_key="sekrit", max_retries=0)
         reply = ok.chat.completions.create(model="m", messages=[{"role": "user",
                                                                  "content": "hi"}])

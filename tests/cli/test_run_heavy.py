@@ -57,7 +57,8 @@ def test_killed_group_resumes_as_a_whole(tmp_path: Path) -> None:
     with slowed(K2Server(ToolLoop(steps=3, tool="files", arguments=writes), chunk_chars=3)
                 ) as server:
         proc = popen(["run", "Write three files.", "--heavy", "2", "--aggregate", "vote",
-                      *server_args(server), "--trace-db", str(db), "--json"], tmp_path)
+                      "--seed", "7", *server_args(server), "--trace-db", str(db), "--json"],
+                     tmp_path)
         while not db.exists():
             time.sleep(0.01)
         reader = SQLiteTraceStore(db)
@@ -72,6 +73,7 @@ def test_killed_group_resumes_as_a_whole(tmp_path: Path) -> None:
                            tmp_path, timeout=120)
         assert resumed.returncode == 0, resumed.stderr
         after = len(server.requests) - before
+        assert {r["seed"] for r in server.requests} == {8, 9}  # a resume keeps seed + k
     events = lines(resumed.stdout)
     assert {e["run_id"] for e in events} == {group, f"{group}.1", f"{group}.2"}
     assert [e["type"] for e in events if e["type"] == "run_started" and

@@ -70,3 +70,14 @@ def stop_iteration() -> str:
 def system_exit() -> str:
     """Calls sys.exit (must not end the run)."""
     raise SystemExit(3)
+
+
+@tool(isolate=True)
+def fork_and_return(pid_file: str) -> str:
+    """Forks a helper that keeps every inherited descriptor (the reply pipe included)."""
+    pid = os.fork()
+    if pid == 0:  # the helper: sleeps, holding the child's descriptors
+        time.sleep(600)
+        os._exit(0)
+    Path(pid_file).write_text(str(pid))
+    return "done"

@@ -353,6 +353,10 @@ async def test_what_escapes_the_relay_cannot_connect(tmp_path: Path) -> None:
     ("64:ff9b::a9fe:a9fe", True, True),  # NAT64 of 169.254.169.254
     ("2002:a9fe:a9fe::1", True, True),  # 6to4 of 169.254.169.254
     ("::ffff:127.0.0.1", False, True),
+    ("224.0.0.1", False, True),  # multicast: is_global on Python 3.11
+    ("ff02::1", False, True),
+    ("fec0::1", False, True),  # IPv6 site-local
+    ("64:ff9b:1::a9fe:a9fe", True, True),  # local-use NAT64 of 169.254.169.254
 ])
 def test_address_policy(address: str, default: bool, strict: bool) -> None:
     assert refused(address, allow_private=True) is default
@@ -368,6 +372,13 @@ async def test_behind_an_environment_proxy_the_proxy_connects(
     assert b"patient hunter" in got.body
     with pytest.raises(ToolError, match="non-public address"):
         await fetcher(Dns(["169.254.169.254"])).download("http://birds.example/article.html")
+    # what NO_PROXY exempts is connected directly, and still pinned: only our resolver
+    # knows birds.test, and the proxy here would refuse the connection
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "birds.test")
+    port = urlsplit(site.base).port
+    direct = await fetcher(Dns(["127.0.0.1"])).download(f"http://birds.test:{port}/article.html")
+    assert b"patient hunter" in direct.body
 
 
 async def test_the_relay_keeps_no_cookies_and_passes_each_set_cookie(site: Served) -> None:

@@ -17,6 +17,7 @@ from support.sync_tools import (
     block,
     divide,
     exit_hard,
+    fork_and_return,
     hang,
     pid_and_sum,
     refuse,
@@ -214,3 +215,45 @@ def test_isolate_refuses_what_it_cannot_run() -> None:
 
     r = asyncio.run(Toolset([tool(local, isolate=True)]).call(call("local"), CTX))
     assert r.error == "exception" and "needs a module-level function" in r.content
+
+
+async def test_a_forked_helper_does_not_hold_back_the_result(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    r = await Toolset([fork_and_return], timeout_s=30).call(
+        call("fork_and_return", json.dumps({"pid_file": str(pid_file)})), CTX)
+    assert (r.error, r.content) == (None, "done") and r.duration_s < 20
+    helper = int(pid_file.read_text())
+    for _ in range(100):
+        if gone(helper):
+            break
+        await asyncio.sleep(0.05)
+    assert gone(helper)  # in the call's process group: killed with it
+
+
+def test_isolated_tool_of_a_module_run_with_dash_m(tmp_path: Path) -> None:
+    """``python -m pkg.script``: the child imports the module by name, so its relative
+    imports work."""
+    pkg = tmp_path / "mpkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "helper.py").write_text("WORD = 'hello'\n")
+    (pkg / "agent_script.py").write_text(textwrap.dedent("""
+        import asyncio
+        from thinkact.messages import ToolCall
+        from thinkact.tools import ToolContext, Toolset, tool
+        from .helper import WORD
+
+        @tool(isolate=True)
+        def greet(name: str) -> str:
+            '''Greets.'''
+            return f"{WORD} {name}"
+
+        if __name__ == "__main__":
+            r = asyncio.run(Toolset([greet]).call(
+                ToolCall(id="1", name="greet", arguments='{"name": "ada"}'), ToolContext()))
+            print(r.error, r.content)
+    """))
+    done = subprocess.run([sys.executable, "-m", "mpkg.agent_script"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": SRC})
+    assert done.stdout.split() == ["None", "hello", "ada"], done.stderr

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -163,6 +164,19 @@ def test_interleaved_runs_each_merge_their_deltas(tmp_path: Path) -> None:
         for run in ("a", "b"):
             deltas = [e.text for e in again.events(run) if isinstance(e, ReasoningDelta)]
             assert deltas == ["".join(f"{run}{i} " for i in range(10))]
+
+
+def test_a_stalled_runs_deltas_are_flushed_by_anothers_events(tmp_path: Path) -> None:
+    s = SQLiteTraceStore(tmp_path / "t.sqlite", delta_flush_s=0.05)
+    for run in ("a", "b"):
+        s.append(run, started(run))
+        s.append(run, StepStarted(step=1))
+    s.append("a", ReasoningDelta(text="a thought, then silence"))
+    time.sleep(0.1)
+    s.append("b", StepFinished(step=1))  # b's event: a's old deltas go out too
+    assert s.query("SELECT COUNT(*) FROM events WHERE run_id='a' AND "
+                   "type='reasoning_delta'") == [(1,)]
+    s.close()
 
 
 def test_pending_deltas_are_visible_and_flushed_on_close(tmp_path: Path) -> None:

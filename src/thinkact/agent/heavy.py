@@ -193,7 +193,7 @@ class Heavy:
             try:
                 state = store.load_state(rid)
             except KeyError:
-                runs[k] = (agent._new_run(task, rid), None)
+                runs[k] = (agent._new_run(task, rid, opening), None)
                 continue
             ended = _ended(list(store.events(rid)))
             if ended is not None:
@@ -319,13 +319,15 @@ def _exists(store: Any, run_id: str) -> bool:
 
 def _ended(events: list[Event]) -> tuple[RunFinished, str | None] | None:
     """How a recorded trajectory ended, if for good: completed, or stopped by its budget or
-    repeat rule (with a best answer). Failed and interrupted runs are resumed instead."""
+    repeat rule with a best answer. Failed, interrupted and answerless runs are resumed."""
     start = max(i for i, e in enumerate(events) if isinstance(e, RunStarted))
     segment = events[start:]
     finished = next((e for e in segment if isinstance(e, RunFinished)), None)
     if finished is None or finished.status == "failed" or finished.reason == "interrupted":
         return None
     answer = next((e.content for e in segment if isinstance(e, FinalAnswer)), None)
+    if finished.status == "stopped" and not answer:
+        return None  # stopped with nothing to show: another segment may still answer
     return finished, answer
 
 

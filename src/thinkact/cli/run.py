@@ -204,6 +204,8 @@ def plan_launch(store: SQLiteTraceStore, task: str | None, resume: str | None,
             budget_args[key] = o[opt]
     sampling = {k: v for k, v in (recorded.get("options") or {}).items()
                 if k in ("temperature", "top_p", "seed") and v is not None}
+    if heavy is not None and resume is not None and "seed" in sampling:
+        sampling["seed"] -= 1  # recorded from trajectory 1, which ran with seed + 1
     sampling.update({k: o[k] for k in ("temperature", "top_p", "seed") if o[k] is not None})
     if sampling.get("temperature", 0) < 0 or not 0 < sampling.get("top_p", 1) <= 1:
         raise UsageError("--temperature must be >= 0 and --top-p in (0, 1]")

@@ -179,8 +179,8 @@ async def drive_heavy(heavy: Heavy, store: SQLiteTraceStore, group: str, task: s
             if isinstance(exc, BrokenPipeError):  # `--json | head`: the reader left
                 sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives until exit
             for run_id in [r for r in started if r not in ended]:
-                if store.run_info(run_id)["status"] != "running":
-                    continue  # it ended before the cancel; its end was still queued
+                if not store.has_run(run_id) or store.run_info(run_id)["status"] != "running":
+                    continue  # not recorded (a failed group), or its end was still queued
                 stop = _interrupted(store, run_id, started[run_id])
                 store.append(run_id, stop)
                 with contextlib.suppress(BrokenPipeError):

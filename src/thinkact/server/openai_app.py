@@ -10,6 +10,7 @@ Request messages are converted with ``backends.wire`` (the same code the client 
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
@@ -156,9 +157,6 @@ def _finish(event: AssistantMessage) -> str:
     return event.finish_reason if event.finish_reason in ("stop", "length") else "stop"
 
 
-LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1", "[::1]"})
-
-
 @dataclass
 class Access:
     """Who may call the server. A web page the user has open can send simple cross-origin
@@ -173,21 +171,39 @@ class Access:
     origins: frozenset[str] = frozenset()
 
     def refusal(self, request: Request, post: bool) -> JSONResponse | None:
-        host = (request.headers.get("host") or "").rsplit(":", 1)[0].lower()
-        if self.loopback_only and host and host not in LOOPBACK_NAMES:
+        host = _host_name(request.headers.get("host") or "")
+        if self.loopback_only and host and not _loopback(host):
             return _error(403, f"host {host!r} refused: this server answers loopback names "
                                "only", "permission_error")
         origin = request.headers.get("origin")
         if origin is not None and origin not in self.origins:
             return _error(403, f"origin {origin!r} refused (browser requests are not "
                                "accepted)", "permission_error")
+        given = request.headers.get("authorization", "").encode("utf-8", "surrogateescape")
         if self.api_key is not None and not secrets.compare_digest(
-                request.headers.get("authorization", ""), f"Bearer {self.api_key}"):
+                given, f"Bearer {self.api_key}".encode()):
             return _error(401, "missing or wrong API key", "authentication_error")
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if post and ctype != "application/json":
             return _error(415, f"content type must be application/json, not {ctype!r}")
         return None
+
+
+def _host_name(header: str) -> str:
+    """The name in a Host header, without port or IPv6 brackets, lower case."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1:header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def _loopback(name: str) -> bool:
+    if name.rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def access_for(host: str, key_env: str | None) -> Access:
@@ -198,8 +214,7 @@ def access_for(host: str, key_env: str | None) -> Access:
         key = os.environ.get(key_env)
         if not key:
             raise ValueError(f"--key-env {key_env}: the variable is unset or empty")
-    return Access(api_key=key, loopback_only=host.strip("[]").lower() in LOOPBACK_NAMES
-                  or host.startswith("127."))
+    return Access(api_key=key, loopback_only=_loopback(host))
 
 
 def create_app(backend: ModelBackend, model_name: str | None = None,
@@ -207,7 +222,9 @@ def create_app(backend: ModelBackend, model_name: str | None = None,
     """The FastAPI app: ``GET /v1/models``, ``POST /v1/chat/completions``."""
     name = model_name or backend.model_name
     guard = access or Access()
-    app = FastAPI(title="thinkact model server")
+    # no /docs, /redoc, /openapi.json: they would answer outside ``Access``
+    app = FastAPI(title="thinkact model server", docs_url=None, redoc_url=None,
+                  openapi_url=None)
 
     @app.get("/v1/models", response_model=None)
     async def models(request: Request) -> Any:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -31,8 +30,6 @@ from thinkact.tools.base import ToolError
 from thinkact.tools.search.extract import kind_for_suffix
 
 USER_AGENT = "thinkact-browse/0.1"
-PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy",
-                   "all_proxy")
 
 Resolver = Callable[[str], Awaitable[list[str]]]  # host -> IP addresses as text
 
@@ -54,7 +51,7 @@ async def system_resolve(host: str) -> list[str]:
 
 # Cloud metadata services outside the link-local range: Alibaba's (in 100.64/10), AWS's IPv6.
 METADATA = frozenset(ipaddress.ip_address(a) for a in ("100.100.100.200", "fd00:ec2::254"))
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
+NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 
 
 def _embedded_ipv4(addr: ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -66,7 +63,7 @@ def _embedded_ipv4(addr: ipaddress.IPv4Address | ipaddress.IPv6Address
         return addr.ipv4_mapped
     if addr.sixtofour is not None:
         return addr.sixtofour
-    if addr in NAT64:
+    if any(addr in net for net in NAT64):  # the IPv4 address is the last 32 bits
         return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
     return None
 
@@ -81,7 +78,10 @@ def refused(address: str, allow_private: bool) -> bool:
         return True
     if addr.is_link_local or addr in METADATA:
         return True
-    return not allow_private and not addr.is_global
+    # (is_global alone lets multicast and reserved ranges through on Python 3.11)
+    special = addr.is_multicast or addr.is_reserved or addr.is_unspecified or (
+        isinstance(addr, ipaddress.IPv6Address) and addr.is_site_local)
+    return not allow_private and (special or not addr.is_global)
 
 
 class PinnedBackend(httpcore.AsyncNetworkBackend):
@@ -160,6 +160,16 @@ class Relayed:
 Relay = Callable[[str, str, dict[str, str], bytes | None], Awaitable[Relayed | None]]
 
 
+def environment_proxies() -> dict[str, str | None]:
+    """httpx's reading of the proxy variables: URL pattern -> proxy (None: direct). httpx
+    ignores them once a transport is given, so the mounts are built from this."""
+    try:
+        from httpx._utils import get_environment_proxies
+    except ImportError:  # moved in some httpx release: no proxy support, direct and pinned
+        return {}
+    return get_environment_proxies()
+
+
 class _NoCookies(CookieJar):
     """A cookie jar that keeps nothing (the relayed browser keeps its own cookies)."""
 
@@ -190,22 +200,26 @@ class Fetcher:
             raise ToolError(f"access denied: {host} resolves to a non-public address")
 
     def _client(self, *, follow_redirects: bool) -> httpx.AsyncClient:
-        """A client whose connections are pinned (``PinnedBackend``); behind an environment
-        proxy (which resolves names itself) a plain one, the request hook's check the only
-        one. Cookies are never kept: the browser keeps its own."""
-        transport = None
-        if not any(os.environ.get(v) for v in PROXY_VARIABLES):
-            ssl_context = httpx.create_ssl_context()
-            transport = httpx.AsyncHTTPTransport(verify=ssl_context)
-            # The one private attribute we touch: httpx offers no way to choose the pool's
-            # network backend. tests/tools/test_browse.py pins this behaviour.
-            transport._pool = httpcore.AsyncConnectionPool(
-                ssl_context=ssl_context,
-                network_backend=PinnedBackend(self.resolve, self.allow_private),
-            )
+        """A client whose direct connections are pinned (``PinnedBackend``). Requests that
+        an environment proxy covers (``HTTP(S)_PROXY``/``ALL_PROXY`` minus ``NO_PROXY``, as
+        httpx reads them) go through that proxy, which resolves the name itself: there the
+        request hook's check is the only one. Cookies are never kept: the browser keeps
+        its own."""
+        ssl_context = httpx.create_ssl_context()
+        pinned = httpx.AsyncHTTPTransport(verify=ssl_context)
+        # The one private attribute we touch: httpx offers no way to choose the pool's
+        # network backend. tests/tools/test_browse.py pins this behaviour.
+        pinned._pool = httpcore.AsyncConnectionPool(
+            ssl_context=ssl_context,
+            network_backend=PinnedBackend(self.resolve, self.allow_private),
+        )
+        mounts: dict[str, httpx.AsyncBaseTransport | None] = {
+            pattern: httpx.AsyncHTTPTransport(verify=ssl_context, proxy=url) if url else pinned
+            for pattern, url in environment_proxies().items()
+        }
         return httpx.AsyncClient(
-            transport=transport, follow_redirects=follow_redirects, max_redirects=5,
-            timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10.0)),
+            transport=pinned, mounts=mounts, follow_redirects=follow_redirects,
+            max_redirects=5, timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 10)),
             headers={"User-Agent": USER_AGENT}, event_hooks={"request": [self.check_host]},
             cookies=_NoCookies(),  # a jar, not httpx.Cookies (which the client would copy)
         )

@@ -63,16 +63,23 @@ async def in_daemon_thread(fn: Callable[..., Any], kwargs: dict[str, Any], name:
 
 
 def _locate(fn: Callable[..., Any]) -> tuple[str, str, str | None]:
-    """(module, qualified name, script path for functions of a ``__main__`` script)."""
+    """(module, qualified name, main): ``main`` says how the child loads a function of the
+    ``__main__`` module: ``"module:NAME"`` when it was run with ``python -m NAME`` (its
+    relative imports then work), else the script's path."""
     module, qualname = fn.__module__, fn.__qualname__
     if "<locals>" in qualname or "<lambda>" in qualname:
         raise ToolError(f"isolate=True needs a module-level function; {qualname} is not")
-    script = None
+    main = None
     if module == "__main__":
+        spec = getattr(sys.modules["__main__"], "__spec__", None)
         script = getattr(sys.modules["__main__"], "__file__", None)
-        if script is None:
+        if spec is not None and spec.name:
+            main = f"module:{spec.name}"
+        elif script is not None:
+            main = script
+        else:
             raise ToolError("isolate=True cannot run a function defined interactively")
-    return module, qualname, script
+    return module, qualname, main
 
 
 async def in_child_process(fn: Callable[..., Any], kwargs: dict[str, Any], name: str) -> Any:
@@ -82,12 +89,12 @@ async def in_child_process(fn: Callable[..., Any], kwargs: dict[str, Any], name:
         raise ToolError(f"{name}: an isolated tool was called inside an isolated tool's "
                         "process; a script defining isolated tools must guard its top level "
                         "with `if __name__ == \"__main__\":`")
-    module, qualname, script = _locate(fn)
+    module, qualname, main = _locate(fn)
     try:
         arguments = pickle.dumps(kwargs)
     except Exception as exc:
         raise ToolError(f"cannot send the arguments of {name} to its process: {exc}") from exc
-    payload = pickle.dumps((list(sys.path), module, qualname, script, arguments))
+    payload = pickle.dumps((list(sys.path), module, qualname, main, arguments))
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", CHILD_ENTRY, stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
@@ -99,7 +106,11 @@ async def in_child_process(fn: Callable[..., Any], kwargs: dict[str, Any], name:
         proc.stdin.write(payload)
         await proc.stdin.drain()
         proc.stdin.close()
-        out = await proc.stdout.read()  # EOF when the child ends (only it holds this pipe)
+        try:  # a length-prefixed reply: no waiting for EOF, which a forked helper delays
+            size = int.from_bytes(await proc.stdout.readexactly(8), "big")
+            out = await proc.stdout.readexactly(size)
+        except asyncio.IncompleteReadError:
+            out = b""  # the child died before replying
     finally:
         # Whatever the call started goes with it; before waiting, since asyncio's wait()
         # also waits for stderr, which a grandchild may hold open.
@@ -129,14 +140,18 @@ async def in_child_process(fn: Callable[..., Any], kwargs: dict[str, Any], name:
     raise ToolError(f"{name} raised {kind}: {message}\n{trace}".rstrip())
 
 
-def _load(module: str, qualname: str, script: str | None) -> Any:
+def _load(module: str, qualname: str, main: str | None) -> Any:
     """The function named ``module:qualname`` (the plain function, not its FunctionTool).
-    A ``__main__`` script is loaded as ``__mp_main__`` and stands in for ``__main__``, so its
-    own classes unpickle."""
-    if script is not None:
-        spec = importlib.util.spec_from_file_location("__mp_main__", script)
+    A ``__main__`` module is loaded under another name (``__mp_main__`` for a script, its
+    own for ``-m``), so its ``__main__`` guard holds, and stands in for ``__main__``, so its
+    own classes unpickle (multiprocessing's convention)."""
+    if main is not None:
+        if main.startswith("module:"):
+            spec = importlib.util.find_spec(main.removeprefix("module:"))
+        else:
+            spec = importlib.util.spec_from_file_location("__mp_main__", main)
         assert spec is not None and spec.loader is not None
-        target: Any = importlib.util.module_from_spec(spec)
+        target: Any = importlib.util.module_from_spec(spec)  # named, not __main__
         sys.modules["__mp_main__"] = sys.modules["__main__"] = target
         spec.loader.exec_module(target)
     else:
@@ -153,16 +168,16 @@ def child_main() -> None:
     result_out = os.fdopen(os.dup(1), "wb")  # not inherited by what the tool starts
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    path, module, qualname, script, arguments = pickle.loads(sys.stdin.buffer.read())
+    path, module, qualname, main, arguments = pickle.loads(sys.stdin.buffer.read())
     sys.path[:] = path
     try:
-        target = _load(module, qualname, script)
+        target = _load(module, qualname, main)
         value = target(**pickle.loads(arguments))  # after the load: its classes exist now
         data = pickle.dumps(("ok", value if isinstance(value, str) else str(value)))
     except BaseException as exc:
         kind = "ToolError" if isinstance(exc, ToolError) else type(exc).__name__
         trace = "".join(traceback.format_exception(exc)[-3:]).rstrip()
         data = pickle.dumps(("error", (kind, str(exc), trace)))
-    result_out.write(data)
+    result_out.write(len(data).to_bytes(8, "big") + data)
     result_out.flush()
 

@@ -114,10 +114,11 @@ class SQLiteTraceStore:
                 raise RuntimeError("trace store is closed")
             if isinstance(event, ReasoningDelta | ContentDelta) and self.delta_flush_s:
                 self._buffer_delta(run_id, event, now)
-                return
-            with self._tx():
-                self._flush_pending(run_id)
-                self._write(run_id, event, now)
+            else:
+                with self._tx():
+                    self._flush_pending(run_id)
+                    self._write(run_id, event, now)
+            self._flush_stale(now)
 
     def _buffer_delta(self, run_id: str, event: ReasoningDelta | ContentDelta,
                       now: float) -> None:
@@ -129,11 +130,18 @@ class SQLiteTraceStore:
             if p is not None:
                 with self._tx():
                     self._flush_pending(run_id)
-            p = self._pending[run_id] = _PendingDelta(run_id, event.type, event.text, now, now)
-        assert self.delta_flush_s is not None
-        if now - p.since >= self.delta_flush_s:
+            self._pending[run_id] = _PendingDelta(run_id, event.type, event.text, now, now)
+
+    def _flush_stale(self, now: float) -> None:
+        """Write deltas held longer than ``delta_flush_s``, whichever run they belong to (a
+        stalled run's would otherwise wait for its next event)."""
+        if not self.delta_flush_s:
+            return
+        stale = [r for r, q in self._pending.items() if now - q.since >= self.delta_flush_s]
+        if stale:
             with self._tx():
-                self._flush_pending(run_id)
+                for run_id in stale:
+                    self._flush_pending(run_id)
 
     def _flush_pending(self, run_id: str | None = None) -> None:
         """Write the merged deltas held for ``run_id`` (None: for every run)."""
