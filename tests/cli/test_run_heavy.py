@@ -102,3 +102,22 @@ def test_sampling_options_reach_the_model_and_seed_each_trajectory(tmp_path: Pat
     assert sorted(set(sent)) == [(0.3, 0.9, 8), (0.3, 0.9, 9)]
     bad = thinkact(["run", "x", "--temperature", "-1", *server_args(server)], tmp_path)
     assert bad.returncode == 2 and "--temperature must be >= 0" in bad.stderr
+
+
+def test_a_reader_that_leaves_stops_every_run_of_the_group(tmp_path: Path) -> None:
+    """``thinkact run --heavy 2 --json | head -1``: the closed pipe ends the command, and
+    every run of the group is recorded as interrupted, none left 'running'."""
+    db = tmp_path / "t.sqlite"
+    with slowed(K2Server(ToolLoop(steps=3, tool="files", arguments=writes), chunk_chars=3)
+                ) as server:
+        proc = popen(["run", "Write three files.", "--heavy", "2", *server_args(server),
+                      "--trace-db", str(db), "--json"], tmp_path)
+        assert proc.stdout is not None
+        first = json.loads(proc.stdout.readline())
+        proc.stdout.close()  # the reader leaves
+        assert proc.wait(timeout=60) == 1
+    group = first["run_id"].rsplit(".", 1)[0]
+    with SQLiteTraceStore(db) as store:
+        statuses = {r.run_id: (r.status, store.run_info(r.run_id)["reason"])
+                    for r in store.list_runs()}
+    assert statuses == {f"{group}.{k}": ("stopped", "interrupted") for k in (1, 2)}

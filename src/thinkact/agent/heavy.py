@@ -19,6 +19,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -170,8 +171,9 @@ class Heavy:
         runs: dict[int, tuple[Run, int | None]] = {
             k: (self._agent(k, group)._new_run(task, f"{group}.{k}", messages), None)
             for k in range(1, self.n + 1)}
-        async for item in self._trajectories_then_aggregate(group, task, runs, {}):
-            yield item
+        async with aclosing(self._trajectories_then_aggregate(group, task, runs, {})) as items:
+            async for item in items:
+                yield item
 
     async def resume_events(self, group: str) -> AsyncGenerator[tuple[str, Event], None]:
         """Finish group ``group``: finished trajectories are reused, cut ones resumed, missing
@@ -200,8 +202,9 @@ class Heavy:
                 done[k] = Candidate.of(k, rid, state.messages, *ended)
             else:
                 runs[k] = agent._resumed_run(rid)
-        async for item in self._trajectories_then_aggregate(group, task, runs, done):
-            yield item
+        async with aclosing(self._trajectories_then_aggregate(group, task, runs, done)) as items:
+            async for item in items:
+                yield item
 
     async def arun(self, task: str, run_id: str | None = None) -> HeavyResult:
         group = run_id or new_run_id()
@@ -232,21 +235,25 @@ class Heavy:
     async def _trajectories_then_aggregate(
         self, group: str, task: str, runs: dict[int, tuple[Run, int | None]],
         done: dict[int, Candidate],
-    ) -> AsyncIterator[tuple[str, Event]]:
+    ) -> AsyncGenerator[tuple[str, Event], None]:
         started, finished = time.monotonic(), dict[int, RunFinished]()
         streams = {run.run_id: run.events(resumed_from=start) for run, start in runs.values()}
-        async for rid, event in _merge(streams):
-            if isinstance(event, RunFinished):
-                finished[int(rid.rsplit(".", 1)[1])] = event
-            yield rid, event
+        # aclosing: a consumer that stops (Ctrl-C, a closed pipe) cancels the trajectories
+        # now, not when the abandoned generators are finalized later
+        async with aclosing(_merge(streams)) as merged:
+            async for rid, event in merged:
+                if isinstance(event, RunFinished):
+                    finished[int(rid.rsplit(".", 1)[1])] = event
+                yield rid, event
         for k, (run, _) in runs.items():
             done[k] = Candidate.of(k, run.run_id, run.history, finished[k], run.answer)
         self.candidates = [done[k] for k in sorted(done)]
-        async for event in self._aggregate(group, task, started):
-            yield group, event
+        async with aclosing(self._aggregate(group, task, started)) as judged:
+            async for event in judged:
+                yield group, event
 
     async def _aggregate(self, group: str, task: str, started: float
-                         ) -> AsyncIterator[Event]:
+                         ) -> AsyncGenerator[Event, None]:
         base = self._agent(1, group)
         meta = {"heavy": {"group": group, "of": self.n, "aggregator": self.aggregator.name,
                           "trajectories": [c.run_id for c in self.candidates]}}
@@ -278,7 +285,7 @@ class Heavy:
             yield event
 
     async def _record_choice(self, base: Agent, group: str, task: str, meta: dict[str, Any],
-                             answered: list[Candidate]) -> AsyncIterator[Event]:
+                             answered: list[Candidate]) -> AsyncGenerator[Event, None]:
         """A run without a model call: the vote (or the failure when nothing answered)."""
         start = time.monotonic()
         events: list[Event] = [RunStarted(run_id=group, task=task, model=base.backend.model_name,
@@ -331,7 +338,8 @@ def _ended(events: list[Event]) -> tuple[RunFinished, str | None] | None:
     return finished, answer
 
 
-async def _merge(streams: dict[str, AsyncIterator[Event]]) -> AsyncIterator[tuple[str, Event]]:
+async def _merge(streams: dict[str, AsyncIterator[Event]]
+                 ) -> AsyncGenerator[tuple[str, Event], None]:
     """Every stream's events as they come, tagged with the stream's key; cancelling the
     consumer cancels every producer."""
     queue: asyncio.Queue[tuple[str, Event | None]] = asyncio.Queue()

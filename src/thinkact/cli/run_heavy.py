@@ -178,10 +178,12 @@ async def drive_heavy(heavy: Heavy, store: SQLiteTraceStore, group: str, task: s
         except (asyncio.CancelledError, KeyboardInterrupt, BrokenPipeError) as exc:
             if isinstance(exc, BrokenPipeError):  # `--json | head`: the reader left
                 sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives until exit
-            for run_id in [r for r in started if r not in ended]:
+            members = [f"{group}.{k}" for k in range(1, heavy.n + 1)] + [group]
+            for run_id in members:  # every run of the group the store holds as running,
+                # also one whose start had not reached this loop yet
                 if not store.has_run(run_id) or store.run_info(run_id)["status"] != "running":
-                    continue  # not recorded (a failed group), or its end was still queued
-                stop = _interrupted(store, run_id, started[run_id])
+                    continue  # not recorded (a failed group), or already ended
+                stop = _interrupted(store, run_id, started.get(run_id, time.monotonic()))
                 store.append(run_id, stop)
                 with contextlib.suppress(BrokenPipeError):
                     emit(run_id, stop)
