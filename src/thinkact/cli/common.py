@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +22,10 @@ from typing import Any
 
 from thinkact.backends.base import GenerationOptions, ModelBackend
 from thinkact.backends.scripted import ScriptedBackend, ScriptExhausted
-from thinkact.events import BackendEvent
+from thinkact.events import BackendEvent, RunFinished
 from thinkact.messages import Message, ToolCall
 from thinkact.tools.base import ToolSpec
+from thinkact.traces.base import TraceStore
 
 
 class UsageError(ValueError):
@@ -129,3 +131,16 @@ def parse_tools(spec: str | None, recorded: Sequence[str] | None) -> list[str] |
         return list(recorded) if recorded is not None else None
     names = [n.strip() for n in spec.split(",") if n.strip()]
     return [] if names in ([], ["none"]) else names
+
+
+def interrupted_end(store: TraceStore, run_id: str, started: float) -> RunFinished | None:
+    """The ``RunFinished`` that records a run cut by Ctrl-C, SIGTERM or a closed pipe
+    (stopped, 'interrupted': resumable), counted from the store; None for a run the store
+    never saw."""
+    try:
+        state = store.load_state(run_id)
+    except KeyError:
+        return None
+    return RunFinished(status="stopped", reason="interrupted", steps=state.steps_done,
+                       tool_calls=state.tool_calls, usage=state.usage,
+                       duration_s=time.monotonic() - started)

@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from thinkact.backends.embedded import EMBEDDED_NAME
-from thinkact.cli.common import UsageError
+from thinkact.cli.common import UsageError, interrupted_end
 from thinkact.cli.run_heavy import drive_heavy, heavy_group_of, heavy_settings
 from thinkact.cli.setup import RunAgent, build_run_backend, plan_tools, prompt_of
 from thinkact.cli.view import LiveView, ReasoningMode
@@ -351,7 +351,7 @@ async def _drive(agent: Any, store: SQLiteTraceStore, run_id: str, task: str | N
         except (asyncio.CancelledError, KeyboardInterrupt, BrokenPipeError) as exc:
             if isinstance(exc, BrokenPipeError):  # `thinkact run --json | head`: reader left
                 sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives until exit
-            stop = _stopped(store, run_id, started) if status is None else None
+            stop = interrupted_end(store, run_id, started) if status is None else None
             if stop is not None:
                 store.append(run_id, stop)
                 with contextlib.suppress(BrokenPipeError):
@@ -362,13 +362,3 @@ async def _drive(agent: Any, store: SQLiteTraceStore, run_id: str, task: str | N
             view.__exit__()
         loop.remove_signal_handler(signal.SIGTERM)
     return 0 if status == "completed" else 1
-
-
-def _stopped(store: SQLiteTraceStore, run_id: str, started: float) -> RunFinished | None:
-    try:
-        state = store.load_state(run_id)
-    except KeyError:
-        return None  # interrupted before the run was recorded
-    return RunFinished(status="stopped", reason="interrupted", steps=state.steps_done,
-                       tool_calls=state.tool_calls, usage=state.usage,
-                       duration_s=time.monotonic() - started)

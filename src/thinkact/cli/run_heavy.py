@@ -23,6 +23,7 @@ from rich.live import Live
 from rich.text import Text
 
 from thinkact.agent.heavy import Heavy
+from thinkact.cli.common import interrupted_end
 from thinkact.cli.view import LiveView, ReasoningMode, clip, human_tokens
 from thinkact.events import (
     EVENT_ADAPTER,
@@ -183,7 +184,8 @@ async def drive_heavy(heavy: Heavy, store: SQLiteTraceStore, group: str, task: s
                 # also one whose start had not reached this loop yet
                 if not store.has_run(run_id) or store.run_info(run_id)["status"] != "running":
                     continue  # not recorded (a failed group), or already ended
-                stop = _interrupted(store, run_id, started.get(run_id, time.monotonic()))
+                stop = interrupted_end(store, run_id, started.get(run_id, time.monotonic()))
+                assert stop is not None  # the store has the run
                 store.append(run_id, stop)
                 with contextlib.suppress(BrokenPipeError):
                     emit(run_id, stop)
@@ -194,13 +196,6 @@ async def drive_heavy(heavy: Heavy, store: SQLiteTraceStore, group: str, task: s
         loop.remove_signal_handler(signal.SIGTERM)
         await heavy.aclose()
     return 0 if ended.get(group) == "completed" else 1
-
-
-def _interrupted(store: SQLiteTraceStore, run_id: str, started: float) -> RunFinished:
-    state = store.load_state(run_id)
-    return RunFinished(status="stopped", reason="interrupted", steps=state.steps_done,
-                       tool_calls=state.tool_calls, usage=state.usage,
-                       duration_s=time.monotonic() - started)
 
 
 def heavy_settings(store: SQLiteTraceStore, group: str) -> dict[str, Any]:
