@@ -19,7 +19,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -181,27 +181,26 @@ class Heavy:
         store = self._agent(1, group).trace
         if store is None:
             raise ValueError("resume needs a trace store: give the agents trace=...")
-        try:
-            first = store.load_state(f"{group}.1")
-        except KeyError:
-            raise KeyError(f"no heavy run {group!r} (no trajectory {group}.1)") from None
-        opening = next(e.messages for e in store.events(f"{group}.1")
-                       if isinstance(e, RunStarted))
-        task, self.conversation = first.task, _earlier_turns(opening)
+        records: dict[int, list[Event]] = {}
+        for k in range(1, self.n + 1):
+            with suppress(KeyError):  # a trajectory not started yet
+                records[k] = list(store.events(f"{group}.{k}"))
+        if 1 not in records:
+            raise KeyError(f"no heavy run {group!r} (no trajectory {group}.1)")
+        first = next(e for e in records[1] if isinstance(e, RunStarted))
+        task, opening = first.task, first.messages
+        self.conversation = _earlier_turns(opening)
         runs: dict[int, tuple[Run, int | None]] = {}
         done: dict[int, Candidate] = {}
         for k in range(1, self.n + 1):
             rid, agent = f"{group}.{k}", self._agent(k, group)
-            try:
-                state = store.load_state(rid)
-            except KeyError:
+            ended = _ended(records[k]) if k in records else None
+            if k not in records:
                 runs[k] = (agent._new_run(task, rid, opening), None)
-                continue
-            ended = _ended(list(store.events(rid)))
-            if ended is not None:
-                done[k] = Candidate.of(k, rid, state.messages, *ended)
-            else:
+            elif ended is None:
                 runs[k] = agent._resumed_run(rid)
+            else:
+                done[k] = Candidate.of(k, rid, store.load_state(rid).messages, *ended)
         async with aclosing(self._trajectories_then_aggregate(group, task, runs, done)) as items:
             async for item in items:
                 yield item
