@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -178,18 +179,24 @@ def test_isolated_tool_defined_in_a_script(tmp_path: Path) -> None:
     assert "guard its top level" in unguarded.stderr
 
 
-async def test_an_isolated_call_ends_with_everything_it_started(tmp_path: Path) -> None:
-    """A grandchild that holds the pipes neither delays the result nor outlives the call."""
+async def returns_then_reaps(tool: Any, answer: str, tmp_path: Path) -> None:
+    """``tool`` starts a helper process (pid written to a file) and returns ``answer``: the
+    result comes back well before the timeout, and the helper is gone afterwards."""
     pid_file = tmp_path / "pid"
-    r = await Toolset([spawn_and_return], timeout_s=30).call(
-        call("spawn_and_return", json.dumps({"pid_file": str(pid_file)})), CTX)
-    assert (r.error, r.content) == (None, "started") and r.duration_s < 20
-    grandchild = int(pid_file.read_text())
+    r = await Toolset([tool], timeout_s=30).call(
+        call(tool.spec.name, json.dumps({"pid_file": str(pid_file)})), CTX)
+    assert (r.error, r.content) == (None, answer) and r.duration_s < 20
+    helper = int(pid_file.read_text())
     for _ in range(100):
-        if gone(grandchild):
+        if gone(helper):
             break
         await asyncio.sleep(0.05)
-    assert gone(grandchild)
+    assert gone(helper)  # in the call's process group: killed with it
+
+
+async def test_an_isolated_call_ends_with_everything_it_started(tmp_path: Path) -> None:
+    """A grandchild that holds the pipes neither delays the result nor outlives the call."""
+    await returns_then_reaps(spawn_and_return, "started", tmp_path)
 
 
 async def test_stop_iteration_and_system_exit_are_tool_errors() -> None:
@@ -218,16 +225,8 @@ def test_isolate_refuses_what_it_cannot_run() -> None:
 
 
 async def test_a_forked_helper_does_not_hold_back_the_result(tmp_path: Path) -> None:
-    pid_file = tmp_path / "pid"
-    r = await Toolset([fork_and_return], timeout_s=30).call(
-        call("fork_and_return", json.dumps({"pid_file": str(pid_file)})), CTX)
-    assert (r.error, r.content) == (None, "done") and r.duration_s < 20
-    helper = int(pid_file.read_text())
-    for _ in range(100):
-        if gone(helper):
-            break
-        await asyncio.sleep(0.05)
-    assert gone(helper)  # in the call's process group: killed with it
+    """A forked helper keeps even the reply pipe open: the reply is length-prefixed."""
+    await returns_then_reaps(fork_and_return, "done", tmp_path)
 
 
 def test_isolated_tool_of_a_module_run_with_dash_m(tmp_path: Path) -> None:
