@@ -176,11 +176,13 @@ def plan_launch(store: SQLiteTraceStore, task: str | None, resume: str | None,
     if o["aggregate"] not in ("auto", "reflect", "vote"):
         raise UsageError(f"--aggregate must be auto, reflect or vote, not {o['aggregate']!r}")
     recorded: dict[str, Any] = {}
+    recorded_id: str | None = None  # the run ``recorded`` comes from
     heavy: dict[str, Any] | None = None
     if resume is not None:
         run_id, heavy = _resumable(store, resume)
         # the latest segment's config: what a resume changed stays changed
-        recorded = store.load_state(f"{run_id}.1" if heavy else run_id).config
+        recorded_id = f"{run_id}.1" if heavy else run_id
+        recorded = store.load_state(recorded_id).config
     else:
         run_id = new_run_id()
         if o["heavy"] is not None:
@@ -223,10 +225,12 @@ def plan_launch(store: SQLiteTraceStore, task: str | None, resume: str | None,
         trajectories get ``--workspace``/N, or their recorded or default one)."""
         if rid in built:
             return built.pop(rid)
-        try:
-            own = store.load_state(rid).config.get("workspace")  # as its latest segment had it
-        except KeyError:
-            own = None
+        own = None  # the workspace its latest segment recorded; a new run has none
+        if rid == recorded_id:
+            own = recorded.get("workspace")
+        elif resume is not None:  # another trajectory of a resumed group
+            with contextlib.suppress(KeyError):
+                own = store.load_state(rid).config.get("workspace")
         given = o["workspace"]
         if given is not None and heavy is not None:
             given = given / rid.rsplit(".", 1)[-1]
