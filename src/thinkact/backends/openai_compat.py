@@ -27,6 +27,7 @@ from thinkact.backends.retry import (
     is_retryable,
     retry_after_s,
 )
+from thinkact.backends.text_calls import with_text_calls
 from thinkact.backends.tokens import estimate_request, estimate_text
 from thinkact.backends.wire import (
     k2_call_ids,
@@ -170,7 +171,7 @@ class OpenAIBackend:
             attempt += 1
             try:
                 async for event in once(request):
-                    yield event
+                    yield self._recover_text_calls(event, tools)
                 return
             except Exception as exc:
                 status = getattr(exc, "status_code", None)
@@ -184,6 +185,14 @@ class OpenAIBackend:
                 delay = self.retry.delay(attempt, retry_after_s(exc))
                 yield Retry(attempt=attempt, error=describe(exc), delay_s=delay)
                 await asyncio.sleep(delay)
+
+    def _recover_text_calls(self, event: BackendEvent, tools: Sequence[ToolSpec]
+                            ) -> BackendEvent:
+        """With ``tool_call_text = "auto"``: an answer that is nothing but calls to declared
+        tools, written as text, becomes those calls (each marked with its format)."""
+        if self.config.tool_call_text != "auto" or not isinstance(event, AssistantMessage):
+            return event
+        return with_text_calls(event, {t.name for t in tools}) if tools else event
 
     async def _stream_once(self, request: dict[str, Any]) -> AsyncIterator[BackendEvent]:
         started = time.monotonic()
