@@ -50,6 +50,7 @@ class BackendConfig:
     max_attempts: int = 8
     retry_base_delay_s: float = 1.0
     retry_max_delay_s: float = 60.0
+    retry_total_s: float = 120.0  # retries of one call stop after this long in all
     stream: bool = True
     stream_usage: bool = True
     send_reasoning: bool = True
