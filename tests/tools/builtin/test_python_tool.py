@@ -149,6 +149,19 @@ async def test_toolset_timeout_cancels_and_interrupts(py: PythonTool, ctx: ToolC
     assert ok.error is None and ok.content.strip() == "42"
 
 
+async def test_timeout_s_out_of_range_falls_back_with_a_note(py: PythonTool, ctx: ToolContext
+                                                             ) -> None:
+    """What small models send for the optional field runs, with a note, never an error."""
+    toolset = Toolset([py])
+    for asked, used in (("0", "the default 20s"), ("-5", "the default 20s"),
+                        ("null", None), ("1e9", "600s was used")):
+        call = ToolCall(id="t", name="python",
+                        arguments=f'{{"code": "print(6 * 7)", "timeout_s": {asked}}}')
+        result = await toolset.call(call, ctx)
+        assert result.error is None and result.content.startswith("42")
+        assert (used in result.content) if used else result.content.strip() == "42"
+
+
 @pytest.mark.slow
 async def test_new_run_gets_fresh_kernel_and_aclose_stops_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -58,8 +58,8 @@ class PythonTool:
                 "type": "object",
                 "properties": {
                     "code": {"type": "string", "description": "Python source to execute."},
-                    "timeout_s": {
-                        "type": "number", "exclusiveMinimum": 0,
+                    "timeout_s": {  # no bounds here: a value out of range is not an error
+                        "type": ["number", "null"],
                         "description": (f"Time limit in seconds for this call (default "
                                         f"{timeout_s:g}, at most {self.max_timeout_s:g})."),
                     },
@@ -86,10 +86,7 @@ class PythonTool:
         code = arguments.get("code")
         if not isinstance(code, str):
             raise ToolError("python needs a 'code' string")
-        limit = arguments.get("timeout_s", self.exec_timeout_s)
-        if not isinstance(limit, int | float) or limit <= 0:
-            raise ToolError("timeout_s must be a positive number of seconds")
-        limit = min(float(limit), self.max_timeout_s)
+        limit, note = self._limit(arguments.get("timeout_s"))
         async with self._lock:
             session = await self._session_for(ctx)
             try:
@@ -97,7 +94,22 @@ class PythonTool:
             except Exception as exc:
                 raise ToolError(f"could not start the Python kernel: {exc}") from exc
             outcome = await session.execute(code, limit)
-        return _report(outcome, limit)
+        return _report(outcome, limit) + note
+
+    def _limit(self, asked: Any) -> tuple[float, str]:
+        """The time limit for a call and a note for the result when the asked one was not
+        usable. Weak models fill optional fields with 0 or huge numbers; an error would
+        invite the same call again, so the default (or the ceiling) is used instead."""
+        if asked is None:
+            return self.exec_timeout_s, ""
+        if isinstance(asked, bool) or not isinstance(asked, int | float) or asked <= 0:
+            return self.exec_timeout_s, (f"\n[note: timeout_s={asked!r} is not a positive "
+                                         f"number; the default {self.exec_timeout_s:g}s was "
+                                         "used]")
+        if asked > self.max_timeout_s:
+            return self.max_timeout_s, (f"\n[note: timeout_s={asked:g} is above the most "
+                                        f"allowed; {self.max_timeout_s:g}s was used]")
+        return float(asked), ""
 
     async def _session_for(self, ctx: ToolContext) -> KernelSession:
         """One kernel per run: a call from another run gets a fresh kernel in its workspace."""
