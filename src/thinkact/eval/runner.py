@@ -89,8 +89,8 @@ async def _attempt(trace: SQLiteTraceStore, suite: Suite, item: Item, epoch: int
     score = await asyncio.to_thread(suite.score, item, Attempt(answer, messages))
     row.outcome = _outcome(score.passed, ended, timed_out, error)
     row.score, row.answer = score.value, answer
-    row.detail = error or (ended.finished.reason if ended and not score.passed else "") or \
-        score.detail
+    reason = ended.finished.reason if ended is not None and not score.passed else ""
+    row.detail = error or score.detail or reason
     row.wall_s = time.monotonic() - started
     _metrics(trace, row, price)
     return row
