@@ -65,3 +65,15 @@ def item_tools(suite: Suite, item: Item) -> list[Tool]:
     a suite offers them with an optional ``extra_tools(item)`` method."""
     extra = getattr(suite, "extra_tools", None)
     return list(extra(item)) if callable(extra) else []
+
+
+@dataclass
+class ListSuite:
+    """A suite over a fixed list of items; subclasses add ``score``."""
+
+    rows: list[Item]
+    name: str = ""
+    source: str = ""
+
+    def items(self) -> Sequence[Item]:
+        return self.rows

@@ -13,13 +13,12 @@ from __future__ import annotations
 import json
 import sys
 import types
-from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
-from thinkact.eval.suite import Attempt, Item, Score
-from thinkact.eval.suites.package import package_source
+from thinkact.eval.suite import Attempt, Item, ListSuite, Score
+from thinkact.eval.suites.package import no_more, package_source, pick
 from thinkact.tools.base import Tool, ToolContext, ToolSpec
 
 CATEGORIES = {  # category: file stem under bfcl_eval/data
@@ -108,13 +107,7 @@ def first_calls(attempt: Attempt) -> list[dict[str, Any]]:
 
 
 @dataclass
-class BfclSuite:
-    rows: list[Item]
-    name: str = "bfcl"
-    source: str = ""
-
-    def items(self) -> Sequence[Item]:
-        return self.rows
+class BfclSuite(ListSuite):
 
     def extra_tools(self, item: Item) -> list[Tool]:
         return [RecordedFunction(f) for f in item.meta["functions"]]
@@ -146,12 +139,8 @@ def _input(question: list[list[dict[str, Any]]]) -> str:
 
 def load(options: dict[str, str]) -> BfclSuite:
     source = package_source("bfcl-eval", "BFCL v4 data")
-    wanted = [c for c in options.pop("categories", ",".join(CATEGORIES)).split(",") if c]
-    if options:
-        raise ValueError(f"bfcl takes categories, not {sorted(options)}")
-    unknown = set(wanted) - set(CATEGORIES)
-    if unknown:
-        raise ValueError(f"unknown bfcl categories {sorted(unknown)}; known: {list(CATEGORIES)}")
+    wanted = pick(options, "categories", list(CATEGORIES), "bfcl categories")
+    no_more(options, "bfcl", "categories")
     data = files("bfcl_eval") / "data"
     rows = []
     for category in wanted:
@@ -163,4 +152,4 @@ def load(options: dict[str, str]) -> BfclSuite:
                              target=answers[qid]["ground_truth"] if answers else None,
                              category=category, tools=(),
                              meta={"functions": q["function"]}))
-    return BfclSuite(rows, source=source)
+    return BfclSuite(rows, "bfcl", source)

@@ -6,11 +6,10 @@ a separate process with limits (``thinkact.eval.sandbox``). Options: ``timeout``
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from thinkact.eval.sandbox import run_python
-from thinkact.eval.suite import Attempt, Item, Score
+from thinkact.eval.suite import Attempt, Item, ListSuite, Score
 from thinkact.eval.suites.package import package_source
 
 PROMPT = """Complete the Python function below. You have a python tool: use it to write the \
@@ -39,14 +38,8 @@ def program(item: Item, answer: str) -> str:
 
 
 @dataclass
-class HumanEvalSuite:
-    rows: list[Item]
+class HumanEvalSuite(ListSuite):
     timeout_s: float = 10.0
-    name: str = "humaneval"
-    source: str = ""
-
-    def items(self) -> Sequence[Item]:
-        return self.rows
 
     def score(self, item: Item, attempt: Attempt) -> Score:
         if not attempt.answer:
@@ -69,4 +62,4 @@ def load(options: dict[str, str]) -> HumanEvalSuite:
                  meta={"prompt": p["prompt"], "entry_point": p["entry_point"],
                        "canonical": p["prompt"] + p["canonical_solution"]})
             for task_id, p in read_problems().items()]
-    return HumanEvalSuite(rows, timeout, source=source)
+    return HumanEvalSuite(rows, "humaneval", source, timeout_s=timeout)

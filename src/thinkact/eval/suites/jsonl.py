@@ -6,22 +6,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from thinkact.eval.scorers import resolve
-from thinkact.eval.suite import Attempt, Item, Score
+from thinkact.eval.suite import Attempt, Item, ListSuite, Score
 
 _KEYS = {"id", "input", "target", "category", "scorer", "tools"}
 
 
 @dataclass
-class JsonlSuite:
-    name: str
-    source: str
-    rows: list[Item]
+class JsonlSuite(ListSuite):
 
     @classmethod
     def from_file(cls, path: Path) -> JsonlSuite:
@@ -41,10 +37,7 @@ class JsonlSuite:
         if not items:
             raise ValueError(f"suite {path} has no items")
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-        return cls(path.stem, f"{path.resolve()} (sha256 {digest})", items)
-
-    def items(self) -> Sequence[Item]:
-        return self.rows
+        return cls(items, path.stem, f"{path.resolve()} (sha256 {digest})")
 
     def score(self, item: Item, attempt: Attempt) -> Score:
         return resolve(item.meta["scorer"])(attempt.answer, item.target)

@@ -6,12 +6,11 @@ Options: ``families`` (comma list), ``n`` per family (default 20), ``seed`` (def
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from thinkact.eval.suite import Attempt, Item, Score
-from thinkact.eval.suites.package import package_source
+from thinkact.eval.suite import Attempt, Item, ListSuite, Score
+from thinkact.eval.suites.package import no_more, package_source
 
 FAMILIES = ("basic_arithmetic", "chain_sum", "gsm_symbolic", "countdown",
             "propositional_logic")
@@ -29,14 +28,8 @@ def final_line(answer: str) -> str:
 
 
 @dataclass
-class ReasoningSuite:
-    rows: list[Item]
-    datasets: dict[str, Any]
-    name: str = "reasoning"
-    source: str = ""
-
-    def items(self) -> Sequence[Item]:
-        return self.rows
+class ReasoningSuite(ListSuite):
+    datasets: dict[str, Any] = field(default_factory=dict)
 
     def score(self, item: Item, attempt: Attempt) -> Score:
         if not attempt.answer:
@@ -53,8 +46,7 @@ def load(options: dict[str, str]) -> ReasoningSuite:
 
     families = [f for f in options.pop("families", ",".join(FAMILIES)).split(",") if f]
     n, seed = int(options.pop("n", 20)), int(options.pop("seed", 0))
-    if options:
-        raise ValueError(f"reasoning takes families, n and seed, not {sorted(options)}")
+    no_more(options, "reasoning", "families, n and seed")
     datasets, rows = {}, []
     for family in families:
         try:
@@ -66,4 +58,4 @@ def load(options: dict[str, str]) -> ReasoningSuite:
             rows.append(Item(id=f"{family}-{i}", input=str(entry["question"]) + INSTRUCTION,
                              target=entry["answer"], category=family,
                              meta={"family": family, "index": i}))
-    return ReasoningSuite(rows, datasets, source=source)
+    return ReasoningSuite(rows, "reasoning", source, datasets=datasets)

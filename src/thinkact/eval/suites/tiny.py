@@ -5,23 +5,17 @@ task's python code prints. Options: ``n`` (default 60), ``seed``, ``families`` (
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from thinkact.eval.suite import Attempt, Item, Score
+from thinkact.eval.suite import Attempt, Item, ListSuite, Score
+from thinkact.eval.suites.package import no_more, pick
 from thinkact.train.tasks import GENERATORS
 
 HELD_OUT_SEED = 10_000  # thinkact.train.evaluate's held-out draw
 
 
 @dataclass
-class TinySuite:
-    rows: list[Item]
-    name: str = "tiny"
-    source: str = "thinkact.train.tasks (held-out seed)"
-
-    def items(self) -> Sequence[Item]:
-        return self.rows
+class TinySuite(ListSuite):
 
     def score(self, item: Item, attempt: Attempt) -> Score:
         ok = attempt.answer is not None and str(item.target) in attempt.answer
@@ -30,16 +24,12 @@ class TinySuite:
 
 def load(options: dict[str, str]) -> TinySuite:
     n, seed = int(options.pop("n", 60)), int(options.pop("seed", HELD_OUT_SEED))
-    families = [f for f in options.pop("families", ",".join(GENERATORS)).split(",") if f]
-    if options:
-        raise ValueError(f"tiny takes n, seed and families, not {sorted(options)}")
-    unknown = set(families) - set(GENERATORS)
-    if unknown:
-        raise ValueError(f"unknown tiny families {sorted(unknown)}; known: {list(GENERATORS)}")
+    families = pick(options, "families", list(GENERATORS), "tiny families")
+    no_more(options, "tiny", "n, seed and families")
     rng = random.Random(seed)
     rows = []
     for i in range(n):  # families in turn, so every one is covered at small n
         task = GENERATORS[families[i % len(families)]][1](rng)
         rows.append(Item(id=f"{task.kind}-{i}", input=task.question, target=task.result,
                          category=task.kind, tools=("python",)))
-    return TinySuite(rows)
+    return TinySuite(rows, "tiny", "thinkact.train.tasks (held-out seed)")
