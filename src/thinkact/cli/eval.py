@@ -89,7 +89,7 @@ def _eval_run(
 def _plan(store: EvalStore, suite: str | None, resume: str | None, run_options: dict[str, Any],
           settings: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     from thinkact.agent import new_run_id
-    from thinkact.traces.paths import default_trace_db
+    from thinkact.paths import default_trace_db
 
     if resume is not None:
         eval_id = store.resolve(resume)

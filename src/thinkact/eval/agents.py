@@ -22,9 +22,9 @@ from thinkact.agent import (
 )
 from thinkact.backends.base import ModelBackend
 from thinkact.eval.suite import Item
+from thinkact.paths import default_workspace
 from thinkact.tools.base import Tool
 from thinkact.traces.base import TraceStore
-from thinkact.traces.paths import default_workspace
 
 MakeAgent = Callable[[str, Item, int, list[Tool]], Agent]
 """``(run_id, item, epoch, extra_tools) -> Agent``: the agent of one item's run."""
