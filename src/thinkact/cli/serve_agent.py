@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from thinkact.cli.common import UsageError
+from thinkact.cli.common import UsageError, code_running_access
 
 Opt = typer.Option
 
@@ -67,24 +67,17 @@ def serve_agent(
     from thinkact.agent import Reflect, Vote
     from thinkact.cli.run import plan_launch, run_command
     from thinkact.server.agent_backend import AgentBackend
-    from thinkact.server.openai_app import access_for, create_app
+    from thinkact.server.openai_app import create_app
     from thinkact.traces.paths import default_trace_db
     from thinkact.traces.sqlite import SQLiteTraceStore
+    from thinkact.ui import create_ui_app
 
     given = {k: v for k, v in locals().items() if k in inspect.signature(run_command).parameters}
     options: dict[str, Any] = {k: p.default for k, p in
                                inspect.signature(run_command).parameters.items()}
     options.update(given, no_mcp=True)
     err = Console(stderr=True)
-    try:
-        access = access_for(host, key_env)
-    except ValueError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
-    if not access.loopback_only and access.api_key is None:
-        err.print("[bold red]error:[/] the served agent runs code with its tools: binding "
-                  f"{host} (beyond loopback) needs --key-env", highlight=False)
-        raise typer.Exit(2)
+    access = code_running_access(host, key_env, "the served agent runs code with its tools")
     store = SQLiteTraceStore(trace_db or default_trace_db())
     try:
         launch = plan_launch(store, "serve", None, options)
@@ -105,8 +98,10 @@ def serve_agent(
     typer.echo(f"serving the agent ({backend.model_name}, tools: "
                f"{', '.join(checked.toolset.names) or 'none'}) as {name!r} on "
                f"http://{host}:{port}/v1")
+    app = create_app(served, access=access)
+    app.mount("/ui", create_ui_app(store, access))  # the runs it serves, live
+    typer.echo(f"web UI: http://{host}:{port}/ui/")
     try:
-        uvicorn.run(create_app(served, access=access), host=host, port=port,
-                    log_level="warning")
+        uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         store.close()
