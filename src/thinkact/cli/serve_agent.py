@@ -66,9 +66,9 @@ def serve_agent(
 
     from thinkact.agent import Reflect, Vote
     from thinkact.cli.run import plan_launch, run_command
+    from thinkact.paths import default_trace_db
     from thinkact.server.agent_backend import AgentBackend
     from thinkact.server.openai_app import create_app
-    from thinkact.traces.paths import default_trace_db
     from thinkact.traces.sqlite import SQLiteTraceStore
     from thinkact.ui import create_ui_app
 

@@ -32,7 +32,7 @@ def ui(
     import uvicorn
 
     from thinkact.cli.common import code_running_access
-    from thinkact.traces.paths import default_trace_db
+    from thinkact.paths import default_trace_db
     from thinkact.traces.sqlite import SQLiteTraceStore
     from thinkact.ui import ui_root
 
