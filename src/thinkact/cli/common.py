@@ -29,6 +29,7 @@ from thinkact.traces.base import TraceStore
 
 if TYPE_CHECKING:
     from thinkact.server.openai_app import Access
+    from thinkact.traces.sqlite import SQLiteTraceStore
 
 
 class UsageError(ValueError):
@@ -168,3 +169,20 @@ def code_running_access(host: str, key_env: str | None, what: str) -> Access:
                   "--key-env", highlight=False)
         raise typer.Exit(2)
     return access
+
+
+def otel_export(store: SQLiteTraceStore, endpoint: str | None, content: bool) -> Any:
+    """Live OTLP export of what ``store`` records (None without an endpoint); exits with
+    status 2 when the otel extra is missing."""
+    if not endpoint:
+        return None
+    import typer
+    from rich.console import Console
+
+    from thinkact.otel import export_live
+
+    try:
+        return export_live(store, endpoint, content)
+    except RuntimeError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None

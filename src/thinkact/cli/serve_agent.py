@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from thinkact.cli.common import UsageError, code_running_access
+from thinkact.cli.common import UsageError, code_running_access, otel_export
 
 Opt = typer.Option
 
@@ -58,6 +58,11 @@ def serve_agent(
     key_env: Annotated[str | None, Opt(help="Require 'Authorization: Bearer KEY', KEY read "
                                        "from this environment variable (needed to bind "
                                        "beyond loopback).")] = None,
+    otel_endpoint: Annotated[str | None, Opt(envvar="THINKACT_OTEL_ENDPOINT", help="Export "
+                                             "each request's run as spans over OTLP/HTTP.")
+                             ] = None,
+    otel_content: Annotated[bool, Opt("--otel-content", help="Include messages, reasoning "
+                                      "and tool input/output in the spans.")] = False,
     script: Annotated[Path | None, Opt(hidden=True, help="For tests: JSON turns replayed "
                                        "by --provider scripted.")] = None,
 ) -> None:
@@ -79,6 +84,7 @@ def serve_agent(
     err = Console(stderr=True)
     access = code_running_access(host, key_env, "the served agent runs code with its tools")
     store = SQLiteTraceStore(trace_db or default_trace_db())
+    exporting = otel_export(store, otel_endpoint, otel_content)
     try:
         launch = plan_launch(store, "serve", None, options)
     except UsageError as exc:
@@ -105,3 +111,5 @@ def serve_agent(
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         store.close()
+        if exporting is not None:
+            exporting.close()
