@@ -9,7 +9,8 @@ endpoint cares about and records everything for assertions:
 - an assistant tool-call message in the history without ``reasoning_content`` -> HTTP 400
   with Moonshot's message; one whose reasoning differs from what was emitted -> recorded in
   ``reasoning_mismatches``;
-- a request whose estimated prompt tokens + ``max_tokens`` exceed ``context_window`` ->
+- a request whose prompt tokens (one per CJK character, else chars / ``chars_per_token``)
+  + ``max_tokens`` exceed ``context_window`` ->
   HTTP 400 "context length exceeded" (counted in ``context_rejections``).
 
 Fault injection: ``Fault("429", times=N)``, ``Fault("500")``, ``Fault("cut", after_chunks=k)``
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import socket
 import threading
 import time
@@ -77,17 +79,28 @@ class Fault:
     seconds: float = 1.0  # how long a "stall" goes silent before the connection closes
 
 
+# Han, kana, Hangul, CJK punctuation and full-width forms: a real tokenizer spends about a
+# token on each, so the strict server counts exactly one.
+_CJK = re.compile("[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
+
+
+def count_text(text: str, chars_per_token: float) -> int:
+    cjk = len(_CJK.findall(text))
+    return cjk + math.ceil((len(text) - cjk) / chars_per_token)
+
+
 def estimate_wire(messages: list[dict[str, Any]], tools: list[dict[str, Any]],
                   chars_per_token: float = 3.5) -> int:
-    """The server's prompt-token count: chars / ``chars_per_token`` per message + overhead."""
+    """The server's prompt-token count per message + overhead: one token per CJK character,
+    other characters / ``chars_per_token``."""
     total = 3
     for m in messages:
-        chars = len(m.get("content") or "") + len(m.get("reasoning_content") or "")
+        text = (m.get("content") or "") + (m.get("reasoning_content") or "")
         for c in m.get("tool_calls") or []:
-            chars += len(c["id"]) + len(c["function"]["name"]) + len(c["function"]["arguments"])
-        total += 4 + math.ceil(chars / chars_per_token)
+            text += c["id"] + c["function"]["name"] + c["function"]["arguments"]
+        total += 4 + count_text(text, chars_per_token)
     if tools:
-        total += math.ceil(len(json.dumps(tools)) / chars_per_token)
+        total += count_text(json.dumps(tools, ensure_ascii=False), chars_per_token)
     return total
 
 

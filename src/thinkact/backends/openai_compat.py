@@ -29,7 +29,7 @@ from thinkact.backends.retry import (
     retry_after_s,
 )
 from thinkact.backends.text_calls import with_text_calls
-from thinkact.backends.tokens import estimate_request, estimate_text
+from thinkact.backends.tokens import estimate_request, estimate_tokens
 from thinkact.backends.wire import (
     k2_call_ids,
     message_from_wire,
@@ -263,10 +263,10 @@ class OpenAIBackend:
 
     def _estimate_usage(self, request: dict[str, Any], message: Message) -> Usage:
         """Usage when the provider reports none, so budgets still count something."""
-        prompt = sum(estimate_text(len(str(m))) for m in request["messages"])
-        reasoning = estimate_text(len(message.reasoning or ""))
-        completion = reasoning + estimate_text(len(message.content or "")) + sum(
-            estimate_text(len(c.arguments)) for c in message.tool_calls)
+        prompt = sum(estimate_tokens(str(m)) for m in request["messages"])
+        reasoning = estimate_tokens(message.reasoning or "")
+        completion = reasoning + estimate_tokens(message.content or "") + sum(
+            estimate_tokens(c.arguments) for c in message.tool_calls)
         return Usage(prompt_tokens=prompt, completion_tokens=completion,
                      reasoning_tokens=reasoning)
 
