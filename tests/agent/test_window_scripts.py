@@ -57,3 +57,36 @@ async def test_a_request_that_can_never_fit_stops_with_the_best_answer(
     assert finished.status == "stopped" and "context window exceeded" in finished.reason
     (answer,) = [e.content for e in events if isinstance(e, FinalAnswer)]
     assert answer.startswith("Last tool result (echo):\necho: xxx")  # not a bare failure
+
+
+async def test_the_window_is_discovered_and_max_tokens_fits_it(k2: StartServer) -> None:
+    """An 8k server behind the ``custom`` preset: the window comes from the server, so no
+    request asks for more output than the window leaves (before: a 131k guess and ~130k
+    max_tokens per request)."""
+    from support.agent_kit import OPEN_BACKENDS
+    from thinkact.agent import Agent
+    from thinkact.backends import resolve_backend_config
+    from thinkact.backends.openai_compat import OpenAIBackend
+
+    for dialect in ("vllm", "llama.cpp"):
+        server = k2(ToolLoop(3), context_window=8000, advertise=dialect)
+        config = resolve_backend_config("custom", model="kimi-k2-thinking",
+                                        base_url=server.base_url, env={})
+        backend = OpenAIBackend(config)
+        OPEN_BACKENDS.append(backend)
+        result = await Agent(backend, tools=[echo]).arun("go")
+        assert result.status == "completed" and backend.context_window == 8000
+        # prompt + max_tokens of every request within the window
+        assert server.context_rejections == 0 and server.max_request_tokens <= 8000
+
+
+def test_a_given_window_is_not_rediscovered() -> None:
+    from thinkact.backends import resolve_backend_config
+
+    given = resolve_backend_config("custom", model="m", base_url="http://x/v1", env={},
+                                   context_window=4096)
+    assert (given.context_window, given.discover_context_window) == (4096, False)
+    guessed = resolve_backend_config("custom", model="m", base_url="http://x/v1", env={})
+    assert (guessed.context_window, guessed.discover_context_window) == (8192, True)
+    hosted = resolve_backend_config("moonshot", env={"MOONSHOT_API_KEY": "k"})
+    assert hosted.discover_context_window is False

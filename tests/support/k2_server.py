@@ -113,13 +113,15 @@ def _id_index(call_id: str) -> int:
 class K2Server:
     def __init__(self, policy: Policy, *, context_window: int | None = None,
                  model: str = "kimi-k2-thinking", chunk_chars: int = 12,
-                 usage_in_choice: bool = False, chars_per_token: float = 3.5) -> None:
+                 usage_in_choice: bool = False, chars_per_token: float = 3.5,
+                 advertise: Literal["vllm", "llama.cpp"] | None = None) -> None:
         self.policy = policy
         self.context_window = context_window
         self.model = model
         self.chunk_chars = chunk_chars
         self.usage_in_choice = usage_in_choice  # Moonshot style: usage inside the last choice
         self.chars_per_token = chars_per_token  # < 3.5: a tokenizer denser than the client's guess
+        self.advertise = advertise  # answer GET /v1/models (vLLM) or /props (llama.cpp)
         self.faults: list[Fault] = []
         self.requests: list[dict[str, Any]] = []
         self.emitted: dict[str, str] = {}  # tool_call_id -> reasoning sent with that call
@@ -261,6 +263,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         self._json(status, {"error": {"message": message, "type": "invalid_request_error"}},
                    headers)
+
+    def do_GET(self) -> None:
+        """What a server says of its window, in the dialect ``advertise`` names."""
+        k2, path = self.k2, self.path.rstrip("/")
+        if k2.advertise == "vllm" and path.endswith("/v1/models"):
+            self._json(200, {"object": "list", "data": [
+                {"id": k2.model, "object": "model", "max_model_len": k2.context_window}]})
+        elif k2.advertise == "llama.cpp" and path == "/props":
+            self._json(200, {"default_generation_settings": {"n_ctx": k2.context_window}})
+        else:
+            self._error(404, f"no route {self.path}")
 
     def do_POST(self) -> None:
         if not self.path.rstrip("/").endswith("/chat/completions"):

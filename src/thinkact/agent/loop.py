@@ -110,6 +110,9 @@ class Run:
             resumed_from_step=resumed_from))
         deadline = Deadline.of(self.s.budget, self.spend)
         try:
+            prepare = getattr(self.s.backend, "prepare", None)
+            if prepare is not None:  # e.g. learn the server's context window first
+                await prepare()
             while self.answer is None:
                 reason = self.stop_reason or self.s.budget.exhausted(self.spend)
                 if reason and deadline.passed() and not deadline.grace_s:

@@ -43,6 +43,7 @@ class BackendConfig:
     api_key: str = NO_KEY
     api_key_env: str | None = None
     context_window: int = 131072
+    discover_context_window: bool = False  # ask the server first (set: window not given)
     max_tokens: int | None = None
     temperature: float | None = None
     top_p: float | None = None
@@ -155,6 +156,10 @@ def resolve_backend_config(
             "max_tokens": max_tokens, "temperature": temperature, **overrides}
     for layer in (env_values, args):
         values.update({k: v for k, v in layer.items() if v is not None})
+    given = [layer.get("context_window") for layer in (section, env_values, args)]
+    # a self-hosted server knows its window better than the preset's guess
+    values.setdefault("discover_context_window",
+                      not preset.requires_key and all(g is None for g in given))
     key_env = values.get("api_key_env")
     key = (api_key or env.get("THINKACT_API_KEY") or file_key
            or (env.get(key_env) if key_env else None))

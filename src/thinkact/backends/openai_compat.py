@@ -18,6 +18,7 @@ from openai import AsyncOpenAI
 
 from thinkact.backends.base import GenerationOptions
 from thinkact.backends.config import BackendConfig
+from thinkact.backends.discovery import discover_context_window
 from thinkact.backends.presets import Price
 from thinkact.backends.retry import (
     BackendError,
@@ -112,6 +113,7 @@ class OpenAIBackend:
             total_s=config.retry_total_s,
         )
         self.reached = False  # has any call got through? (then a refused connection is news)
+        self._discovered = not config.discover_context_window
         self.client = client or AsyncOpenAI(
             base_url=config.base_url, api_key=config.api_key, timeout=config.timeout_s,
             max_retries=0, default_headers=config.extra_headers or None,
@@ -129,6 +131,17 @@ class OpenAIBackend:
     def price(self) -> Price | None:
         return self.config.price
 
+    async def prepare(self) -> None:
+        """Before the first call: learn the server's context window where it states one
+        (``discover_context_window``); once per backend."""
+        if self._discovered:
+            return
+        self._discovered = True
+        cfg = self.config
+        window = await discover_context_window(cfg.base_url, cfg.model, cfg.api_key)
+        if window is not None:
+            cfg.context_window = window
+
     def count_tokens(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> int:
         return estimate_request(messages, tools)
 
@@ -137,10 +150,8 @@ class OpenAIBackend:
     ) -> dict[str, Any]:
         """The chat-completions request body (without ``stream``)."""
         cfg = self.config
-        if options.max_tokens is not None:
-            max_tokens = options.max_tokens
-        else:  # size the answer to the room the prompt leaves in the window
-            max_tokens = cfg.context_window - estimate_request(messages, tools)
+        room = cfg.context_window - estimate_request(messages, tools)  # never ask for more
+        max_tokens = room if options.max_tokens is None else min(options.max_tokens, room)
         if cfg.max_tokens is not None:
             max_tokens = min(max_tokens, cfg.max_tokens)
         sent = messages if cfg.send_reasoning else [
@@ -169,6 +180,7 @@ class OpenAIBackend:
     async def stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], options: GenerationOptions
     ) -> AsyncIterator[BackendEvent]:
+        await self.prepare()
         request = self.build_request(messages, tools, options)
         once = self._stream_once if self.config.stream else self._complete_once
         attempt, started = 0, time.monotonic()
