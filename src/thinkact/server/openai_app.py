@@ -162,11 +162,13 @@ class Access:
     default requests carrying an ``Origin`` header are refused, a server bound to loopback
     answers only loopback ``Host`` names, and POST bodies must be ``application/json``
     (which a page cannot send cross-origin without a preflight). ``api_key``: also require
-    ``Authorization: Bearer <api_key>``."""
+    ``Authorization: Bearer <api_key>``. ``same_origin``: also accept an ``Origin`` equal to
+    the request's own ``scheme://host`` (the web UI's own page; the Host rule still holds)."""
 
     api_key: str | None = None
     loopback_only: bool = True
     origins: frozenset[str] = frozenset()
+    same_origin: bool = False
 
     def refusal(self, request: Request, post: bool) -> JSONResponse | None:
         host = _host_name(request.headers.get("host") or "")
@@ -174,7 +176,9 @@ class Access:
             return _error(403, f"host {host!r} refused: this server answers loopback names "
                                "only", "permission_error")
         origin = request.headers.get("origin")
-        if origin is not None and origin not in self.origins:
+        own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+        if origin is not None and origin not in self.origins and not (
+                self.same_origin and origin == own):
             return _error(403, f"origin {origin!r} refused (browser requests are not "
                                "accepted)", "permission_error")
         given = request.headers.get("authorization", "").encode("utf-8", "surrogateescape")
