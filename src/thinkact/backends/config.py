@@ -68,6 +68,7 @@ class BackendConfig:
         return {
             "provider": self.provider, "base_url": self.base_url, "model": self.model,
             "context_window": self.context_window, "max_tokens": self.max_tokens,
+            "given_context_window": None if self.discover_context_window else self.context_window,
             "temperature": self.temperature, "top_p": self.top_p, "stream": self.stream,
         }
 
@@ -123,7 +124,12 @@ def resolve_backend_config(
     if not name:
         name = "custom" if (base_url or env.get("THINKACT_BASE_URL")) else DEFAULT_PROVIDER
     section: dict[str, Any] = dict(file_cfg.get("providers", {}).get(name, {}))
-    preset_name = section.pop("preset", name)
+    # ``preset = "vllm"`` or ``provider = "vllm"``: both name what the section builds on
+    named = {k: section.pop(k) for k in ("preset", "provider") if k in section}
+    if len(set(named.values())) > 1:
+        raise ConfigError(f"[providers.{name}] in {path} sets preset = {named['preset']!r} and "
+                          f"provider = {named['provider']!r}: keep one")
+    preset_name = next(iter(named.values()), name)
     if preset_name not in PRESETS:
         raise ConfigError(
             f"unknown provider {name!r}: choose one of {', '.join(sorted(PRESETS))} "
