@@ -39,3 +39,14 @@ def test_context_window_flag_sizes_every_request(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert server.context_rejections == 0 and server.max_request_tokens <= 3000
     assert events[-1].status == "completed"  # type: ignore[union-attr]
+
+
+def test_shell_without_a_terminal_warns_before_the_run(tmp_path: Path) -> None:
+    from support.cli_run import files_turns, write_script
+
+    script = write_script(tmp_path / "s.json", files_turns(0))
+    proc, _ = run_cli(["hi", "--provider", "scripted", "--script", str(script),
+                       "--tools", "none", "--shell"], tmp_path)  # stdin: /dev/null
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: --shell: shell commands need approval, but no terminal" in proc.stderr
+    assert "--yes-shell" in proc.stderr

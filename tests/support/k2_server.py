@@ -15,8 +15,9 @@ endpoint cares about and records everything for assertions:
 
 Fault injection: ``Fault("429", times=N)``, ``Fault("500")``, ``Fault("cut", after_chunks=k)``
 (close the connection mid-answer), ``Fault("malformed")`` (tool-call arguments that are not
-valid JSON), ``Fault("stall", after_chunks=k, seconds=s)`` (go silent mid-answer: the
-client's read timeout must fire), optionally only at a given step. ``chars_per_token``
+valid JSON), ``Fault("length")`` (the last call's arguments cut, ``finish_reason:
+length``), ``Fault("stall", after_chunks=k, seconds=s)`` (go silent mid-answer: the client's
+read timeout must fire), optionally only at a given step. ``chars_per_token``
 below the client's 3.5 simulates a tokenizer that counts more tokens than the client
 estimates.
 """
@@ -72,7 +73,7 @@ class ToolLoop:
 
 @dataclass
 class Fault:
-    kind: Literal["429", "500", "cut", "malformed", "stall"]
+    kind: Literal["429", "500", "cut", "malformed", "stall", "length"]
     times: int = 1
     at_step: int | None = None
     after_chunks: int = 4
@@ -298,12 +299,17 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "malformed":
             for c in calls:
                 c["function"]["arguments"] = c["function"]["arguments"][:-1]  # drop the "}"
+        if fault is not None and fault.kind == "length":  # max_tokens hit inside the last call
+            calls[-1]["function"]["arguments"] = calls[-1]["function"]["arguments"][:5]
+        finish = "length" if fault is not None and fault.kind == "length" else (
+            "tool_calls" if calls else "stop")
         if body.get("stream"):
-            self._stream(body, turn, calls, fault)
+            self._stream(body, turn, calls, fault, finish)
         else:
-            self._complete(body, turn, calls)
+            self._complete(body, turn, calls, finish)
 
-    def _complete(self, body: dict[str, Any], turn: Turn, calls: list[dict[str, Any]]) -> None:
+    def _complete(self, body: dict[str, Any], turn: Turn, calls: list[dict[str, Any]],
+                  finish: str) -> None:
         message: dict[str, Any] = {"role": "assistant", "content": turn.content,
                                    "reasoning_content": turn.reasoning}
         if calls:
@@ -311,8 +317,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, {
             "id": "chatcmpl-k2", "object": "chat.completion", "created": 0,
             "model": self.k2.model, "usage": self.k2.usage(body, turn),
-            "choices": [{"index": 0, "message": message,
-                         "finish_reason": "tool_calls" if calls else "stop"}],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
         })
 
     def _send_chunk(self, data: bytes) -> None:
@@ -320,14 +325,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def _stream(self, body: dict[str, Any], turn: Turn, calls: list[dict[str, Any]],
-                fault: Fault | None) -> None:
+                fault: Fault | None, finish: str) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         choices = self.k2.chunks(turn, calls)
-        last: dict[str, Any] = {"index": 0, "delta": {},
-                                "finish_reason": "tool_calls" if calls else "stop"}
+        last: dict[str, Any] = {"index": 0, "delta": {}, "finish_reason": finish}
         if self.k2.usage_in_choice:
             last["usage"] = self.k2.usage(body, turn)
         choices.append(last)

@@ -70,6 +70,20 @@ def _sdk_arguments(request: dict[str, Any]) -> dict[str, Any]:
     return {"model": body.pop("model"), "messages": [], "extra_body": body}
 
 
+def _mark_cut_calls(message: Message) -> Message:
+    """The calls of an output cut at max_tokens whose arguments did not get to end."""
+    def cut(call: ToolCall) -> bool:
+        try:
+            call.parse_arguments()
+        except ValueError:
+            return True
+        return False
+
+    calls = [c.model_copy(update={"truncated": True}) if cut(c) else c
+             for c in message.tool_calls]
+    return message.model_copy(update={"tool_calls": calls})
+
+
 class _Turn:
     """Accumulates one streamed attempt."""
 
@@ -186,8 +200,10 @@ class OpenAIBackend:
         attempt, started = 0, time.monotonic()
         while True:
             attempt += 1
+            deltas = 0
             try:
                 async for event in once(request):
+                    deltas += isinstance(event, ReasoningDelta | ContentDelta)
                     yield self._recover_text_calls(event, tools)
                 self.reached = True
                 return
@@ -209,16 +225,22 @@ class OpenAIBackend:
                         f"gave up after {attempt} attempts in {spent:.0f}s: {describe(exc)}",
                         status=status, attempts=attempt,
                     ) from exc
-                yield Retry(attempt=attempt, error=describe(exc), delay_s=delay)
+                yield Retry(attempt=attempt, error=describe(exc), delay_s=delay,
+                            discard_deltas=deltas)
                 await asyncio.sleep(delay)
 
     def _recover_text_calls(self, event: BackendEvent, tools: Sequence[ToolSpec]
                             ) -> BackendEvent:
-        """With ``tool_call_text = "auto"``: an answer that is nothing but calls to declared
-        tools, written as text, becomes those calls (each marked with its format)."""
-        if self.config.tool_call_text != "auto" or not isinstance(event, AssistantMessage):
+        """Calls cut at max_tokens are marked ``truncated``; with ``tool_call_text = "auto"``
+        an answer that is nothing but calls to declared tools, written as text, becomes
+        those calls (each marked with its format)."""
+        if not isinstance(event, AssistantMessage):
             return event
-        return with_text_calls(event, {t.name for t in tools}) if tools else event
+        if event.finish_reason == "length" and event.message.tool_calls:
+            event = event.model_copy(update={"message": _mark_cut_calls(event.message)})
+        if self.config.tool_call_text != "auto" or not tools:
+            return event
+        return with_text_calls(event, {t.name for t in tools})
 
     async def _stream_once(self, request: dict[str, Any]) -> AsyncIterator[BackendEvent]:
         started = time.monotonic()

@@ -194,6 +194,9 @@ def shell_approver(yes_shell: bool) -> ApprovalPolicy:
         return AllowAll()
     if sys.stdin is not None and sys.stdin.isatty():
         return PausingPrompt(ConsolePrompt())
+    # said now, not at the first refused command: the run can still be restarted right
+    print(f"warning: --shell: {NO_TTY_REASON}; until then every shell command is refused",
+          file=sys.stderr)
     return DenyAll(NO_TTY_REASON)
 
 
