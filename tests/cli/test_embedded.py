@@ -13,6 +13,8 @@ from support.cli_run import clean_env, serve_model, thinkact
 from thinkact.backends.embedded import EMBEDDED_DIR, EMBEDDED_NAME, embedded_checkpoint
 from thinkact.tools.untrusted import is_marked, unmarked
 
+pytestmark = pytest.mark.torch
+
 DEMO = "What is 17 * 23 + 4? Use the python tool to check."
 
 

@@ -26,7 +26,7 @@ from thinkact.events import (
     ToolCallStarted,
     ToolResultEvent,
 )
-from thinkact.tools.python_tool import RESUMED
+from thinkact.tools.builtin.python_tool import RESUMED
 from thinkact.tools.untrusted import unmarked
 from thinkact.traces import EventRecord, ResumeState, SQLiteTraceStore
 
