@@ -89,3 +89,16 @@ async def test_tools_refuse_to_run_unjailed(tmp_path: Path, monkeypatch: pytest.
     out = await ShellTool(require_approval=False, unsafe=True).call(
         {"command": "echo unconfined"}, ctx)  # only when asked for explicitly
     assert "unconfined" in out
+
+
+async def test_a_file_the_files_tool_writes_stays_writable_from_the_jail(tmp_path: Path) -> None:
+    from thinkact.tools.builtin.files import FilesTool
+
+    jail = Jail(tmp_path / "ws")
+    jail.prepare()
+    await FilesTool(workspace=jail.workspace).call(
+        {"action": "write", "path": "sub/notes.txt", "content": "from files\n"},
+        ToolContext(run_id="r", workspace=jail.workspace))
+    done = jailed(jail, "open('sub/notes.txt', 'a').write('from the jail\\n')")
+    assert done.returncode == 0, done.stderr
+    assert (jail.workspace / "sub" / "notes.txt").read_text() == "from files\nfrom the jail\n"
