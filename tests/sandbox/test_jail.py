@@ -102,3 +102,25 @@ async def test_a_file_the_files_tool_writes_stays_writable_from_the_jail(tmp_pat
     done = jailed(jail, "open('sub/notes.txt', 'a').write('from the jail\\n')")
     assert done.returncode == 0, done.stderr
     assert (jail.workspace / "sub" / "notes.txt").read_text() == "from files\nfrom the jail\n"
+
+
+def test_multiprocessing_works_inside(tmp_path: Path) -> None:
+    code = ("import multiprocessing as mp\nwith mp.Pool(2) as pool:\n"
+            "    print(pool.map(abs, [-1, -2]))")
+    done = jailed(Jail(tmp_path / "ws"), code)
+    assert done.returncode == 0 and done.stdout.strip() == "[1, 2]", done.stderr
+
+
+def test_network_only_when_allowed(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        code = ("import socket\ntry:\n    socket.create_connection(('127.0.0.1', "
+                f"{server.getsockname()[1]}), timeout=5)\n    print('connected')\n"
+                "except OSError as e:\n    print('refused', e.errno)")
+        closed = jailed(Jail(tmp_path / "a"), code)
+        opened = jailed(Jail(tmp_path / "b", network=True), code)
+    assert closed.stdout.startswith("refused"), closed.stderr
+    assert opened.stdout.strip() == "connected", opened.stderr

@@ -133,8 +133,10 @@ class Jail:
 
 
 def _system_mounts(network: bool) -> list[str]:
+    # /dev/shm: POSIX semaphores and shared memory (multiprocessing), private like /tmp
     args = ["--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev",
-            "--perms", "1777", "--tmpfs", "/tmp", "--perms", "0755", "--dir", "/etc"]
+            "--perms", "1777", "--tmpfs", "/dev/shm", "--perms", "1777", "--tmpfs", "/tmp",
+            "--perms", "0755", "--dir", "/etc"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         top = Path("/") / name
         if top.is_symlink():
