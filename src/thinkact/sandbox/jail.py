@@ -90,11 +90,13 @@ class Jail:
         """The jailed code's uid as the host sees it."""
         return jail_uid(self.workspace) if _is_root() else os.getuid()
 
-    def prepare(self) -> None:
-        """Create the workspace (and extra binds) and, as root, give them to the jail's uid."""
+    def prepare(self, *, walk: bool = True) -> None:
+        """Create the workspace (and extra binds) and, as root, give them to the jail's uid:
+        all they hold, or with ``walk=False`` (a shell command, often) only a folder that is
+        not the jail's yet (host tools hand over what they write with ``match_owner``)."""
         for folder in (self.workspace, *self.binds):
             folder.mkdir(parents=True, exist_ok=True)
-            if _is_root():
+            if _is_root() and (walk or folder.stat().st_uid != self.uid):
                 give_tree(folder, self.uid)
 
     def env(self, base: Mapping[str, str] | None = None,
@@ -186,13 +188,15 @@ def _python_paths() -> tuple[Path, ...]:
 
 
 def give_tree(root: Path, uid: int) -> None:
-    """chown ``root`` and what is in it to ``uid`` (as root: so the jail may write there)."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in (".", *dirnames, *filenames):
-            path = os.path.join(dirpath, name)
-            st = os.lstat(path)
-            if st.st_uid != uid:
-                os.chown(path, uid, uid, follow_symlinks=False)
+    """chown ``root`` and what is in it to ``uid`` (as root: so the jail may write there).
+    By directory fd, never following a link: jailed code may swap a folder for a link to
+    ``/etc`` meanwhile, and must not get host files chowned that way."""
+    os.chown(root, uid, uid, follow_symlinks=False)
+    for _, dirnames, filenames, dirfd in os.fwalk(root):
+        for name in (*dirnames, *filenames):
+            with contextlib.suppress(FileNotFoundError):
+                if os.stat(name, dir_fd=dirfd, follow_symlinks=False).st_uid != uid:
+                    os.chown(name, uid, uid, dir_fd=dirfd, follow_symlinks=False)
 
 
 def match_owner(root: Path, path: Path) -> None:

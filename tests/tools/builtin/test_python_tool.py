@@ -121,6 +121,10 @@ async def test_matplotlib_figure_is_saved(
     rel = out.split("[image saved: ")[1].split("]")[0]
     data = (workspace / rel).read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 1000
+    # saved by thinkact, yet the jailed code may replace it and write next to it
+    out = await run(py, ctx, f"open({rel!r}, 'ab').close()\nopen('plots/mine.txt', 'w')\n"
+                             "print('writable')")
+    assert out.strip() == "writable"
 
 
 async def test_forged_chat_tokens_are_neutralised(py: PythonTool, ctx: ToolContext) -> None:
