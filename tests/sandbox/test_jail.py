@@ -48,6 +48,14 @@ def test_only_the_workspace_is_writable_and_the_host_is_hidden(tmp_path: Path) -
     assert (ws / "here.txt").read_text() == "ok"
 
 
+def test_limits_cannot_be_raised_from_inside(tmp_path: Path) -> None:
+    code = ("import resource\nfor kind in (resource.RLIMIT_AS, resource.RLIMIT_NPROC):\n"
+            "    try:\n        resource.setrlimit(kind, (resource.RLIM_INFINITY,) * 2)\n"
+            "        print('raised')\n    except ValueError:\n        print('refused')")
+    done = jailed(Jail(tmp_path / "ws", memory_limit_bytes=1 << 30), code)
+    assert done.stdout.split() == ["refused", "refused"], done.stderr
+
+
 def test_fork_bomb_stops_at_the_process_limit(tmp_path: Path) -> None:
     code = ("import os, time\nn = 0\ntry:\n    while n < 2000:\n        if os.fork() == 0:\n"
             "            time.sleep(30)\n            os._exit(0)\n        n += 1\n"

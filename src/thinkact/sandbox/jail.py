@@ -31,8 +31,9 @@ INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`
                 "--unsafe-python (not recommended)")
 
 # Runs inside the jail as ``python -S -c _LAUNCHER uid nproc mem_bytes argv...``: drop to the
-# jail's uid (root only), set the limits, exec. Limits set here, after bwrap made the user
-# namespace, count only this jail's processes.
+# jail's uid (root only), set the limits (hard too, so the code cannot raise them again),
+# exec. Limits set here, after bwrap made the user namespace, count only this jail's
+# processes.
 _LAUNCHER = (
     "import os, resource, sys\n"
     "uid, nproc, mem = (int(v) for v in sys.argv[1:4])\n"
@@ -42,7 +43,7 @@ _LAUNCHER = (
     "    hard = resource.getrlimit(kind)[1]\n"
     "    if hard != resource.RLIM_INFINITY:\n"
     "        value = min(value, hard)\n"
-    "    resource.setrlimit(kind, (value, value if kind == resource.RLIMIT_NPROC else hard))\n"
+    "    resource.setrlimit(kind, (value, value))\n"
     "if mem > 0:\n"
     "    cap(resource.RLIMIT_AS, mem)\n"
     "if nproc > 0:\n"
