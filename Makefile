@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint install
+.PHONY: demo test lint install bwrap
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -17,14 +17,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-demo: $(STAMP)
+# The python and shell tools run in a bubblewrap jail; install it where we can (root + apt).
+bwrap:
+	@command -v bwrap >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && apt-get install -y -qq --no-install-recommends bubblewrap >/dev/null; } \
+	  || echo "warning: bubblewrap (bwrap) is missing; install it, or the python tool refuses to run"
+
+demo: $(STAMP) bwrap
 	$(VENV)/bin/thinkact run "What is 17 * 23 + 4? Use the python tool to check."
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
 
-test: $(STAMP)
+test: $(STAMP) bwrap
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
