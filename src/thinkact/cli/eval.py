@@ -65,6 +65,13 @@ def _eval_run(
     sweep: Annotated[list[str] | None, Opt("--sweep", help="SETTING=V1,V2,...: one eval per "
                                            "value (heavy, max_tool_calls, thinking_tokens, "
                                            "any run option); repeatable.")] = None,
+    thinking_tokens: Annotated[int | None, Opt(help="Reasoning tokens per step: a local "
+                                               "model's thinking is closed there and it "
+                                               "answers; remote: max_tokens and the "
+                                               "provider's reasoning setting.")] = None,
+    min_thinking_tokens: Annotated[int | None, Opt(help="Local models: an end of thinking "
+                                                   "before this many tokens becomes 'Wait' "
+                                                   "(at most twice a step).")] = None,
     eval_db: EvalDb = None,
     json_out: Annotated[bool, Opt("--json", help="Print the report as JSON.")] = False,
     chart: Annotated[Path | None, Opt(help="Write a PNG (per category; a sweep: accuracy "
@@ -86,6 +93,8 @@ def _eval_run(
                 members = store.sweep_members(ref) if ref.startswith("sw-") else [ref]
             else:
                 assert suite is not None
+                run_options.update(thinking_tokens=thinking_tokens,
+                                   min_thinking_tokens=min_thinking_tokens)
                 spec = _spec(suite, run_options, {
                     "limit": limit, "epochs": epochs, "concurrency": concurrency,
                     "item_timeout": item_timeout, "suite_options": _pairs(suite_opt or [])})
