@@ -56,6 +56,8 @@ def _eval_run(
     resume: Annotated[str | None, Opt("--resume", help="Continue this eval or sweep (id, "
                                       "prefix or 'latest').")] = None,
     limit: Annotated[int | None, Opt(help="Only the first N items.")] = None,
+    per_category: Annotated[int | None, Opt(help="Only the first N items of each "
+                                            "category.")] = None,
     epochs: Annotated[int, Opt(help="Samples per item (pass@k, majority-of-k).")] = 1,
     concurrency: Annotated[int, Opt(help="Items run at the same time.")] = 1,
     item_timeout: Annotated[float | None, Opt(help="Seconds per item at most (a hard cut, "
@@ -96,8 +98,9 @@ def _eval_run(
                 run_options.update(thinking_tokens=thinking_tokens,
                                    min_thinking_tokens=min_thinking_tokens)
                 spec = _spec(suite, run_options, {
-                    "limit": limit, "epochs": epochs, "concurrency": concurrency,
-                    "item_timeout": item_timeout, "suite_options": _pairs(suite_opt or [])})
+                    "limit": limit, "per_category": per_category, "epochs": epochs,
+                    "concurrency": concurrency, "item_timeout": item_timeout,
+                    "suite_options": _pairs(suite_opt or [])})
                 ref = plan_sweep(store, spec, sweep, new_run_id) if sweep else _create(
                     store, spec)
                 members = store.sweep_members(ref) if sweep else [ref]

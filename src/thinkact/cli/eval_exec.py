@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from thinkact.cli.common import UsageError
 from thinkact.eval.agents import agent_maker, build_backend, check_tools
 from thinkact.eval.runner import EvalSettings, run_eval
 from thinkact.eval.store import EvalStore, Result
+from thinkact.eval.suite import Item
 from thinkact.eval.suites import load_suite
 from thinkact.traces.sqlite import SQLiteTraceStore
 
@@ -26,7 +29,7 @@ def execute(store: EvalStore, eval_id: str, spec: dict[str, Any], err: Console,
     """0 when every (item, epoch) has its score, 1 when cut short, 2 bad usage."""
     try:
         suite = load_suite(spec["suite"], spec.get("suite_options"))
-        items = list(suite.items())[: spec.get("limit")]
+        items = select(suite.items(), spec.get("limit"), spec.get("per_category"))
         backend = build_backend(spec["run"])
     except (UsageError, ValueError, ImportError) as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}")
@@ -75,6 +78,18 @@ async def _drive(*args: Any) -> None:
         raise KeyboardInterrupt from None
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
+
+
+def select(items: Sequence[Item], limit: int | None, per_category: int | None) -> list[Item]:
+    """The first ``per_category`` of each category (in suite order), then the first
+    ``limit`` of those."""
+    seen: Counter[str] = Counter()
+    kept = []
+    for item in items:
+        seen[item.category] += 1
+        if per_category is None or seen[item.category] <= per_category:
+            kept.append(item)
+    return kept[:limit]
 
 
 def _aggregator(name: str | None, backend: Any) -> str:
