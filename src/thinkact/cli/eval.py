@@ -74,6 +74,10 @@ def _eval_run(
     min_thinking_tokens: Annotated[int | None, Opt(help="Local models: an end of thinking "
                                                    "before this many tokens becomes 'Wait' "
                                                    "(at most twice a step).")] = None,
+    executor: Annotated[str, Opt(help="local, or ray (items, epochs and heavy trajectories "
+                                 "over a Ray cluster; thinkact[ray]).")] = "local",
+    ray_address: Annotated[str | None, Opt(help="Ray cluster address (default: start a "
+                                           "local one).")] = None,
     eval_db: EvalDb = None,
     json_out: Annotated[bool, Opt("--json", help="Print the report as JSON.")] = False,
     chart: Annotated[Path | None, Opt(help="Write a PNG (per category; a sweep: accuracy "
@@ -100,7 +104,8 @@ def _eval_run(
                 spec = _spec(suite, run_options, {
                     "limit": limit, "per_category": per_category, "epochs": epochs,
                     "concurrency": concurrency, "item_timeout": item_timeout,
-                    "suite_options": _pairs(suite_opt or [])})
+                    "suite_options": _pairs(suite_opt or []), "executor": executor,
+                    "ray_address": ray_address})
                 ref = plan_sweep(store, spec, sweep, new_run_id) if sweep else _create(
                     store, spec)
                 members = store.sweep_members(ref) if sweep else [ref]
@@ -127,6 +132,8 @@ def _spec(suite: str, run_options: dict[str, Any], settings: dict[str, Any]
     """Everything an eval needs to run (and a resume needs to run again), as JSON."""
     if settings["epochs"] < 1 or settings["concurrency"] < 1:
         raise UsageError("--epochs and --concurrency must be 1 or more")
+    if settings["executor"] not in ("local", "ray"):
+        raise UsageError(f"--executor must be local or ray, not {settings['executor']!r}")
     if suite.endswith(".jsonl") or Path(suite).is_file():
         suite = str(Path(suite).resolve())
     run = {k: (str(v) if isinstance(v, Path) else v) for k, v in run_options.items()

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections import Counter
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +16,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from thinkact.cli.common import UsageError
 from thinkact.eval.agents import agent_maker, build_backend, check_tools
 from thinkact.eval.runner import EvalSettings, run_eval
+from thinkact.eval.select import select
 from thinkact.eval.store import EvalStore, Result
-from thinkact.eval.suite import Item
 from thinkact.eval.suites import load_suite
 from thinkact.traces.sqlite import SQLiteTraceStore
 
@@ -49,8 +47,14 @@ def execute(store: EvalStore, eval_id: str, spec: dict[str, Any], err: Console,
             err.print(f"eval [bold]{eval_id}[/]: {suite.name}, {len(items)} items x "
                       f"{settings.epochs} epochs ({suite.source})", highlight=False)
         with _progress(err, total, done, quiet) as on_result:
-            asyncio.run(_drive(store, trace, eval_id, suite, items, make, settings, on_result,
-                               getattr(backend, "price", None)))
+            if spec.get("executor") == "ray":
+                from thinkact.eval.ray_executor import run_eval_ray
+
+                run_eval_ray(store, trace, eval_id, spec, items, settings, on_result,
+                             spec.get("ray_address"))
+            else:
+                asyncio.run(_drive(store, trace, eval_id, suite, items, make, settings,
+                                   on_result, getattr(backend, "price", None)))
     except UsageError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}")
         return 2
@@ -78,18 +82,6 @@ async def _drive(*args: Any) -> None:
         raise KeyboardInterrupt from None
     finally:
         loop.remove_signal_handler(signal.SIGTERM)
-
-
-def select(items: Sequence[Item], limit: int | None, per_category: int | None) -> list[Item]:
-    """The first ``per_category`` of each category (in suite order), then the first
-    ``limit`` of those."""
-    seen: Counter[str] = Counter()
-    kept = []
-    for item in items:
-        seen[item.category] += 1
-        if per_category is None or seen[item.category] <= per_category:
-            kept.append(item)
-    return kept[:limit]
 
 
 def _aggregator(name: str | None, backend: Any) -> str:
