@@ -28,6 +28,7 @@ import torch
 from thinkact.backends.base import GenerationOptions
 from thinkact.backends.local_checkpoint import load_chat_format, load_local_model
 from thinkact.backends.local_json import ArgumentGuard
+from thinkact.backends.thinking import BudgetForcing, forcing_for
 from thinkact.chat_format.parser import K2OutputParser, TextDelta
 from thinkact.chat_format.render import DEFAULT_FORMAT, ChatFormat, render
 from thinkact.chat_format.tokenizer import K2Tokenizer
@@ -54,6 +55,7 @@ class _Job:
     finish: str = "length"
     reasoning_tokens: int = 0
     produced: int = 0
+    forcing: BudgetForcing | None = None  # the thinking budget's rule (backends.thinking)
 
 
 class LocalBackend:
@@ -97,6 +99,7 @@ class LocalBackend:
         self._reasoning_end = {tokenizer.special_id(m.think_end),
                                tokenizer.special_id(m.section_begin)}
         self._think = tokenizer.special_id(m.think)
+        self._think_end = tokenizer.special_id(m.think_end)
         self.last_stats: dict[str, Any] = {}
 
     @classmethod
@@ -142,7 +145,8 @@ class LocalBackend:
         queue: asyncio.Queue[object] = asyncio.Queue()
         forced = deque(self.tokenizer.encode(self._forced.popleft()) if self._forced else [])
         job = _Job(prompt, max_new, params, options.seed, forced, self._new_guard(),
-                   lambda item: loop.call_soon_threadsafe(queue.put_nowait, item))
+                   lambda item: loop.call_soon_threadsafe(queue.put_nowait, item),
+                   forcing=forcing_for(options, self._think_end, self.tokenizer.encode))
         parser = K2OutputParser(tools=tools, implicit_reasoning=self.implicit_reasoning,
                                 markers=self.fmt.markers)
         decoder = self.tokenizer.stream_decoder()
@@ -236,7 +240,14 @@ class LocalBackend:
             if job.cancel.is_set():
                 job.finish = "cancelled"
                 return
+            if job.forcing is not None and not job.forced:  # budget reached: stop thinking
+                job.forced.extend(job.forcing.at_budget(in_reasoning, job.reasoning_tokens))
             tok = job.forced.popleft() if job.forced else self._pick(logits, job, gen)
+            if job.forcing is not None and tok == self._think_end and in_reasoning:
+                cue = job.forcing.on_early_end(job.reasoning_tokens)  # s1: think on
+                if cue:
+                    tok = cue[0]
+                    job.forced.extendleft(reversed(cue[1:]))
             job.produced += 1
             if job.guard is not None:
                 job.guard.observe(tok)
