@@ -1,14 +1,19 @@
 """Concurrent requests to one LocalBackend decode together (continuous batching) and each
-gets exactly the tokens it would get alone: greedy, stop rules, forced tokens, cancellation."""
+gets exactly the tokens it would get alone: greedy, stop rules, forced tokens, per-request
+rules, cancellation; and serve-model's concurrent streaming clients each get their own."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
 
+from openai import AsyncOpenAI
+
 from support.k2_chat import WEATHER
+from support.loopback_server import LoopbackServer
 from thinkact.backends.base import GenerationOptions
 from thinkact.backends.local import LocalBackend
+from thinkact.backends.local_request import Request, Rule
 from thinkact.chat_format.parser import K2OutputParser
 from thinkact.chat_format.render import render_assistant_body
 from thinkact.chat_format.tokens import IM_END
@@ -116,3 +121,64 @@ async def test_forced_tokens_and_a_cancelled_stream_stay_in_their_row(
     assert n == 3
     assert story.message == alone(backend, plain, 30, tools=())
     assert not backend.scheduler.running
+
+
+async def test_a_rule_closes_the_thinking_block_in_its_own_row_only(checkpoint: Path) -> None:
+    """The per-request hook a thinking budget uses: after ``budget`` reasoning tokens the
+    rule forces the end-of-thinking marker; the request beside it thinks on."""
+
+    class Budgeted(LocalBackend):
+        def rules_for(self, options: GenerationOptions) -> list[Rule]:
+            budget = options.extra.get("budget")
+            if budget is None:
+                return []
+            end = self.tokenizer.encode(self.fmt.markers.think_end)
+
+            def close(req: Request) -> list[int]:
+                return end if req.in_reasoning and req.reasoning_tokens >= budget else []
+            return [close]
+
+    backend = Budgeted.from_checkpoint(checkpoint, temperature=0.0)
+    msgs = [Message.user("Think about the weather.")]
+
+    async def final(options: GenerationOptions) -> AssistantMessage:
+        events = [e async for e in backend.stream(msgs, [], options)]
+        assert isinstance(events[-1], AssistantMessage)
+        return events[-1]
+
+    capped, free = await asyncio.gather(
+        final(GenerationOptions(max_tokens=40, extra={"budget": 5})),
+        final(GenerationOptions(max_tokens=40)))
+    assert capped.usage.reasoning_tokens == 5 and capped.message.reasoning
+    assert capped.usage.completion_tokens > 6  # it went on after the thinking block
+    assert free.usage.reasoning_tokens > 5
+    assert free.message == alone(backend, msgs, 40, tools=())
+
+
+async def test_serve_model_streams_eight_concurrent_clients_their_own_tokens(
+        served: tuple[LoopbackServer, LocalBackend]) -> None:
+    server, backend = served
+    prompts = [(f"Client {k} asks about city {k}." + " Really." * k, 12 + 4 * k)
+               for k in range(8)]
+
+    async def ask(c: AsyncOpenAI, text: str, n: int) -> str:
+        stream = await c.chat.completions.create(
+            model="x", messages=[{"role": "user", "content": text}], max_tokens=n,
+            temperature=0.0, stream=True)
+        parts = []
+        async for chunk in stream:
+            delta = chunk.choices[0].delta if chunk.choices else None
+            if delta is not None:
+                parts.append((delta.model_extra or {}).get("reasoning_content") or "")
+                parts.append(delta.content or "")
+        return "".join(parts)
+
+    async with AsyncOpenAI(base_url=server.base_url, api_key="EMPTY", max_retries=0) as c:
+        together = await asyncio.gather(*(ask(c, t, n) for t, n in prompts))
+        rows = backend.scheduler.max_rows
+        one_by_one = [await ask(c, t, n) for t, n in prompts]
+    assert rows >= 2  # the clients shared decode steps
+    assert together == one_by_one
+    for (text, n), got in zip(prompts, together, strict=True):
+        want = alone(backend, [Message.user(text)], n, tools=())
+        assert got == (want.reasoning or "") + (want.content or "")
