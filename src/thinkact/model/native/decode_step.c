@@ -53,10 +53,75 @@ typedef struct {
     const Layer *layers;
 } Model;
 
+#ifndef __AVX512F__
+typedef float v8 __attribute__((vector_size(32)));
+AI v8 ld8(const float *p) { v8 v; memcpy(&v, p, sizeof v); return v; }
+
+/* mm_rows where registers are 256 bits (AVX2, NEON): 16-float accumulators there are
+ * register pairs, and mm_rows' do not fit in 16 registers (spilled ones made each extra row
+ * cost as much as a whole batch-1 step). So each 32-column panel is walked in 8-column
+ * quarters, one register per row (one row: 16-column halves, four chains): the panel comes
+ * from memory once, the other walks hit the cache. Each output is the same sum over k in the
+ * same order as in mm_rows. */
+AI void mm_rows_q(const float *x, int xs, const Mat *m, float *y, int ys, float alpha, int add,
+                  const int R) {
+    const int K = m->k, N = m->n;
+    const float *wp = m->w;
+    for (int n0 = 0; n0 < N; n0 += PW, wp += (size_t)K * PW) {
+        const int nn = N - n0 < PW ? N - n0 : PW;
+        if (R == 1) { /* halves of 16 columns, four chains over k as in mm_rows */
+            for (int q = 0; q < nn; q += 16) {
+                v8 a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0}, c0 = {0}, c1 = {0}, d0 = {0}, d1 = {0};
+                int k = 0;
+                for (; k + 4 <= K; k += 4) {
+                    const float *w = wp + (size_t)k * PW + q;
+                    __builtin_prefetch(w + 32 * PW);
+                    a0 += x[k] * ld8(w);              a1 += x[k] * ld8(w + 8);
+                    b0 += x[k + 1] * ld8(w + PW);     b1 += x[k + 1] * ld8(w + PW + 8);
+                    c0 += x[k + 2] * ld8(w + 2 * PW); c1 += x[k + 2] * ld8(w + 2 * PW + 8);
+                    d0 += x[k + 3] * ld8(w + 3 * PW); d1 += x[k + 3] * ld8(w + 3 * PW + 8);
+                }
+                a0 += b0 + c0 + d0;
+                a1 += b1 + c1 + d1;
+                for (; k < K; k++) {
+                    const float *w = wp + (size_t)k * PW + q;
+                    a0 += x[k] * ld8(w);
+                    a1 += x[k] * ld8(w + 8);
+                }
+                float t[16], *yr = y + n0 + q;
+                memcpy(t, &a0, sizeof a0);
+                memcpy(t + 8, &a1, sizeof a1);
+                const int nq = nn - q < 16 ? nn - q : 16;
+                for (int j = 0; j < nq; j++) yr[j] = add ? yr[j] + alpha * t[j] : alpha * t[j];
+            }
+            continue;
+        }
+        for (int q = 0; q < nn; q += 8) {
+            v8 acc[MAXR];
+            for (int r = 0; r < R; r++) acc[r] = (v8){0};
+            for (int k = 0; k < K; k++) {
+                const v8 w = ld8(wp + (size_t)k * PW + q);
+                for (int r = 0; r < R; r++) acc[r] += x[(size_t)r * xs + k] * w;
+            }
+            const int nq = nn - q < 8 ? nn - q : 8;
+            for (int r = 0; r < R; r++) {
+                float t[8], *yr = y + (size_t)r * ys + n0 + q;
+                memcpy(t, &acc[r], sizeof t);
+                for (int j = 0; j < nq; j++) yr[j] = add ? yr[j] + alpha * t[j] : alpha * t[j];
+            }
+        }
+    }
+}
+#endif
+
 /* y[r] (= or +=) alpha * x[r] @ W for R rows (R <= MAXR, a compile-time constant once
  * inlined), x rows xs floats apart, y rows ys floats apart. */
 AI void mm_rows(const float *x, int xs, const Mat *m, float *y, int ys, float alpha, int add,
                 const int R) {
+#ifndef __AVX512F__
+    mm_rows_q(x, xs, m, y, ys, alpha, add, R);
+    return;
+#endif
     const int K = m->k, N = m->n;
     const float *wp = m->w;
     for (int n0 = 0; n0 < N; n0 += PW, wp += (size_t)K * PW) {
