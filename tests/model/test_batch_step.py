@@ -13,6 +13,8 @@ from thinkact.model.fast_decode import FastDecoder
 from thinkact.model.native import build
 from thinkact.model.native.decoder import NativeDecoder
 
+pytestmark = pytest.mark.torch
+
 torch.set_num_threads(1)
 
 LENGTHS = [3, 17, 9, 1, 30]  # prompts of different lengths: every row at its own position
