@@ -31,7 +31,7 @@ from thinkact.backends.retry import (
 )
 from thinkact.backends.text_calls import with_text_calls
 from thinkact.backends.thinking import remote_fields, remote_max_tokens
-from thinkact.backends.tokens import estimate_request, estimate_text, estimate_tokens
+from thinkact.backends.tokens import estimate_request, estimate_tokens
 from thinkact.backends.wire import (
     k2_call_ids,
     message_from_wire,
