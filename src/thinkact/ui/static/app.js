@@ -119,9 +119,11 @@ function stepCard(n, recs, line, cost) {
 
 // --- a run --------------------------------------------------------------------------------
 async function runPage(runId, params) {
-  let sum = await api(`api/runs/${runId}`);
-  const total = () => Math.max(1, ...sum.lines.map(s => s.step));
   let page = Math.floor(((+params.get("step") || 1) - 1) / PAGE), hits = [], hitAt = -1;
+  const stepsOf = p => api(`api/runs/${runId}/steps?first=${p * PAGE + 1}&last=${p * PAGE + PAGE}`);
+  const firstPage = stepsOf(page);  // asked for alongside the summary
+  let sum = await api(`api/runs/${runId}`);
+  const total = () => sum.lines.reduce((m, l) => Math.max(m, l.step), 1);
   const head = h("div", {class: "runhead"});
   const mini = h("div", {class: "minimap", id: "minimap"});
   const jump = h("input", {id: "jump", type: "number", min: 1, placeholder: "step", style: "width:80px"});
@@ -148,9 +150,12 @@ async function runPage(runId, params) {
         ["interrupted", "stopped", "failed"].includes(s.status) && !s.heavy ? h("button", {id: "resume", text: "Resume", onclick: () => act(`api/runs/${runId}/resume`, {})}) : null,
         !s.heavy ? h("button", {id: "fork", text: "Fork from step…", onclick: forkForm}) : null,
         s.answer != null ? h("span", {class: "muted", text: "answer: " + s.answer.slice(0, 120)}) : null));
-    mini.replaceChildren(...s.lines.map(l => h("span", {title: `step ${l.step}: ${l.tools.join(", ")}`,
-      class: (l.errors ? "err " : "") + (hits.includes(l.step) ? "hit " : "") + (Math.floor((l.step - 1) / PAGE) === page ? "cur" : ""),
-      onclick: () => goStep(l.step)})));
+    if (mini.children.length !== s.lines.length)  // built once; later only classes change
+      mini.replaceChildren(...s.lines.map(l => h("span", {title: `step ${l.step}: ${l.tools.join(", ")}`, onclick: () => goStep(l.step)})));
+    const hit = new Set(hits);
+    s.lines.forEach((l, i) => {
+      mini.children[i].className = (l.errors ? "err " : "") + (hit.has(l.step) ? "hit " : "") + (Math.floor((l.step - 1) / PAGE) === page ? "cur" : "");
+    });
   }
 
   async function act(path, body) {
@@ -169,9 +174,9 @@ async function runPage(runId, params) {
       h("button", {class: "primary", id: "fork-go", text: "Fork and run", onclick: () => act(`api/runs/${runId}/fork`, {step: +step.value, message: text.value || null})})));
   }
 
-  async function renderPage(scrollTo) {
+  async function renderPage(scrollTo, fetched) {
     const first = page * PAGE + 1, last = first + PAGE - 1;
-    const recs = await api(`api/runs/${runId}/steps?first=${first}&last=${last}`);
+    const recs = await (fetched || stepsOf(page));
     const byStep = new Map();
     for (const r of recs) {
       const n = r.step == null ? 0 : r.step;
@@ -179,11 +184,19 @@ async function runPage(runId, params) {
       byStep.get(n).push(r);
     }
     const lines = new Map(sum.lines.map(l => [l.step, l]));
-    timeline.replaceChildren(...[...byStep.keys()].sort((a, b) => a - b).map(n => {
-      const card = stepCard(n, byStep.get(n), lines.get(n), cost);
-      if (hits.includes(n)) card.classList.add("hit");
-      return card;
-    }));
+    const card = n => {
+      const el = stepCard(n, byStep.get(n), lines.get(n), cost);
+      if (hits.includes(n)) el.classList.add("hit");
+      return el;
+    };
+    const order = [...byStep.keys()].sort((a, b) => a - b);
+    // the first cards at once, the rest of the page on the next frame (first paint sooner)
+    const near = scrollTo ? order.findIndex(n => n >= scrollTo) : 0;
+    const head = new Set(order.slice(Math.max(0, near - 2), near + 12));
+    const cards = new Map(order.filter(n => head.has(n)).map(n => [n, card(n)]));
+    timeline.replaceChildren(...cards.values());
+    await new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)));
+    timeline.replaceChildren(...order.map(n => cards.get(n) || card(n)));
     const pages = Math.ceil(total() / PAGE);
     pager.replaceChildren(h("button", {id: "prev", text: "‹", disabled: page === 0, onclick: () => { page--; renderPage(); }}),
       ` steps ${first}–${Math.min(last, total())} of ${total()} `,
@@ -220,7 +233,7 @@ async function runPage(runId, params) {
   });
 
   view.replaceChildren(head, mini, h("div", {class: "bar sticky"}, "jump to ", jump, find, found, pager), msg, timeline, live);
-  await renderPage(+params.get("step") || null);
+  await renderPage(+params.get("step") || null, firstPage);
 
   // live: follow the store while the run is running
   if (sum.status !== "running") return;
