@@ -109,6 +109,8 @@ def test_300_step_run_timeline_jump_and_search(page: Any, site: Site) -> None:
     assert p.locator("#step-1").count() == 0
     p.fill("#find", "zanzibar")
     wait_for(lambda: p.get_attribute("#found", "data-hits") == "217", 10)
+    p.evaluate("window.scrollTo(0, 0)")
+    p.screenshot(path=str(site.shots / "run-300-top.png"))  # the hit marked in the index
     p.press("#find", "Enter")
     hit = p.locator("#step-217.hit")
     hit.wait_for()

@@ -204,7 +204,12 @@ async function runPage(runId, params) {
     renderHead();
     if (scrollTo) {
       const el = document.getElementById(`step-${scrollTo}`);
-      if (el) { el.classList.add("jumped"); el.scrollIntoView({block: "start"}); }
+      if (el) {  // again after a frame: cards above it may change height once laid out
+        el.scrollIntoView({block: "start"});
+        await new Promise(r => requestAnimationFrame(r));
+        el.scrollIntoView({block: "start"});
+        el.classList.add("jumped");
+      }
     }
     timeline.dataset.loaded = `${first}-${last}`;
   }
@@ -219,14 +224,14 @@ async function runPage(runId, params) {
   jump.addEventListener("keydown", e => { if (e.key === "Enter") goStep(+jump.value); });
   let findTimer = null;
   find.addEventListener("keydown", e => {
-    if (e.key === "Enter" && hits.length) { hitAt = (hitAt + 1) % hits.length; found.textContent = `${hitAt + 1} of ${hits.length} steps`; goStep(hits[hitAt]); }
+    if (e.key === "Enter" && hits.length) { hitAt = (hitAt + 1) % hits.length; found.textContent = `match ${hitAt + 1} of ${hits.length}`; goStep(hits[hitAt]); }
   });
   find.addEventListener("input", () => {
     clearTimeout(findTimer);
     findTimer = setTimeout(async () => {
       hits = find.value ? await api(`api/runs/${runId}/search?q=${encodeURIComponent(find.value)}`) : [];
       hitAt = -1;
-      found.textContent = find.value ? `${hits.length} steps match` : "";
+      found.textContent = find.value ? `${hits.length} step${hits.length === 1 ? "" : "s"} match${hits.length === 1 ? "es" : ""}` : "";
       found.dataset.hits = hits.join(",");
       await renderPage();
     }, 200);
