@@ -92,6 +92,11 @@ def run_command(
                                           "opt-out), or ask for each (the default); a resume "
                                           "keeps the run's last choice unless given.")
                          ] = None,
+    unsafe_python: Annotated[bool, Opt("--unsafe-python", help="Run the python and shell "
+                                       "tools WITHOUT the bubblewrap jail (where it cannot "
+                                       "start); recorded in the trace.")] = False,
+    python_network: Annotated[bool, Opt("--python-network", help="Let the python and shell "
+                                        "tools' jail use the network.")] = False,
     facts_db: Annotated[Path | None, Opt(help="Add the facts tool over this SQLite "
                                          "database.")] = None,
     mcp: Annotated[list[str] | None, Opt("--mcp", help="Connect only this configured MCP "

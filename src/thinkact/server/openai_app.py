@@ -46,7 +46,8 @@ def parse_tools(body: dict[str, Any]) -> list[ToolSpec]:
                                "{'name': ...}}")
         specs.append(ToolSpec(name=fn["name"], description=fn.get("description") or "",
                               parameters=fn.get("parameters") or {"type": "object",
-                                                                  "properties": {}}))
+                                                                  "properties": {}},
+                              declaration=entry))  # the model sees it as the client sent it
     return specs
 
 
@@ -60,9 +61,6 @@ def parse_messages(body: dict[str, Any]) -> list[Message]:
             msg = message_from_wire(entry)
         except (ValueError, TypeError) as exc:
             raise RequestError(f"messages[{i}]: {exc}") from exc
-        if isinstance(msg.content, list):  # content parts: keep the text ones
-            msg = msg.model_copy(update={"content": "".join(
-                p.get("text", "") for p in msg.content if isinstance(p, dict))})
         out.append(msg)
     return out
 

@@ -288,13 +288,7 @@ class SQLiteTraceStore:
         pid = info["pid"]
         if not isinstance(pid, int) or info["host"] != socket.gethostname():
             return True
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return pid_alive(pid)
 
     def resolve_run_id(self, prefix: str) -> str:
         """A full run id from a unique prefix ("latest" = the most recent run)."""
@@ -336,6 +330,17 @@ class SQLiteTraceStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (one of another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _like_prefix(prefix: str) -> str:
