@@ -22,8 +22,8 @@ from thinkact.agent import Agent
 from thinkact.backends import ScriptedBackend
 from thinkact.messages import Message, ToolCall
 from thinkact.tools.approval import CallbackApprover
-from thinkact.tools.python_tool import PythonTool
-from thinkact.tools.shell import ShellTool
+from thinkact.tools.builtin.python_tool import PythonTool
+from thinkact.tools.builtin.shell import ShellTool
 
 KEY_VAR, KEY = "ESCAPE_TEST_LLM", "sk-escape-test-0123456789"  # not secret-looking by name
 LIMIT = 64

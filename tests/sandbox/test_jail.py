@@ -12,8 +12,8 @@ import pytest
 from thinkact.sandbox import INSTALL_HINT, Jail, SandboxUnavailable, check_available
 from thinkact.sandbox.jail import _python_paths
 from thinkact.tools.base import ToolContext, ToolError
-from thinkact.tools.python_tool import PythonTool
-from thinkact.tools.shell import ShellTool
+from thinkact.tools.builtin.python_tool import PythonTool
+from thinkact.tools.builtin.shell import ShellTool
 
 
 def jailed(jail: Jail, code: str) -> subprocess.CompletedProcess[str]:
