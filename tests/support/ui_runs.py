@@ -15,8 +15,10 @@ import httpx
 
 from support.agent_kit import boom, echo
 from support.cli_run import CLI, clean_env
+from support.eval_kit import answering, evaluate
 from thinkact.agent import Agent, Budget, Heavy, Vote
 from thinkact.backends.scripted import ScriptedBackend
+from thinkact.eval import load_suite
 from thinkact.messages import Message, ToolCall
 from thinkact.traces import SQLiteTraceStore
 
@@ -56,6 +58,21 @@ def record_heavy(store: SQLiteTraceStore, group: str, answers: list[str]) -> str
     result = Heavy(agent_for, n=len(answers), aggregator=Vote()).run("What is 6 x 7?", group)
     assert result.status == "completed"
     return group
+
+
+def record_eval(home: Path, eval_id: str = "ev-ui") -> str:
+    """An eval of three items (two answered right) through the real eval runner, into
+    ``home/evals.sqlite``, its runs into ``home/t.sqlite``."""
+    lines = [{"input": "What is 6*7?", "target": 42, "scorer": "number", "category": "math"},
+             {"input": "What is 2+2?", "target": 4, "scorer": "number", "category": "math"},
+             {"input": "Name the capital of France.", "target": "Paris", "category": "geo"}]
+    path = home / "suite.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    suite = load_suite(str(path))
+    replies = {"What is 6*7?": "42", "What is 2+2?": "5", "Name the capital of France.": "Paris"}
+    evaluate(suite, answering(suite, lambda item, _: Message(
+        role="assistant", content=replies[item.input])), home, eval_id=eval_id)
+    return eval_id
 
 
 def fill(path: Path) -> dict[str, str]:
