@@ -80,7 +80,7 @@ def test_runs_list_filters_and_searches(page: Any, site: Site) -> None:
     rows = p.locator("#runs tbody tr")
     with SQLiteTraceStore(site.db) as store:
         everything = len(store.list_runs(1000))
-    assert everything == 10  # a long run, two to compare, a heavy group of 4, an eval's 3
+    assert everything == 11  # a long run, two to compare, a heavy group of 4, an eval's 3, ...
     assert rows.count() == everything
     long_row = p.locator("tr[data-run='run-long']")
     assert long_row.locator("td").nth(5).inner_text() == "301"
@@ -126,6 +126,21 @@ def test_300_step_run_timeline_jump_and_search(page: Any, site: Site) -> None:
     p.click("#next")
     p.locator("#step-301 [data-answer]").wait_for()
     assert "Checked 300." in p.inner_text("#step-301")
+
+
+def test_timeline_shows_retries_compactions_errors_and_the_resume(page: Any, site: Site
+                                                                   ) -> None:
+    p = open_(page, site, "run/run-mixed")
+    assert "HTTP 503" in p.inner_text("#step-2 .event.retry")
+    assert "9.0k → 4.0k" in p.inner_text("#step-2 .event.compaction")
+    assert "you repeat yourself" in p.inner_text("#step-3 .event.notice")
+    assert "tool server hiccup" in p.inner_text(".event.error")
+    assert "resumed from step 2 (segment 2)" in p.inner_text(".event.resume")
+    cut = p.locator("#step-3 .superseded")  # the killed attempt, kept but marked
+    assert cut.count() > 0 and "(cut)" in " ".join(cut.all_inner_texts())
+    assert p.locator("#step-3 .result.error").count() == 0  # one call: no error
+    assert "There are 3 files." in p.inner_text("#step-4 [data-answer]")
+    assert "segments 2" in p.inner_text(".runhead .facts")
 
 
 def test_heavy_group_lanes_and_agreement(page: Any, site: Site) -> None:
