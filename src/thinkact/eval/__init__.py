@@ -1,0 +1,1 @@
+"""Evaluation suites: tasks with targets, scored from what the agent returned or wrote."""
