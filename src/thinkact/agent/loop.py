@@ -17,9 +17,9 @@ from typing import Any, Literal
 
 from thinkact.agent.budget import Budget, Deadline, DeadlineExceeded, Spend
 from thinkact.agent.context import ContextStrategy, HideToolOutputs, MeteredBackend
+from thinkact.agent.context_view import ContextView
 from thinkact.agent.repeat import RepeatDetector
 from thinkact.agent.verify import VerifyPolicy
-from thinkact.agent.view import ContextView
 from thinkact.backends.base import GenerationOptions, ModelBackend
 from thinkact.backends.presets import Price
 from thinkact.backends.tokens import estimate_tools

@@ -37,7 +37,7 @@ from thinkact.cli.run_heavy import drive_heavy, heavy_group_of, heavy_settings
 from thinkact.cli.setup import RunAgent, build_run_backend, plan_tools, prompt_of
 from thinkact.cli.view import LiveView, ReasoningMode
 from thinkact.events import EVENT_ADAPTER, Event, RunFinished, RunStarted
-from thinkact.traces.paths import default_trace_db, default_workspace
+from thinkact.paths import default_trace_db, default_workspace
 from thinkact.traces.sqlite import SQLiteTraceStore
 
 Opt = typer.Option

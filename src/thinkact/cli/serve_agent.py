@@ -66,9 +66,9 @@ def serve_agent(
 
     from thinkact.agent import Reflect, Vote
     from thinkact.cli.run import plan_launch, run_command
+    from thinkact.paths import default_trace_db
     from thinkact.server.agent_backend import AgentBackend
     from thinkact.server.openai_app import access_for, create_app
-    from thinkact.traces.paths import default_trace_db
     from thinkact.traces.sqlite import SQLiteTraceStore
 
     given = {k: v for k, v in locals().items() if k in inspect.signature(run_command).parameters}

@@ -21,8 +21,8 @@ from rich.table import Column, Table
 from thinkact.cli.run_heavy import heavy_group_of, heavy_settings
 from thinkact.cli.view import LiveView, human_tokens
 from thinkact.events import FinalAnswer
+from thinkact.paths import default_trace_db
 from thinkact.traces.export import export_events, export_messages
-from thinkact.traces.paths import default_trace_db
 from thinkact.traces.sqlite import SQLiteTraceStore
 
 trace_app = typer.Typer(help="Inspect and export recorded runs.", no_args_is_help=True)

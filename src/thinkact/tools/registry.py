@@ -19,8 +19,8 @@ from thinkact.tools.toolset import ApprovalPolicy
 
 # name -> (module, class) for the tools built elsewhere in the package.
 _LAZY: dict[str, tuple[str, str]] = {
-    "search": ("thinkact.tools.search", "SearchTool"),
-    "browse": ("thinkact.tools.browse", "BrowseTool"),
+    "search": ("thinkact.tools.builtin.search", "SearchTool"),
+    "browse": ("thinkact.tools.builtin.browse", "BrowseTool"),
 }
 BUILTIN_NAMES = ("python", "files", "facts", "shell", "search", "browse")
 
@@ -95,19 +95,19 @@ def build_tools(
 
 
 def _python(workspace: Path, o: dict[str, Any]) -> Tool:
-    from thinkact.tools.python_tool import PythonTool
+    from thinkact.tools.builtin.python_tool import PythonTool
 
     return PythonTool(workspace=workspace, **o)
 
 
 def _files(workspace: Path, o: dict[str, Any]) -> Tool:
-    from thinkact.tools.files import FilesTool
+    from thinkact.tools.builtin.files import FilesTool
 
     return FilesTool(workspace=workspace, **o)
 
 
 def _facts(db: Path | None, o: dict[str, Any]) -> Tool:
-    from thinkact.tools.facts import FactsTool
+    from thinkact.tools.builtin.facts import FactsTool
 
     if db is None:
         raise ValueError("the 'facts' tool needs a database: pass facts_db=<path to .sqlite>")
@@ -116,7 +116,7 @@ def _facts(db: Path | None, o: dict[str, Any]) -> Tool:
 
 def _shell(workspace: Path, enabled: bool, approver: ApprovalPolicy | None,
            o: dict[str, Any]) -> Tool:
-    from thinkact.tools.shell import ShellTool
+    from thinkact.tools.builtin.shell import ShellTool
 
     if not enabled:
         raise ValueError("the 'shell' tool is off by default; enable it explicitly "

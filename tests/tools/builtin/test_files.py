@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from thinkact.tools.base import ToolContext, ToolError
-from thinkact.tools.files import FilesTool
+from thinkact.tools.builtin.files import FilesTool
 from thinkact.tools.untrusted import is_marked
 
 

@@ -11,7 +11,7 @@ import pytest
 from thinkact.messages import ToolCall
 from thinkact.tools.approval import AllowAll, ApprovalRules, CallbackApprover
 from thinkact.tools.base import ToolContext, ToolError
-from thinkact.tools.shell import ShellTool
+from thinkact.tools.builtin.shell import ShellTool
 from thinkact.tools.toolset import Toolset
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from thinkact.tools.base import ToolContext, ToolError, ToolSpec
-from thinkact.tools.search.index import SearchHit, SearchIndex
-from thinkact.tools.search.web import WebResult, WebSearchBackend
+from thinkact.tools.builtin.search.index import SearchHit, SearchIndex
+from thinkact.tools.builtin.search.web import WebResult, WebSearchBackend
 from thinkact.tools.untrusted import mark_untrusted
 
 MAX_LIMIT = 10

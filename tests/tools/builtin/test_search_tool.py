@@ -12,8 +12,13 @@ from support.docs_corpus import DOCS, write_corpus
 from support.docs_server import Route, serve
 from thinkact.cli.main import app
 from thinkact.tools.base import Tool, ToolContext, ToolError
-from thinkact.tools.search import SearchIndex, SearchTool, doc_id_for, web_backend_from_config
-from thinkact.tools.search.web import SearXNGBackend
+from thinkact.tools.builtin.search import (
+    SearchIndex,
+    SearchTool,
+    doc_id_for,
+    web_backend_from_config,
+)
+from thinkact.tools.builtin.search.web import SearXNGBackend
 from thinkact.tools.untrusted import is_marked
 
 
@@ -119,7 +124,7 @@ async def test_search_then_browse_through_the_agent_loop(indexed: Path, tmp_path
     from thinkact.agent import Agent
     from thinkact.backends import ScriptedBackend
     from thinkact.messages import Message, ToolCall
-    from thinkact.tools.browse import BrowseTool
+    from thinkact.tools.builtin.browse import BrowseTool
 
     def policy(messages: Sequence[Message]) -> Message:
         tool_msgs = [m for m in messages if m.role == "tool"]

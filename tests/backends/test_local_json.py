@@ -10,6 +10,8 @@ from support.k2_chat import tiny_tokenizer
 from thinkact.backends.local_json import ArgumentGuard, JsonPrefix
 from thinkact.chat_format.tokens import ARG_BEGIN, CALL_END, IM_END
 
+pytestmark = pytest.mark.torch
+
 VALID = ['{}', '{"a": 1}', '{"a":[1,2.5e-3,{"b":null}],"c":"x\\u00e9\\n"}', ' { "k" : true } ',
          '{"a": -0.5, "b": [], "c": {}}', '{"html": "<div>}</div>", "n": 0}', '{"é": "北京"}']
 INVALID = ['[1]', '{"a" 1}', '{"a": 01}', '{,}', '{"a":1,}', '{"a": tru}', '{"a": 1}}',

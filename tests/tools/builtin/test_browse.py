@@ -13,10 +13,10 @@ import pytest
 from support.docs_corpus import write_corpus
 from support.docs_server import Route, Served, serve
 from thinkact.tools.base import Tool, ToolContext, ToolError
-from thinkact.tools.browse import BrowseTool
-from thinkact.tools.browse_chromium import ChromiumRenderer, RenderError, chromium_available
-from thinkact.tools.browse_fetch import Fetcher, refused
-from thinkact.tools.search import SearchIndex, doc_id_for
+from thinkact.tools.builtin.browse import BrowseTool
+from thinkact.tools.builtin.browse_chromium import ChromiumRenderer, RenderError, chromium_available
+from thinkact.tools.builtin.browse_fetch import Fetcher, refused
+from thinkact.tools.builtin.search import SearchIndex, doc_id_for
 from thinkact.tools.untrusted import is_marked
 
 ARTICLE = b"""<html><head><title>The Heron of Lake Tarn</title></head><body>

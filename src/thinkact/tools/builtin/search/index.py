@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from thinkact.paths import data_dir
-from thinkact.tools.search.extract import (
+from thinkact.tools.builtin.search.extract import (
     ExtractionError,
     chunk_text,
     extract_file,

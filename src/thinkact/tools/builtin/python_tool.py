@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from thinkact.tools.base import ToolContext, ToolError, ToolSpec
-from thinkact.tools.python_kernel import ExecOutcome, KernelSession
+from thinkact.tools.builtin.python_kernel import ExecOutcome, KernelSession
 from thinkact.tools.untrusted import neutralize
 
 _DESCRIPTION = """\

@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from openai import OpenAI
 
 from support.cli_run import serve_model
+
+pytestmark = pytest.mark.torch
 
 
 def test_serve_model_subprocess(checkpoint: Path) -> None:

@@ -27,7 +27,7 @@ import httpcore
 import httpx
 
 from thinkact.tools.base import ToolError
-from thinkact.tools.search.extract import kind_for_suffix
+from thinkact.tools.builtin.search.extract import kind_for_suffix
 
 USER_AGENT = "thinkact-browse/0.1"
 

@@ -23,6 +23,8 @@ from thinkact.chat_format.tokens import IM_END
 from thinkact.messages import Message, ToolCall
 from thinkact.tools import tool
 
+pytestmark = pytest.mark.torch
+
 Served = tuple[LoopbackServer, LocalBackend]
 TOOLS = [WEATHER.to_openai()]
 CALL_TURN = Message(role="assistant", reasoning="Use the tool.", content="Let me check. ",

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from support.docs_corpus import DOCS, QUESTIONS, long_markdown, minimal_pdf, write_corpus
-from thinkact.tools.search.extract import chunk_text, pdf_available
-from thinkact.tools.search.index import SearchIndex, build_match_query, doc_id_for
+from thinkact.tools.builtin.search.extract import chunk_text, pdf_available
+from thinkact.tools.builtin.search.index import SearchIndex, build_match_query, doc_id_for
 
 PY_DOCS = Path("/usr/share/doc/python3/html/library")
 
@@ -174,8 +174,8 @@ def test_python_documentation_questions(tmp_path: Path, index: SearchIndex) -> N
 
 def test_default_index_lives_in_the_data_dir(monkeypatch: pytest.MonkeyPatch,
                                              tmp_path: Path) -> None:
-    from thinkact.tools.search.index import default_index_path
-    from thinkact.traces.paths import default_trace_db
+    from thinkact.paths import default_trace_db
+    from thinkact.tools.builtin.search.index import default_index_path
 
     monkeypatch.delenv("THINKACT_INDEX", raising=False)
     monkeypatch.setenv("THINKACT_HOME", str(tmp_path / "home"))

@@ -18,9 +18,9 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from thinkact.tools.base import ToolContext, ToolError, ToolSpec
-from thinkact.tools.browse_chromium import ChromiumRenderer, RenderError, chromium_available
-from thinkact.tools.browse_fetch import Fetcher, kind_for_content_type
-from thinkact.tools.search.extract import (
+from thinkact.tools.builtin.browse_chromium import ChromiumRenderer, RenderError, chromium_available
+from thinkact.tools.builtin.browse_fetch import Fetcher, kind_for_content_type
+from thinkact.tools.builtin.search.extract import (
     ExtractedDoc,
     ExtractionError,
     Link,
@@ -28,7 +28,7 @@ from thinkact.tools.search.extract import (
     html_links,
     kind_for_suffix,
 )
-from thinkact.tools.search.index import SearchIndex, default_index_path
+from thinkact.tools.builtin.search.index import SearchIndex, default_index_path
 from thinkact.tools.untrusted import mark_untrusted
 
 RenderMode = Literal["auto", "never", "always"]

@@ -17,7 +17,7 @@ import shutil
 from typing import Any
 from urllib.parse import urlsplit
 
-from thinkact.tools.browse_fetch import Relay
+from thinkact.tools.builtin.browse_fetch import Relay
 
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [

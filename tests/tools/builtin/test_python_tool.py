@@ -16,7 +16,7 @@ import pytest_asyncio
 
 from thinkact.messages import ToolCall
 from thinkact.tools.base import ToolContext, ToolError
-from thinkact.tools.python_tool import PythonTool
+from thinkact.tools.builtin.python_tool import PythonTool
 from thinkact.tools.toolset import Toolset
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

@@ -16,6 +16,8 @@ from thinkact.chat_format.tokens import ARG_BEGIN, CALL_BEGIN, IM_END, SECTION_B
 from thinkact.events import AssistantMessage, BackendEvent, ContentDelta, ReasoningDelta
 from thinkact.messages import Message, ToolCall
 
+pytestmark = pytest.mark.torch
+
 GREEDY = GenerationOptions(max_tokens=12, temperature=0.0)
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from thinkact.messages import ToolCall
 from thinkact.tools.base import ToolContext, ToolError
-from thinkact.tools.facts import FactsTool, _authorizer
+from thinkact.tools.builtin.facts import FactsTool, _authorizer
 from thinkact.tools.toolset import Toolset
 
 
