@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from thinkact.eval.pydocs import PyDocs, corpus_tree, pydocs_root
-from thinkact.tools.search.index import SearchIndex
+from thinkact.tools.builtin.search.index import SearchIndex
 
 
 @pytest.fixture(scope="session")

@@ -22,9 +22,9 @@ from thinkact.eval.docsearch import (
     split,
 )
 from thinkact.eval.pydocs import PyDocs
-from thinkact.tools.browse import BrowseTool
-from thinkact.tools.search import SearchTool
-from thinkact.tools.search.index import doc_id_for
+from thinkact.tools.builtin.browse import BrowseTool
+from thinkact.tools.builtin.search import SearchTool
+from thinkact.tools.builtin.search.index import doc_id_for
 
 
 @pytest.fixture(scope="module")

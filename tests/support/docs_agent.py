@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from support.docs_reader import read_answer
 from thinkact.eval.docsearch import Question
 from thinkact.messages import Message, ToolCall
-from thinkact.tools.search.index import doc_id_for
+from thinkact.tools.builtin.search.index import doc_id_for
 
 ReadAs = Callable[[Question], Question]
 

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from thinkact.tools.search.extract import extract_file
-from thinkact.tools.search.index import SearchIndex, doc_id_for
+from thinkact.tools.builtin.search.extract import extract_file
+from thinkact.tools.builtin.search.index import SearchIndex, doc_id_for
 
 DEFAULT_ROOT = Path("/usr/share/doc/python3.11-doc/html")
 _ADDED = re.compile(r"^New in version (\d+\.\d+)\.$")
