@@ -5,7 +5,9 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from support.cli_run import run_cli, thinkact, write_script
+from openai import OpenAI
+
+from support.cli_run import clean_env, run_cli, serve_model, thinkact, write_script
 from thinkact.events import FinalAnswer, Notice
 from thinkact.recipes import load_recipe
 from thinkact.traces.sqlite import SQLiteTraceStore
@@ -47,3 +49,23 @@ def test_recipe_usage_errors(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "unknown recipe 'cooking'" in bad.stderr
     both = thinkact(["run", "--resume", "latest", "--recipe", "search"], tmp_path)
     assert both.returncode == 2 and "--recipe starts a new run" in both.stderr
+
+
+def test_serve_with_a_recipe_runs_each_request_with_it(tmp_path: Path) -> None:
+    script = write_script(tmp_path / "s.json", [{"reasoning": "r", "content": "42"}])
+    db = tmp_path / "served.sqlite"
+    args = ["--recipe", "reasoning", "--verify", "0", "--provider", "scripted", "--script",
+            str(script), "--trace-db", str(db)]
+    with serve_model(args, clean_env(tmp_path), command="serve") as base_url:
+        reply = OpenAI(base_url=base_url, api_key="EMPTY", max_retries=0).chat.completions.create(
+            model="thinkact-agent", messages=[{"role": "user", "content": "6 * 7?"}])
+    assert reply.choices[0].message.content == "42"
+    with SQLiteTraceStore(db) as store:
+        (run,) = store.list_runs()
+        config = store.run_config(run.run_id)
+    reasoning = load_recipe("reasoning")
+    assert config["tools"] == ["python"] and config["system_prompt"] == reasoning.prompt
+    assert config["budget"]["max_thinking_tokens"] == reasoning.max_thinking_tokens
+    assert config["verify"]["rounds"] == 0  # the option, not the recipe's
+    refused = thinkact(["serve", "--recipe", "cooking"], tmp_path)
+    assert refused.returncode == 2 and "unknown recipe 'cooking'" in refused.stderr
