@@ -63,3 +63,20 @@ def test_a_copied_recipe_file_loads_and_bad_ones_say_why(tmp_path: Path) -> None
         load_recipe(str(bad))
     with pytest.raises(ValueError, match="unknown recipe 'cooking'"):
         load_recipe("cooking")
+
+
+def test_a_recipe_builds_an_agent(tmp_path: Path) -> None:
+    from thinkact.agent import Agent
+    from thinkact.backends.scripted import ScriptedBackend
+    from thinkact.messages import Message
+
+    recipe = load_recipe("coding")
+    turns = [Message(role="assistant", content="draft"), Message(role="assistant", content="done")]
+    agent = Agent(ScriptedBackend(turns),
+                  tools=recipe.build_tools(tmp_path), workspace=tmp_path,
+                  **recipe.agent_kwargs())
+    config = agent.config()
+    assert config["tools"] == ["python", "files"] and config["system_prompt"] == recipe.prompt
+    assert config["budget"]["max_steps"] == recipe.max_steps
+    assert (config["context"], config["verify"]["rounds"]) == ("summarize", recipe.verify)
+    assert agent.run("fix it").answer == "done"  # after the recipe's verify round

@@ -4,7 +4,10 @@ A recipe sets the tools, system prompt, output format, budgets, verify rounds an
 strategy for ``reasoning``, ``search``, ``coding`` or ``writing``. Its keys are the option
 names of ``thinkact run`` (``max_steps``, ``verify``, ...), so a recipe only fills
 defaults: an option given explicitly always wins. ``thinkact recipes show NAME`` prints the
-file to copy and change; ``load_recipe`` also reads a path to such a file.
+file to copy and change; ``load_recipe`` also reads a path to such a file. In Python::
+
+    recipe = load_recipe("search")
+    agent = Agent(backend, tools=recipe.build_tools(workspace), **recipe.agent_kwargs())
 """
 
 from __future__ import annotations
@@ -53,6 +56,26 @@ class Recipe(BaseModel):
             if getattr(self, key) is not None:
                 options[key] = getattr(self, key)
         return options
+
+    def agent_kwargs(self) -> dict[str, Any]:
+        """``Agent(backend, tools=recipe.build_tools(ws), **recipe.agent_kwargs())``."""
+        from thinkact.agent import Budget, HideToolOutputs, Summarize, VerifyPolicy
+
+        budget: dict[str, Any] = {"max_steps": self.max_steps, "max_tool_calls":
+                                  self.max_tool_calls, "max_thinking_tokens":
+                                  self.max_thinking_tokens, "max_thinking_tokens_per_step":
+                                  self.max_step_tokens, "max_wall_time_s": self.timeout}
+        return {"system_prompt": self.prompt,
+                "budget": Budget(**{k: v for k, v in budget.items() if v is not None}),
+                "verify": VerifyPolicy(rounds=self.verify),
+                "context": Summarize() if self.context_strategy == "summarize"
+                else HideToolOutputs()}
+
+    def build_tools(self, workspace: Path) -> list[Any]:
+        """The recipe's built-in tools, working in ``workspace``."""
+        from thinkact.tools.registry import build_tools
+
+        return build_tools(list(self.tools), workspace=workspace)
 
     def line(self) -> str:
         """One line for a listing: name, tools, verify, context, then the summary."""
