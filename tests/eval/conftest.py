@@ -1,4 +1,8 @@
-"""The Python docs corpus, indexed once per test session (library pages and module index)."""
+"""The Python docs corpus, indexed once per test session (library pages and module index).
+
+The index lives in pytest's cache folder when there is one: indexing is incremental (size
+and time of each page), so a later session only checks the pages instead of reading them.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,15 @@ from thinkact.tools.builtin.search.index import SearchIndex
 
 
 @pytest.fixture(scope="session")
-def pydocs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PyDocs]:
+def pydocs(request: pytest.FixtureRequest,
+           tmp_path_factory: pytest.TempPathFactory) -> Iterator[PyDocs]:
     root = pydocs_root()
     if root is None:
         pytest.skip("the Python docs (Debian python3-doc) are not installed")
     docs = PyDocs(root)
-    base = tmp_path_factory.mktemp("pydocs")
+    cache = getattr(request.config, "cache", None)
+    base = cache.mkdir("pydocs-index") if cache is not None else tmp_path_factory.mktemp(
+        "pydocs")
     tree = corpus_tree(docs, base / "corpus", ("library/",))
     index = SearchIndex(base / "index.sqlite")
     stats = index.index_folder(tree)

@@ -132,6 +132,7 @@ def test_replies_are_parsed_and_normalised() -> None:
     assert cites == ["3f2a9c01b7e4#2", "http://127.0.0.1:9/library/functools.html#functools.cache",
                      "library/os.html"]
     assert parse_reply("just 3.9")[0] == "just 3.9"
+    assert parse_reply('Answer: _CFG["height"]')[0] == '_CFG["height"]'  # a leading _ stays
     assert normalise("Python version 3.9.") == normalise("3.9") == "3.9"
     assert normalise("'strict'") == "strict"
     assert normalise("`os.path.join()`") == "os.path.join"

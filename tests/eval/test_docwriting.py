@@ -3,6 +3,7 @@ each planted fault costs exactly its own check."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,12 +12,16 @@ from thinkact.eval.docwriting import (
     CHECKS,
     WritingTask,
     citations,
+    document_from_messages,
     find_table,
     generate,
     score,
+    score_text,
     split,
 )
 from thinkact.eval.pydocs import PyDocs
+from thinkact.messages import Message, ToolCall
+from thinkact.tools.builtin.search.index import doc_id_for
 
 PAGE = "library/functools.html"
 GUIDE = f"""# A guide to functools
@@ -122,3 +127,54 @@ def test_tasks_are_seeded_modules_with_enough_functions(pydocs_pages: PyDocs) ->
     assert all(len(t.functions) >= 5 and t.page in pydocs_pages.pages for t in tasks)
     assert 0 < len(split(tasks, "test")) < len(split(tasks, "dev"))
     assert "Function | Signature | Added in | Source" in tasks[0].prompt
+
+
+def _writer(draft: str, fix: tuple[str, str] | None) -> list[Message]:
+    """Search, read the functools page, write the draft, optionally fix it, answer."""
+    def call(n: int, name: str, **args: object) -> Message:
+        return Message(role="assistant", reasoning=f"step {n}", tool_calls=[ToolCall(
+            id=f"functions.{name}:{n}", name=name, arguments=json.dumps(args))])
+
+    turns = [call(0, "search", query="functools lru_cache"),
+             call(1, "browse", url=doc_id_for(PAGE), find="lru_cache"),
+             call(2, "files", action="write", path="guide.md", content=draft)]
+    if fix is not None:
+        turns.append(call(3, "files", action="edit", path="guide.md", old_string=fix[0],
+                          new_string=fix[1]))
+    return [*turns, Message(role="assistant", content="Wrote guide.md.")]
+
+
+@pytest.mark.parametrize(("draft", "fix", "failed"), [
+    (GUIDE.replace("| 3.9 |", "| 3.8 |"), ("| 3.8 |", "| 3.9 |"), set()),  # fact-checked
+    (GUIDE.replace("typed=False)`", "typed=True)`"), None, {"facts"}),
+])
+async def test_a_scripted_writer_through_the_agent_loop(pydocs: PyDocs, tmp_path: Path,
+                                                        draft: str, fix: tuple[str, str] | None,
+                                                        failed: set[str]) -> None:
+    from thinkact.agent import Agent
+    from thinkact.backends.scripted import ScriptedBackend
+    from thinkact.eval.pydocs import corpus_tools
+    from thinkact.tools.builtin.files import FilesTool
+
+    assert pydocs.index is not None
+    tools = [*corpus_tools(pydocs, tmp_path), FilesTool()]
+    agent = Agent(ScriptedBackend(_writer(draft, fix)), tools=tools, workspace=tmp_path)
+    result = await agent.arun(TASK.prompt)
+    assert result.status == "completed" and result.answer == "Wrote guide.md."
+    from_workspace = score(TASK, tmp_path, pydocs)
+    assert {c for c, ok in from_workspace.checks.items() if not ok} == failed
+    replayed = document_from_messages(result.messages, "./guide.md")
+    assert replayed == (tmp_path / "guide.md").read_text()
+    assert score_text(TASK, replayed, pydocs) == from_workspace
+
+
+def test_a_failed_write_is_not_replayed() -> None:
+    write = Message(role="assistant", tool_calls=[ToolCall(
+        id="functions.files:0", name="files",
+        arguments=json.dumps({"action": "write", "path": "guide.md", "content": "x"}))])
+    refused = Message(role="tool", tool_call_id="functions.files:0", name="files",
+                      content="error: content is too big")
+    assert document_from_messages([write, refused], "guide.md") is None
+    ok = refused.model_copy(update={"content": "created guide.md (1 bytes)"})
+    assert document_from_messages([write, ok], "guide.md") == "x"
+    assert document_from_messages([write, ok], "other.md") is None

@@ -26,7 +26,7 @@ DEFAULT_COUNTS = {"version": 100, "default": 80, "module": 60, "two_hop": 60, "c
 REPLY_FORMAT = ("End your reply with a line 'Answer: <answer only>' and a line 'Sources: "
                 "<the ids or URLs of the pages that state it>'.")
 
-_ANSWER = re.compile(r"^[\s*_>#-]*answer[\s*_]*[:：][\s*_]*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
+_ANSWER = re.compile(r"^[\s*_>#-]*answer[\s*_]*[:：][\s*]*(.+?)\s*$", re.IGNORECASE | re.MULTILINE)
 _CITATION = re.compile(
     r"(?:https?|file)://[^\s)\]>\"'`,;]+"  # URLs
     r"|\b(?:doc:)?[0-9a-f]{12}(?:#\d+)?\b"  # search ids

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from thinkact.eval.docsearch import check_split, normalise, split_of
 from thinkact.eval.pydocs import ApiEntry, PyDocs
+from thinkact.messages import Message
 
 COLUMNS = ("Function", "Signature", "Added in", "Source")
 CHECKS = ("exists", "structure", "columns", "citations", "facts", "grounded")
@@ -188,15 +190,44 @@ def _check_rows(docs: PyDocs, task: WritingTask, table: Table, doc_pages: list[s
     return wrong, absent
 
 
+def document_from_messages(messages: Sequence[Message], path: str) -> str | None:
+    """The file ``path`` as the run's ``files`` writes and edits left it (calls that
+    failed skipped), or None when the run never wrote it: a document scored from the
+    conversation alone, without its workspace."""
+    results = {m.tool_call_id: str(m.content or "") for m in messages if m.role == "tool"}
+    wanted = PurePosixPath(path.lstrip("./"))
+    text: str | None = None
+    for call in (c for m in messages if m.role == "assistant" for c in m.tool_calls):
+        if call.name != "files" or results.get(call.id, "error").startswith("error"):
+            continue
+        try:
+            args = call.parse_arguments()
+        except ValueError:
+            continue
+        if PurePosixPath(str(args.get("path", "")).lstrip("./")) != wanted:
+            continue
+        if args.get("action") == "write":
+            text = str(args.get("content", ""))
+        elif args.get("action") == "edit" and text is not None:
+            old, new = str(args.get("old_string", "")), str(args.get("new_string", ""))
+            text = text.replace(old, new) if args.get("replace_all") else text.replace(
+                old, new, 1)
+    return text
+
+
 def score(task: WritingTask, workspace: Path, docs: PyDocs) -> WritingScore:
     """Score the document ``task.path`` in ``workspace``; a missing file scores 0."""
+    path = workspace / task.path
+    return score_text(task, path.read_text(errors="replace") if path.is_file() else None, docs)
+
+
+def score_text(task: WritingTask, text: str | None, docs: PyDocs) -> WritingScore:
+    """Score a document's text (None: it was never written)."""
     checks = dict.fromkeys(CHECKS, False)
     detail: dict[str, str] = {}
-    path = workspace / task.path
-    if not path.is_file() or not path.read_text(errors="replace").strip():
+    if text is None or not text.strip():
         detail["exists"] = f"no document at {task.path}"
         return WritingScore(0.0, checks, detail)
-    text = path.read_text(errors="replace")
     checks["exists"] = True
     table = find_table(text)
     headings, words = len(_HEADING.findall(text)), len(text.split())

@@ -229,8 +229,37 @@ def corpus_tree(docs: PyDocs, dest: Path, prefixes: tuple[str, ...] = ("",)) -> 
     dest.mkdir(parents=True, exist_ok=True)
     for page in sorted(docs.pages):
         if page.startswith(prefixes) or page == "py-modindex.html":
-            link = dest / page
+            link, target = dest / page, docs.root / page
             link.parent.mkdir(parents=True, exist_ok=True)
+            if link.is_symlink() and link.readlink() != target:  # another docs tree
+                link.unlink()
             if not link.is_symlink():
-                link.symlink_to(docs.root / page)
+                link.symlink_to(target)
     return dest
+
+
+def open_pydocs(home: Path | None = None, prefixes: tuple[str, ...] = ("",)) -> PyDocs:
+    """The installed docs with their search index (``pydocs-index.sqlite`` in ``home``,
+    default the data dir), brought up to date first: minutes the first time, then a
+    check of each page's size and time."""
+    from thinkact.paths import data_dir
+
+    root = pydocs_root()
+    if root is None:
+        raise FileNotFoundError(f"the Python docs are not at {DEFAULT_ROOT} (Debian package "
+                                "python3-doc) and $THINKACT_PYDOCS does not name them")
+    home = home or data_dir()
+    docs = PyDocs(root)
+    index = SearchIndex(home / "pydocs-index.sqlite")
+    index.index_folder(corpus_tree(docs, home / "pydocs-corpus", prefixes))
+    docs.index = index
+    return docs
+
+
+def corpus_tools(docs: PyDocs, workspace: Path) -> list[Any]:
+    """``search`` over the corpus index and ``browse`` that may read the corpus pages."""
+    from thinkact.tools.builtin.browse import BrowseTool
+    from thinkact.tools.builtin.search import SearchTool
+
+    return [SearchTool(index=docs.index),
+            BrowseTool(workspace, index=docs.index, allowed_roots=[docs.root])]
