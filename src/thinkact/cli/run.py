@@ -32,7 +32,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from thinkact.backends.embedded import EMBEDDED_NAME
-from thinkact.cli.common import UsageError, interrupted_end
+from thinkact.cli.common import UsageError, interrupted_end, otel_export
 from thinkact.cli.run_heavy import drive_heavy, heavy_group_of, heavy_settings
 from thinkact.cli.setup import RunAgent, build_run_backend, plan_tools, prompt_of
 from thinkact.cli.view import LiveView, ReasoningMode
@@ -97,6 +97,11 @@ def run_command(
                                           "opt-out), or ask for each (the default); a resume "
                                           "keeps the run's last choice unless given.")
                          ] = None,
+    unsafe_python: Annotated[bool, Opt("--unsafe-python", help="Run the python and shell "
+                                       "tools WITHOUT the bubblewrap jail (where it cannot "
+                                       "start); recorded in the trace.")] = False,
+    python_network: Annotated[bool, Opt("--python-network", help="Let the python and shell "
+                                        "tools' jail use the network.")] = False,
     facts_db: Annotated[Path | None, Opt(help="Add the facts tool over this SQLite "
                                          "database.")] = None,
     mcp: Annotated[list[str] | None, Opt("--mcp", help="Connect only this configured MCP "
@@ -120,6 +125,11 @@ def run_command(
                                   "common answer), or auto: vote for the bundled model, "
                                   "which was not trained to aggregate; reflect otherwise.")
                          ] = "auto",
+    otel_endpoint: Annotated[str | None, Opt(envvar="THINKACT_OTEL_ENDPOINT", help="Export "
+                                             "spans over OTLP/HTTP to this URL (e.g. Phoenix "
+                                             "at http://localhost:6006/v1/traces).")] = None,
+    otel_content: Annotated[bool, Opt("--otel-content", help="Include messages, reasoning "
+                                      "and tool input/output in the spans.")] = False,
     script: Annotated[Path | None, Opt(hidden=True, help="For tests: JSON turns replayed "
                                        "by --provider scripted.")] = None,
 ) -> None:
@@ -137,6 +147,7 @@ def run_command(
     except ValueError as exc:
         _usage(err, str(exc))
     store = SQLiteTraceStore(trace_db or default_trace_db())
+    exporting = otel_export(store, otel_endpoint, otel_content)
     try:
         try:
             launch = plan_launch(store, task, resume, options)
@@ -149,6 +160,8 @@ def run_command(
             code = 1
     finally:
         store.close()
+        if exporting is not None:
+            exporting.close()
     raise typer.Exit(code)
 
 
