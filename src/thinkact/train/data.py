@@ -27,9 +27,12 @@ Sample = tuple[list[int], list[bool]]  # token ids, and which ones are learned t
 @lru_cache(maxsize=1)
 def _all_specs() -> dict[str, ToolSpec]:
     from thinkact.tools.registry import build_tools
+    from thinkact.train.world import WORLD_DIR
 
     with tempfile.TemporaryDirectory() as ws:
-        return {t.spec.name: t.spec for t in build_tools(list(TOOL_NAMES), workspace=Path(ws))}
+        tools = build_tools([*TOOL_NAMES, "facts"], workspace=Path(ws),
+                            facts_db=WORLD_DIR / "facts.sqlite")
+        return {t.spec.name: t.spec for t in tools}
 
 
 def tool_specs(names: Sequence[str]) -> list[ToolSpec]:
