@@ -85,9 +85,15 @@ def corpus_texts(n: int, fmt: ChatFormat, seed: int = 0) -> Iterator[str]:
 
 def sample_stream(tok: K2Tokenizer, fmt: ChatFormat, seed: int, max_len: int
                   ) -> Iterator[Sample]:
-    """An endless stream of encoded episodes no longer than ``max_len`` tokens."""
+    """An endless stream of encoded one-call episodes no longer than ``max_len`` tokens."""
     rng = random.Random(seed)
-    while True:
-        ids, mask = encode_episode(random_episode(rng), tok, fmt)
+    return encoded_stream(iter(lambda: random_episode(rng), None), tok, fmt, max_len)
+
+
+def encoded_stream(episodes: Iterator[Episode], tok: K2Tokenizer, fmt: ChatFormat,
+                   max_len: int) -> Iterator[Sample]:
+    """``episodes`` encoded, those longer than ``max_len`` tokens left out."""
+    for ep in episodes:
+        ids, mask = encode_episode(ep, tok, fmt)
         if len(ids) <= max_len:
             yield ids, mask
