@@ -16,6 +16,8 @@ from pydantic import BaseModel, Field, TypeAdapter
 
 from thinkact.messages import Message, ToolCall, ToolResult, Usage
 
+RunStatus = Literal["completed", "stopped", "failed"]  # how a run ended
+
 
 class RunStarted(BaseModel):
     type: Literal["run_started"] = "run_started"
@@ -111,7 +113,7 @@ class RunError(BaseModel):
 
 class RunFinished(BaseModel):
     type: Literal["run_finished"] = "run_finished"
-    status: Literal["completed", "stopped", "failed"]
+    status: RunStatus
     reason: str
     steps: int
     tool_calls: int

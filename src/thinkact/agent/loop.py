@@ -12,8 +12,8 @@ gets no ``StepFinished`` and the run goes on from the conversation of complete s
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from thinkact.agent.budget import Budget, Deadline, DeadlineExceeded, Spend
 from thinkact.agent.context import ContextStrategy, HideToolOutputs, MeteredBackend
@@ -32,6 +32,7 @@ from thinkact.events import (
     RunError,
     RunFinished,
     RunStarted,
+    RunStatus,
     StepFinished,
     StepStarted,
     ToolCallStarted,
@@ -41,6 +42,9 @@ from thinkact.messages import Message, ToolCall, ToolResult
 from thinkact.tools.base import ToolContext, ToolSpec
 from thinkact.tools.toolset import Toolset
 from thinkact.traces.base import TraceStore
+
+if TYPE_CHECKING:
+    from thinkact.agent.config import AgentConfig
 
 WRAP_UP = ("[notice] The run must stop now ({reason}). Do not call any more tools. Give your "
            "best final answer using what you have found so far.")
@@ -55,33 +59,50 @@ class ContextOverflow(RuntimeError):
 
 @dataclass
 class RunSetup:
-    """Everything fixed for a run (the Agent builds it)."""
+    """Everything fixed for a run (the Agent builds it): the backend, the tools, the
+    config and what a run keeps beside them."""
 
     backend: ModelBackend
     toolset: Toolset
-    budget: Budget
-    context: ContextStrategy
-    options: GenerationOptions
+    config: AgentConfig
     repeats: RepeatDetector
     ctx: ToolContext
     trace: TraceStore | None
-    output_reserve: int | None = None
-    config: dict[str, Any] = field(default_factory=dict)
-    verify: VerifyPolicy = field(default_factory=VerifyPolicy)
+
+    @property
+    def budget(self) -> Budget:
+        return self.config.budget
+
+    @property
+    def context(self) -> ContextStrategy:
+        return self.config.context
+
+    @property
+    def options(self) -> GenerationOptions:
+        return self.config.options
+
+    @property
+    def verify(self) -> VerifyPolicy:
+        return self.config.verify
+
+    @property
+    def output_reserve(self) -> int | None:
+        return self.config.output_reserve
 
 
 class Run:
     def __init__(self, setup: RunSetup, run_id: str, task: str, history: list[Message],
-                 spend: Spend) -> None:
+                 spend: Spend, resumed_from: int | None = None) -> None:
         self.s = setup
         self.run_id, self.task = run_id, task
+        self.resumed_from = resumed_from  # the steps already done, for a resumed run
         self.history = history
         self.spend = spend
         self.specs: list[ToolSpec] = setup.toolset.specs()
         self.view = ContextView(history, estimate_tools(self.specs))
         self.price: Price | None = setup.budget.price or getattr(setup.backend, "price", None)
         self.answer: str | None = None
-        self.status: Literal["completed", "stopped", "failed"] = "failed"
+        self.status: RunStatus = "failed"
         self.reason = ""
         self.stop_reason: str | None = None
 
@@ -94,10 +115,12 @@ class Run:
         self.history.append(msg)
         self.view.append(msg)
 
-    async def events(self, resumed_from: int | None = None) -> AsyncIterator[Event]:
+    async def events(self) -> AsyncIterator[Event]:
+        resumed_from = self.resumed_from
         yield self._emit(RunStarted(
             run_id=self.run_id, task=self.task, model=self.s.backend.model_name,
-            config=self.s.config, messages=[] if resumed_from is not None else self.history,
+            config=self.s.config.record(),
+            messages=[] if resumed_from is not None else self.history,
             resumed_from_step=resumed_from))
         deadline = Deadline.of(self.s.budget, self.spend)
         try:

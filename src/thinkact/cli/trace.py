@@ -71,7 +71,7 @@ def list_runs(db: DbOpt = None,
                       box=box.SIMPLE_HEAD)
         for run in runs:
             info = store.run_info(run.run_id)
-            status = run.status
+            status: str = run.status
             if status == "running" and not store.writer_alive(run.run_id):
                 status = "interrupted"  # its process is gone: resumable with --resume
             task = run.task if len(run.task) <= 60 else run.task[:59] + "…"

@@ -101,7 +101,7 @@ class AgentBackend:
         if self.heavy is None:
             agent = self.make(run_id)
             try:
-                async for event in agent.events(task, run_id=run_id, messages=opening):
+                async for event in agent.start(task, run_id=run_id, messages=opening).events():
                     yield run_id, event
             finally:
                 await agent.aclose()
