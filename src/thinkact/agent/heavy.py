@@ -1,10 +1,10 @@
 """Heavy mode: N trajectories of one task run in parallel, then one aggregation.
 
 K2 Thinking's heavy mode rolls out 8 trajectories in parallel and reflectively aggregates them
-into the final answer (k2-reference §9.3). The aggregation procedure is unpublished, so N and
-the aggregator are choices: ``Reflect`` (default) asks the model, without tools, to weigh the
-candidates' answers and evidence and write one answer; ``Vote`` picks the most common answer
-without a model call.
+into the final answer (K2 Thinking blog; docs/k2.md). The aggregation procedure is unpublished,
+so N and the aggregator are choices: ``Reflect`` (default) asks the model, without tools, to
+weigh the candidates' answers and evidence and write one answer; ``Vote`` picks the most common
+answer without a model call.
 
 Every trajectory is an ordinary run ``G.k`` (own tools, own workspace, resumable alone) and the
 aggregation is the ordinary run ``G``, so traces, views and resume need nothing new: each run's
