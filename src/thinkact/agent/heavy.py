@@ -21,7 +21,6 @@ from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing, suppress
 from dataclasses import dataclass, field, replace
-from typing import Literal
 
 from thinkact.agent.agent import Agent, new_run_id, run_then_close
 from thinkact.agent.budget import Budget
@@ -289,7 +288,7 @@ class Heavy:
         start = time.monotonic()
         events: list[Event] = [RunStarted(run_id=group, task=task, model=base.backend.model_name,
                                           config=config.record())]
-        status: Literal["completed", "failed"] = "failed"
+        status: RunStatus = "failed"
         reason = "no trajectory produced an answer"
         if answered:
             best, tally = Vote().pick(answered)

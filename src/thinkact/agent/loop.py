@@ -127,7 +127,7 @@ class Run:
             while self.answer is None:
                 reason = self.stop_reason or self.s.budget.exhausted(self.spend)
                 if reason and deadline.passed() and not deadline.grace_s:
-                    self.status, self.reason = "stopped", deadline.reason  # no final call
+                    self._end("stopped", deadline.reason)  # no final call
                     break
                 mark = self._mark()
                 step = self._wrap_up(reason) if reason else self._step()
@@ -137,13 +137,13 @@ class Run:
                 except DeadlineExceeded as cut:
                     self._rollback(mark)  # the cut step is left unfinished, as a kill leaves it
                     if reason:  # the final answer ran out of grace too
-                        self.status, self.reason = "stopped", f"{cut}; final answer cut off"
+                        self._end("stopped", f"{cut}; final answer cut off")
                         break
         except ContextOverflow as exc:
-            self.status, self.reason = "stopped", f"context window exceeded: {exc}"
+            self._end("stopped", f"context window exceeded: {exc}")
             yield self._emit(RunError(message=self.reason, fatal=True))
         except Exception as exc:  # errors end the run as events; it can be resumed
-            self.status, self.reason = "failed", f"{type(exc).__name__}: {exc}"
+            self._end("failed", f"{type(exc).__name__}: {exc}")
             yield self._emit(RunError(message=self.reason, fatal=True))
         if self.answer is not None:
             yield self._emit(FinalAnswer(content=self.answer))
@@ -151,6 +151,10 @@ class Run:
             status=self.status, reason=self.reason, steps=self.spend.steps,
             tool_calls=self.spend.tool_calls, usage=self.spend.usage,
             duration_s=self.spend.elapsed_s()))
+
+    def _end(self, status: RunStatus, reason: str, answer: str | None = None) -> None:
+        """The one place that decides how the run ends (``RunFinished`` reports it)."""
+        self.status, self.reason, self.answer = status, reason, answer
 
     def _mark(self) -> tuple[int, int, str | None]:
         return self.spend.steps, len(self.history), self.stop_reason
@@ -184,7 +188,7 @@ class Run:
                 yield Notice(kind=note[0], text=note[1], message=msg)
             yield StepFinished(step=self.spend.steps)
             if note is None:
-                self.answer, self.status, self.reason = reply.content or "", "completed", "answered"
+                self._end("completed", "answered", reply.content or "")
             return
         for call in reply.tool_calls:
             yield ToolCallStarted(call=call)
@@ -252,7 +256,7 @@ class Run:
             self._add(Message.tool(result))
             yield ToolResultEvent(result=result)
         yield StepFinished(step=self.spend.steps)
-        self.answer, self.status, self.reason = reply.content or "", "stopped", reason
+        self._end("stopped", reason, reply.content or "")
 
     async def _model_call(self, tools: list[ToolSpec]) -> AsyncIterator[Event]:
         async for event in self._fit_context(bool(tools)):
