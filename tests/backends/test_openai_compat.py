@@ -9,7 +9,8 @@ import pytest
 
 from support.agent_kit import backend_for
 from support.k2_server import Fault, K2Server, ToolLoop, Turn, reasoning_for
-from thinkact.backends import BackendError, GenerationOptions
+from thinkact.backends import BackendError, GenerationOptions, resolve_backend_config
+from thinkact.backends.openai_compat import OpenAIBackend
 from thinkact.backends.tokens import estimate_request
 from thinkact.events import AssistantMessage, BackendEvent, ReasoningDelta, Retry
 from thinkact.messages import Message, ToolCall
@@ -135,3 +136,38 @@ async def test_self_hosted_k2_gets_normalised_call_ids(k2: StartServer) -> None:
     assert sent[2]["tool_call_id"] == "functions.echo:0"
     await collect(backend_for(server), history)  # off by default for a custom endpoint
     assert server.requests[-1]["messages"][1]["tool_calls"][0]["id"] == "call_abc"
+
+
+async def test_a_refused_first_connection_fails_fast_naming_base_url() -> None:
+    import socket
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = resolve_backend_config("custom", model="m", base_url=f"http://127.0.0.1:{port}/v1",
+                                    env={})
+    backend = OpenAIBackend(config)
+    retries: list[Retry] = []
+    try:
+        with pytest.raises(BackendError, match=r"cannot reach http://127\.0\.0\.1:\d+/v1 .*"
+                                               r"Check --base-url") as info:
+            async for event in backend.stream([Message.user("q")], [], GenerationOptions()):
+                if isinstance(event, Retry):
+                    retries.append(event)
+    finally:
+        await backend.aclose()
+    assert info.value.attempts == 3 and len(retries) == 2
+    assert all(r.delay_s <= 1.0 for r in retries)  # not the default backoff (1, 2, 4, ... s)
+
+
+async def test_retries_are_bounded_in_total_time(k2: StartServer) -> None:
+    server = k2(lambda step, req: Turn("t", content="x"))
+    server.faults.append(Fault("500", times=1000))
+    backend = backend_for(server, max_attempts=1000, retry_base_delay_s=0.05,
+                          retry_max_delay_s=0.05, retry_total_s=0.3)
+    retries: list[Retry] = []
+    with pytest.raises(BackendError, match=r"gave up after \d+ attempts in 0s: HTTP 500"):
+        async for event in backend.stream([Message.user("q")], [], GenerationOptions()):
+            if isinstance(event, Retry):
+                retries.append(event)
+    assert 1 < len(retries) < 20 and sum(r.delay_s for r in retries) <= 0.3

@@ -74,3 +74,43 @@ async def test_scripted_backend_round_trip(
             "It rains in Tokyo."
     finally:
         await client.aclose()
+
+
+async def test_client_shapes_other_servers_accept(
+        scripted: tuple[LoopbackServer, ScriptedBackend]) -> None:
+    """Content-part arrays, the ``developer`` role, decoded arguments, ``reasoning_content:
+    null`` and a ``strict`` tool, as the openai SDK sends them."""
+    from openai import AsyncOpenAI
+
+    server, backend = scripted
+    tool = {"type": "function", "function": {"name": "get_weather", "strict": True,
+                                             "parameters": WEATHER.parameters}}
+    async with AsyncOpenAI(base_url=server.base_url, api_key="x", max_retries=0) as client:
+        await client.chat.completions.create(model="scripted-k2", tools=[tool], messages=[
+            {"role": "developer", "content": "Be brief."},
+            {"role": "user", "content": [{"type": "text", "text": "Weather in "},
+                                         {"type": "text", "text": "Beijing?"}]},
+            {"role": "assistant", "reasoning_content": None, "tool_calls": [  # type: ignore
+                {"id": "functions.get_weather:0", "type": "function",
+                 "function": {"name": "get_weather", "arguments": {"city": "Beijing"}}}]},
+            {"role": "tool", "tool_call_id": "functions.get_weather:0", "content": "Sunny"}])
+    sent, tools, _ = backend.requests[0]
+    assert [m.role for m in sent] == ["system", "user", "assistant", "tool"]
+    assert sent[1].content == "Weather in Beijing?"
+    assert sent[2].reasoning is None
+    assert sent[2].tool_calls[0].arguments == '{"city": "Beijing"}'
+    assert tools == ["get_weather"]
+
+
+async def test_image_parts_are_refused_with_a_clear_error(
+        scripted: tuple[LoopbackServer, ScriptedBackend]) -> None:
+    import openai
+
+    server, backend = scripted
+    async with openai.AsyncOpenAI(base_url=server.base_url, api_key="x", max_retries=0) as c:
+        with pytest.raises(openai.BadRequestError,
+                           match="content\\[0\\]: image_url parts are not supported"):
+            await c.chat.completions.create(model="scripted-k2", messages=[
+                {"role": "user", "content": [{"type": "image_url",
+                                              "image_url": {"url": "https://x/y.png"}}]}])
+    assert backend.requests == []

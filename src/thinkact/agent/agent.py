@@ -91,7 +91,8 @@ class Agent:
         """The agent ``config`` describes: its backend (or ``backend``, shared), its built-in
         tools by name in its workspace (default: a fresh one named after ``run_id``), plus
         ``tools`` (e.g. MCP tools). ``approver`` answers for the shell tool (default: from
-        ``config.tools.shell_approval``). Bad names or options raise ``ValueError``."""
+        ``config.tools.shell_approval``). Bad names or options raise ``ValueError``; code tools
+        whose jail cannot start here raise ``SandboxUnavailable``."""
         from thinkact.backends.factory import build, resolve
         from thinkact.tools.approval import shell_approver
         from thinkact.tools.registry import build_tools
@@ -109,7 +110,12 @@ class Agent:
             approver = shell_approver(t.shell_approval == "off")
         built = [] if names == [] else build_tools(
             names, workspace=workspace, facts_db=Path(t.facts_db) if t.facts_db else None,
-            shell=shell, approver=approver, **t.options)
+            shell=shell, approver=approver, unsafe=t.unsafe_python, network=t.python_network,
+            **t.options)
+        if not t.unsafe_python and {"python", "shell"} & {tool.spec.name for tool in built}:
+            from thinkact.sandbox import check_available
+
+            check_available(t.python_network)  # refuse now, not at the first call
         return cls(backend, [*built, *(tools or ())], config=config, trace=trace)
 
     def _setup(self, run_id: str) -> RunSetup:

@@ -45,6 +45,8 @@ class ToolsConfig(BaseModel):
     facts_db: str | None = None  # the database of the facts tool
     shell_approval: Literal["ask", "off"] | None = None  # with "shell": ask before each command
     mcp: list[dict[str, Any]] = Field(default_factory=list)  # servers, without secret values
+    unsafe_python: bool = False  # python and shell run without their jail
+    python_network: bool = False  # their jail has the network
 
 
 class HeavyConfig(BaseModel):
@@ -142,7 +144,9 @@ def migrate(recorded: dict[str, Any]) -> dict[str, Any]:
     new: dict[str, Any] = {
         "backend": _old_backend(recorded.get("backend") or {}),
         "tools": {"names": names, "facts_db": setup.get("facts_db"),
-                  "shell_approval": setup.get("shell_approval"), "mcp": setup.get("mcp") or []},
+                  "shell_approval": setup.get("shell_approval"), "mcp": setup.get("mcp") or [],
+                  "unsafe_python": bool(setup.get("unsafe_python")),
+                  "python_network": bool(setup.get("python_network"))},
     }
     for key in ("budget", "options", "repeat", "verify", "system_prompt", "workspace",
                 "heavy"):

@@ -37,12 +37,13 @@ from thinkact.backends.base import ModelBackend
 from thinkact.backends.config import ConfigError
 from thinkact.backends.embedded import EMBEDDED_NAME
 from thinkact.backends.factory import build
-from thinkact.cli.common import UsageError, interrupted_end
+from thinkact.cli.common import UsageError, interrupted_end, otel_export
 from thinkact.cli.run_heavy import drive_heavy, heavy_group_of, heavy_settings
 from thinkact.cli.setup import RunFlags, cli_approver, prompt_of, servers_of
 from thinkact.cli.view import LiveView, ReasoningMode
 from thinkact.events import EVENT_ADAPTER, Event, RunFinished, RunStarted
 from thinkact.paths import default_trace_db
+from thinkact.sandbox import SandboxUnavailable
 from thinkact.tools.base import Tool
 from thinkact.traces.sqlite import SQLiteTraceStore
 
@@ -98,6 +99,11 @@ def run_command(
                                           "opt-out), or ask for each (the default); a resume "
                                           "keeps the run's last choice unless given.")
                          ] = None,
+    unsafe_python: Annotated[bool, Opt("--unsafe-python", help="Run the python and shell "
+                                       "tools WITHOUT the bubblewrap jail (where it cannot "
+                                       "start); recorded in the trace.")] = False,
+    python_network: Annotated[bool, Opt("--python-network", help="Let the python and shell "
+                                        "tools' jail use the network.")] = False,
     facts_db: Annotated[Path | None, Opt(help="Add the facts tool over this SQLite "
                                          "database.")] = None,
     mcp: Annotated[list[str] | None, Opt("--mcp", help="Connect only this configured MCP "
@@ -121,6 +127,11 @@ def run_command(
                                   "common answer), or auto: vote for the bundled model, "
                                   "which was not trained to aggregate; reflect otherwise.")
                          ] = "auto",
+    otel_endpoint: Annotated[str | None, Opt(envvar="THINKACT_OTEL_ENDPOINT", help="Export "
+                                             "spans over OTLP/HTTP to this URL (e.g. Phoenix "
+                                             "at http://localhost:6006/v1/traces).")] = None,
+    otel_content: Annotated[bool, Opt("--otel-content", help="Include messages, reasoning "
+                                      "and tool input/output in the spans.")] = False,
     script: Annotated[Path | None, Opt(hidden=True, help="For tests: JSON turns replayed "
                                        "by --provider scripted.")] = None,
 ) -> None:
@@ -132,7 +143,8 @@ def run_command(
         max_step_tokens=max_step_tokens, timeout=timeout,
         final_answer_grace=final_answer_grace, max_cost=max_cost,
         context_strategy=context_strategy, tools=tools, workspace=workspace,
-        system_prompt=system_prompt, shell=shell, yes_shell=yes_shell, facts_db=facts_db,
+        system_prompt=system_prompt, shell=shell, yes_shell=yes_shell,
+        unsafe_python=unsafe_python, python_network=python_network, facts_db=facts_db,
         mcp=mcp, no_mcp=no_mcp, temperature=temperature, top_p=top_p, seed=seed,
         verify=verify, heavy=heavy, aggregate=aggregate)
     err = Console(stderr=True)
@@ -141,6 +153,7 @@ def run_command(
     if (task is None) == (resume is None):
         _usage(err, "give a TASK, or --resume RUN_ID (not both)")
     store = SQLiteTraceStore(trace_db or default_trace_db())
+    exporting = otel_export(store, otel_endpoint, otel_content)
     try:
         try:
             launch = Launch.of(store, resume, flags)
@@ -153,6 +166,8 @@ def run_command(
             code = 1
     finally:
         store.close()
+        if exporting is not None:
+            exporting.close()
     raise typer.Exit(code)
 
 
@@ -223,7 +238,7 @@ class Launch:
             return config.build(
                 run_id=rid, backend=self.backend, trace=self.store, tools=list(shared),
                 approver=cli_approver(config.tools.shell_approval == "off"))
-        except ValueError as exc:
+        except (ValueError, SandboxUnavailable) as exc:
             raise UsageError(str(exc)) from None
 
 

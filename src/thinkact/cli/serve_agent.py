@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from thinkact.cli.common import UsageError
+from thinkact.cli.common import UsageError, code_running_access, otel_export
 
 Opt = typer.Option
 
@@ -57,6 +57,11 @@ def serve_agent(
     key_env: Annotated[str | None, Opt(help="Require 'Authorization: Bearer KEY', KEY read "
                                        "from this environment variable (needed to bind "
                                        "beyond loopback).")] = None,
+    otel_endpoint: Annotated[str | None, Opt(envvar="THINKACT_OTEL_ENDPOINT", help="Export "
+                                             "each request's run as spans over OTLP/HTTP.")
+                             ] = None,
+    otel_content: Annotated[bool, Opt("--otel-content", help="Include messages, reasoning "
+                                      "and tool input/output in the spans.")] = False,
     script: Annotated[Path | None, Opt(hidden=True, help="For tests: JSON turns replayed "
                                        "by --provider scripted.")] = None,
 ) -> None:
@@ -68,8 +73,9 @@ def serve_agent(
     from thinkact.cli.setup import RunFlags
     from thinkact.paths import default_trace_db
     from thinkact.server.agent_backend import AgentBackend
-    from thinkact.server.openai_app import access_for, create_app
+    from thinkact.server.openai_app import create_app
     from thinkact.traces.sqlite import SQLiteTraceStore
+    from thinkact.ui import create_ui_app
 
     flags = RunFlags(
         provider=provider, model=model, base_url=base_url, api_key_env=api_key_env,
@@ -78,16 +84,9 @@ def serve_agent(
         temperature=temperature, top_p=top_p, system_prompt=system_prompt, heavy=heavy,
         aggregate=aggregate, no_mcp=True)
     err = Console(stderr=True)
-    try:
-        access = access_for(host, key_env)
-    except ValueError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
-    if not access.loopback_only and access.api_key is None:
-        err.print("[bold red]error:[/] the served agent runs code with its tools: binding "
-                  f"{host} (beyond loopback) needs --key-env", highlight=False)
-        raise typer.Exit(2)
+    access = code_running_access(host, key_env, "the served agent runs code with its tools")
     store = SQLiteTraceStore(trace_db or default_trace_db())
+    exporting = otel_export(store, otel_endpoint, otel_content)
     try:
         launch = Launch.of(store, None, flags)
     except UsageError as exc:
@@ -108,8 +107,12 @@ def serve_agent(
     typer.echo(f"serving the agent ({backend.model_name}, tools: "
                f"{', '.join(checked.toolset.names) or 'none'}) as {name!r} on "
                f"http://{host}:{port}/v1")
+    app = create_app(served, access=access)
+    app.mount("/ui", create_ui_app(store, access))  # the runs it serves, live
+    typer.echo(f"web UI: http://{host}:{port}/ui/")
     try:
-        uvicorn.run(create_app(served, access=access), host=host, port=port,
-                    log_level="warning")
+        uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         store.close()
+        if exporting is not None:
+            exporting.close()

@@ -71,6 +71,8 @@ class RunFlags:
     system_prompt: str | None = None
     shell: bool = False
     yes_shell: bool | None = None
+    unsafe_python: bool = False
+    python_network: bool = False
     facts_db: Path | None = None
     mcp: list[str] | None = None
     no_mcp: bool = False
@@ -161,7 +163,10 @@ class RunFlags:
         servers = select_servers(self.mcp, self.no_mcp, rec.mcp if rec is not None else None)
         return (rec or AgentConfig().tools).model_copy(update={
             "names": names, "facts_db": str(facts_db) if facts_db else None,
-            "shell_approval": approval, "mcp": [server_record(s) for s in servers]})
+            "shell_approval": approval, "mcp": [server_record(s) for s in servers],
+            # the code tools unjailed only when given now, never inherited from a record
+            "unsafe_python": self.unsafe_python,
+            "python_network": self.python_network or bool(rec and rec.python_network)})
 
 
 class PausingPrompt:

@@ -20,6 +20,7 @@ from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.text import Text
 
+from thinkact.agent.config import migrate
 from thinkact.events import (
     AssistantMessage,
     ContentDelta,
@@ -98,6 +99,9 @@ class LiveView:
         if isinstance(event, RunStarted):
             self.started = time.monotonic()
             self.run_id = event.run_id
+            if (migrate(event.config).get("tools") or {}).get("unsafe_python"):
+                p(Text("UNCONFINED: python and shell run without the sandbox "
+                       "(--unsafe-python)", style="bold red"))
             if event.resumed_from_step is not None:
                 p(Text(f"— resumed {event.run_id} after step {event.resumed_from_step} —",
                        style="bold yellow"))

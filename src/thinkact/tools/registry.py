@@ -52,7 +52,8 @@ DEFAULT_TOOLS: tuple[str, ...] = default_tools()
 
 def build_tools(
     names: Sequence[str] | None = None, *, workspace: Path, facts_db: Path | None = None,
-    shell: bool = False, approver: ApprovalPolicy | None = None, **opts: dict[str, Any],
+    shell: bool = False, approver: ApprovalPolicy | None = None, unsafe: bool = False,
+    network: bool = False, **opts: dict[str, Any],
 ) -> list[Tool]:
     """Instantiate tools by name (default: ``DEFAULT_TOOLS``).
 
@@ -60,6 +61,8 @@ def build_tools(
     ``approver`` before each command (a ``ConsolePrompt``, ``CallbackApprover``, ...;
     ``opts["shell"] = {"require_approval": False}`` only if the user opted out). Other keyword
     arguments are per-tool constructor options, e.g. ``python={"timeout_s": 30}``.
+    ``unsafe`` and ``network`` go to both code tools (python, shell): their jail is off
+    (the user's explicit choice) or has the network.
     MCP tools are connected with ``thinkact.tools.mcp_client.connect_mcp`` (async) instead.
     """
     unknown_opts = set(opts) - set(BUILTIN_NAMES)
@@ -71,11 +74,12 @@ def build_tools(
         wanted.append("facts")
     if shell and "shell" not in wanted:
         wanted.append("shell")
+    jail = {"unsafe": unsafe, "network": network}
     builders: dict[str, Callable[[dict[str, Any]], Tool]] = {
-        "python": lambda o: _python(workspace, o),
+        "python": lambda o: _python(workspace, {**jail, **o}),
         "files": lambda o: _files(workspace, o),
         "facts": lambda o: _facts(facts_db, o),
-        "shell": lambda o: _shell(workspace, shell, approver, o),
+        "shell": lambda o: _shell(workspace, shell, approver, {**jail, **o}),
         "search": lambda o: _lazy_class("search")(**o),
         "browse": lambda o: _lazy_class("browse")(workspace, **o),
     }

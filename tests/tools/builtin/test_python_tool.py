@@ -6,7 +6,6 @@ state it relies on, so the order of tests does not matter.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from support.jailed import jailed_pids, wait_jail_empty
 from thinkact.messages import ToolCall
 from thinkact.tools.base import ToolContext, ToolError
 from thinkact.tools.builtin.python_tool import PythonTool
@@ -149,12 +149,26 @@ async def test_toolset_timeout_cancels_and_interrupts(py: PythonTool, ctx: ToolC
     assert ok.error is None and ok.content.strip() == "42"
 
 
+async def test_timeout_s_out_of_range_falls_back_with_a_note(py: PythonTool, ctx: ToolContext
+                                                             ) -> None:
+    """What small models send for the optional field runs, with a note, never an error."""
+    toolset = Toolset([py])
+    for asked, used in (("0", "the default 20s"), ("-5", "the default 20s"),
+                        ("null", None), ("1e9", "600s was used")):
+        call = ToolCall(id="t", name="python",
+                        arguments=f'{{"code": "print(6 * 7)", "timeout_s": {asked}}}')
+        result = await toolset.call(call, ctx)
+        assert result.error is None and result.content.startswith("42")
+        assert (used in result.content) if used else result.content.strip() == "42"
+
+
 @pytest.mark.slow
 async def test_new_run_gets_fresh_kernel_and_aclose_stops_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("THINKACT_TEST_API_KEY", "sk-should-not-leak")
-    monkeypatch.setenv("THINKACT_TEST_PLAIN", "visible")
+    monkeypatch.setenv("THINKACT_TEST_PLAIN", "not on the allow-list")
+    monkeypatch.setenv("LC_THINKACT_TEST", "visible")
     # A user IPython profile whose startup script would change the kernel: must be ignored.
     user_ipython = tmp_path / "user_ipython"
     startup = user_ipython / "profile_default" / "startup"
@@ -167,31 +181,14 @@ async def test_new_run_gets_fresh_kernel_and_aclose_stops_it(
     b = ToolContext(run_id="b", workspace=tmp_path / "b")
     await tool.call({"code": "mark = 'run a'"}, a)
     assert "NameError" in await tool.call({"code": "USER_STARTUP_RAN"}, a)
-    pid_a = int((await tool.call({"code": "import os; os.getpid()"}, a)).strip())
+    assert jailed_pids(a.workspace)  # the kernel runs in a's jail
     out = await tool.call({"code": "import os; print(os.getcwd()); mark"}, b)
     assert str((tmp_path / "b").resolve()) in out and "NameError" in out
-    assert not _alive(pid_a)
+    assert wait_jail_empty(a.workspace) == []
     env = await tool.call({"code": "os.environ.get('THINKACT_TEST_API_KEY'), "
-                                   "os.environ.get('THINKACT_TEST_PLAIN')"}, b)
-    assert env.strip() == "(None, 'visible')"
-    pid_b = int((await tool.call({"code": "os.getpid()"}, b)).strip())
+                                   "os.environ.get('THINKACT_TEST_PLAIN'), "
+                                   "os.environ.get('LC_THINKACT_TEST')"}, b)
+    assert env.strip() == "(None, None, 'visible')"
+    assert jailed_pids(b.workspace)
     await tool.aclose()
-    assert not _alive(pid_b)
-
-
-def _alive(pid: int) -> bool:
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        # A killed child may linger as a zombie until reaped; that is not "running".
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-        except OSError:
-            return False
-        if state == "Z":
-            return False
-        time.sleep(0.1)
-    return True
+    assert wait_jail_empty(b.workspace) == []

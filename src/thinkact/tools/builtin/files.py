@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from thinkact.sandbox import match_owner
 from thinkact.tools.base import ToolContext, ToolError, ToolSpec
 from thinkact.tools.untrusted import mark_untrusted
 
@@ -172,6 +173,7 @@ class FilesTool:
         real.parent.mkdir(parents=True, exist_ok=True)
         existed = real.exists()
         _write_no_follow(real, data)
+        match_owner(root, real)
         verb = "overwrote" if existed else "created"
         return f"{verb} {self._display(root, real)} ({len(data)} bytes)"
 

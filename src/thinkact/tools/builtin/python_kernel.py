@@ -1,10 +1,12 @@
-"""One IPython kernel for one run: isolated start-up, memory limit, timeouts, crash detection.
+"""One IPython kernel for one run: jailed, memory limit, timeouts, crash detection.
 
 The kernel is an ``ipykernel`` process started with this interpreter through a private kernel
 spec, so neither the user's Jupyter/IPython configuration nor installed kernel specs change
-what runs. A small launcher sets ``RLIMIT_AS`` before ipykernel starts: runaway allocations
-raise ``MemoryError`` inside the kernel (or kill it, which we detect) instead of exhausting the
-machine. Transport is IPC (unix sockets in a private temp dir), so no TCP port is opened.
+what runs. With a ``Jail`` it runs inside bubblewrap (see ``thinkact.sandbox``), which also
+sets the memory and process limits; without one (the user's explicit ``--unsafe-python``) a
+small launcher sets ``RLIMIT_AS``. Runaway allocations raise ``MemoryError`` inside the kernel
+(or kill it, which we detect) instead of exhausting the machine. Transport is IPC (unix
+sockets in a private temp dir, bound into the jail), so no TCP port is opened.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import os
 import queue
 import re
 import shutil
@@ -27,6 +30,7 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
+from thinkact.sandbox import Jail
 from thinkact.tools.subprocess_env import child_env
 
 _KERNEL_NAME = "thinkact-python"
@@ -81,13 +85,24 @@ class ExecOutcome:
         return out
 
 
+class _KernelManager(AsyncKernelManager):
+    """Hands the connection file (written 0600 by its owner) to the jail's uid."""
+
+    owner_uid: int | None = None
+
+    def write_connection_file(self, **kwargs: Any) -> None:
+        super().write_connection_file(**kwargs)
+        if self.owner_uid is not None:
+            os.chown(self.connection_file, self.owner_uid, self.owner_uid)
+
+
 class KernelSession:
     """A lazily started kernel bound to a working directory."""
 
     def __init__(
         self, cwd: Path, *, memory_limit_bytes: int, startup_timeout_s: float = 60.0,
         interrupt_grace_s: float = 5.0, max_output_chars: int = 1_000_000,
-        image_dir: str = "plots", pass_secrets: bool = False,
+        image_dir: str = "plots", pass_secrets: bool = False, jail: Jail | None = None,
     ) -> None:
         self.cwd = cwd
         self.memory_limit_bytes = memory_limit_bytes
@@ -96,6 +111,7 @@ class KernelSession:
         self.max_output_chars = max_output_chars
         self.image_dir = image_dir
         self.pass_secrets = pass_secrets
+        self.jail = jail  # None: unconfined (the user's explicit choice)
         self._tmp: Path | None = None
         self._km: AsyncKernelManager | None = None
         self._kc: AsyncKernelClient | None = None
@@ -113,23 +129,17 @@ class KernelSession:
         self._tmp = Path(tempfile.mkdtemp(prefix="thinkact-kernel-"))
         spec_dir = self._tmp / "kernels" / _KERNEL_NAME
         spec_dir.mkdir(parents=True)
-        argv = [sys.executable, "-c", _LAUNCHER, str(int(self.memory_limit_bytes)),
-                "-f", "{connection_file}", "--HistoryManager.enabled=False"]
-        spec = {"argv": argv, "display_name": "thinkact python", "language": "python"}
-        (spec_dir / "kernel.json").write_text(json.dumps(spec))
-        ksm = KernelSpecManager(kernel_dirs=[str(self._tmp / "kernels")],
-                                ensure_native_kernel=False)
-        km = AsyncKernelManager(kernel_name=_KERNEL_NAME, kernel_spec_manager=ksm)
+        km = _KernelManager(kernel_name=_KERNEL_NAME, kernel_spec_manager=KernelSpecManager(
+            kernel_dirs=[str(self._tmp / "kernels")], ensure_native_kernel=False))
         km.transport = "ipc"
         km.ip = str(self._tmp / "ipc")
         km.connection_file = str(self._tmp / "connection.json")
-        env = child_env(pass_secrets=self.pass_secrets)
+        (spec_dir / "kernel.json").write_text(json.dumps(self._spec(km)))
+        env = self._env()
         for key, sub in (("IPYTHONDIR", "ipython"), ("JUPYTER_CONFIG_DIR", "config"),
                          ("JUPYTER_RUNTIME_DIR", "runtime"), ("JUPYTER_DATA_DIR", "data"),
                          ("MPLCONFIGDIR", "mpl")):
             env[key] = str(self._tmp / sub)
-        env.pop("JUPYTER_PATH", None)
-        env.pop("PYTHONSTARTUP", None)
         env["JUPYTER_PLATFORM_DIRS"] = "1"
         env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
         env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
@@ -144,6 +154,35 @@ class KernelSession:
             await self.shutdown()
             raise
         self.starts += 1
+
+    def _spec(self, km: _KernelManager) -> dict[str, Any]:
+        """The kernel spec: the jailed kernel, or the plain launcher with its memory cap."""
+        kernel = ["-f", "{connection_file}", "--HistoryManager.enabled=False"]
+        if self.jail is None:
+            argv = [sys.executable, "-c", _LAUNCHER, str(int(self.memory_limit_bytes)), *kernel]
+            return {"argv": argv, "display_name": "thinkact python", "language": "python"}
+        assert self._tmp is not None
+        jail = Jail(self.jail.workspace, network=self.jail.network,
+                    max_processes=self.jail.max_processes,
+                    memory_limit_bytes=self.memory_limit_bytes, binds=(self._tmp,))
+        jail.prepare()
+        if os.geteuid() == 0:
+            km.owner_uid = jail.uid
+        # A signal would reach bwrap, not the kernel: interrupts go as a control message.
+        # parent_handle=1: its parent is the jail's init, and bwrap ends it with thinkact.
+        argv = [sys.executable, "-m", "ipykernel_launcher", *kernel,
+                "--IPKernelApp.parent_handle=1"]
+        return {"argv": jail.command(argv),
+                "display_name": "thinkact python (jailed)", "language": "python",
+                "interrupt_mode": "message"}
+
+    def _env(self) -> dict[str, str]:
+        if self.jail is None or self.pass_secrets:
+            env = child_env(pass_secrets=self.pass_secrets)
+            env.pop("JUPYTER_PATH", None)
+            env.pop("PYTHONSTARTUP", None)
+            return env
+        return self.jail.env()
 
     async def shutdown(self) -> None:
         kc, km, tmp = self._kc, self._km, self._tmp

@@ -3,6 +3,8 @@
 State (variables, imports, functions) lives across calls within a run, like a notebook. A call
 that runs too long is interrupted (KeyboardInterrupt) while the kernel and its state survive;
 a kernel that dies (crash, memory kill) is restarted and the model is told its state is gone.
+The kernel runs in a bubblewrap jail (``thinkact.sandbox``); where no jail can start the tool
+refuses to run, unless ``unsafe=True`` (the user's explicit ``--unsafe-python``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from thinkact.sandbox import Jail, SandboxUnavailable, check_available
 from thinkact.tools.base import ToolContext, ToolError, ToolSpec
 from thinkact.tools.builtin.python_kernel import ExecOutcome, KernelSession
 from thinkact.tools.untrusted import neutralize
@@ -32,7 +35,9 @@ class PythonTool:
 
     ``timeout_s`` is the default per-call execution limit, ``max_timeout_s`` the most a call
     may ask for. ``memory_limit_bytes`` caps the kernel's address space (0 = no cap).
-    Secret-looking environment variables are withheld unless ``pass_secrets``.
+    The kernel sees an allow-listed environment (no secrets) unless ``pass_secrets``; it has
+    no network unless ``network``, and at most ``max_processes`` processes and threads.
+    Where bwrap cannot jail it, every call fails with how to install it, unless ``unsafe``.
     """
 
     def __init__(
@@ -40,6 +45,7 @@ class PythonTool:
         max_timeout_s: float = 600.0, memory_limit_bytes: int = 2 * 1024**3,
         max_output_chars: int = 1_000_000, startup_timeout_s: float = 60.0,
         interrupt_grace_s: float = 5.0, pass_secrets: bool = False, name: str = "python",
+        unsafe: bool = False, network: bool = False, max_processes: int = 256,
     ) -> None:
         self.workspace = Path(workspace) if workspace is not None else None
         self.exec_timeout_s = timeout_s
@@ -49,6 +55,7 @@ class PythonTool:
         self.startup_timeout_s = startup_timeout_s
         self.interrupt_grace_s = interrupt_grace_s
         self.pass_secrets = pass_secrets
+        self.unsafe, self.network, self.max_processes = unsafe, network, max_processes
         self._session: KernelSession | None = None
         self._run_id: str | None = None
         self._lock = asyncio.Lock()
@@ -58,8 +65,8 @@ class PythonTool:
                 "type": "object",
                 "properties": {
                     "code": {"type": "string", "description": "Python source to execute."},
-                    "timeout_s": {
-                        "type": "number", "exclusiveMinimum": 0,
+                    "timeout_s": {  # no bounds here: a value out of range is not an error
+                        "type": ["number", "null"],
                         "description": (f"Time limit in seconds for this call (default "
                                         f"{timeout_s:g}, at most {self.max_timeout_s:g})."),
                     },
@@ -86,18 +93,35 @@ class PythonTool:
         code = arguments.get("code")
         if not isinstance(code, str):
             raise ToolError("python needs a 'code' string")
-        limit = arguments.get("timeout_s", self.exec_timeout_s)
-        if not isinstance(limit, int | float) or limit <= 0:
-            raise ToolError("timeout_s must be a positive number of seconds")
-        limit = min(float(limit), self.max_timeout_s)
+        limit, note = self._limit(arguments.get("timeout_s"))
         async with self._lock:
+            if not self.unsafe:
+                try:
+                    check_available(self.network)
+                except SandboxUnavailable as exc:
+                    raise ToolError(f"the python tool cannot run: {exc}") from None
             session = await self._session_for(ctx)
             try:
                 await session.start()
             except Exception as exc:
                 raise ToolError(f"could not start the Python kernel: {exc}") from exc
             outcome = await session.execute(code, limit)
-        return _report(outcome, limit)
+        return _report(outcome, limit) + note
+
+    def _limit(self, asked: Any) -> tuple[float, str]:
+        """The time limit for a call and a note for the result when the asked one was not
+        usable. Weak models fill optional fields with 0 or huge numbers; an error would
+        invite the same call again, so the default (or the ceiling) is used instead."""
+        if asked is None:
+            return self.exec_timeout_s, ""
+        if isinstance(asked, bool) or not isinstance(asked, int | float) or asked <= 0:
+            return self.exec_timeout_s, (f"\n[note: timeout_s={asked!r} is not a positive "
+                                         f"number; the default {self.exec_timeout_s:g}s was "
+                                         "used]")
+        if asked > self.max_timeout_s:
+            return self.max_timeout_s, (f"\n[note: timeout_s={asked:g} is above the most "
+                                        f"allowed; {self.max_timeout_s:g}s was used]")
+        return float(asked), ""
 
     async def _session_for(self, ctx: ToolContext) -> KernelSession:
         """One kernel per run: a call from another run gets a fresh kernel in its workspace."""
@@ -111,6 +135,8 @@ class PythonTool:
                 startup_timeout_s=self.startup_timeout_s,
                 interrupt_grace_s=self.interrupt_grace_s,
                 max_output_chars=self.max_output_chars, pass_secrets=self.pass_secrets,
+                jail=None if self.unsafe else Jail(cwd, network=self.network,
+                                                   max_processes=self.max_processes),
             )
             self._run_id = ctx.run_id
         return self._session

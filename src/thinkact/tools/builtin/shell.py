@@ -1,7 +1,10 @@
 """``shell``: run a bash command in the workspace. Off by default; asks before every command.
 
-Each command runs as ``bash -c`` in its own process group with the workspace as cwd; on
-timeout (or cancellation) the whole group is killed, so background children do not linger.
+Each command runs as ``bash -c`` in the same kind of bubblewrap jail as the python kernel
+(``thinkact.sandbox``: only the workspace writable, no network, no secrets), in its own
+process group with the workspace as cwd; on timeout (or cancellation) the whole group is
+killed, and the jail with it, so background children do not linger. Where no jail can
+start the tool refuses to run, unless ``unsafe=True`` (``--unsafe-python``).
 Approval goes through an ``ApprovalPolicy``: the tool asks its ``approver`` itself, so a
 shell is never run unapproved just because nobody wired a policy into the Toolset. Pass
 ``require_approval=False`` only when the user explicitly opted out (or the Toolset's own
@@ -18,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from thinkact.messages import ToolCall
+from thinkact.sandbox import Jail, SandboxUnavailable, check_available
 from thinkact.tools.base import ToolContext, ToolError, ToolRejected, ToolSpec
 from thinkact.tools.subprocess_env import child_env, kill_group
 from thinkact.tools.toolset import ApprovalPolicy
@@ -36,8 +40,10 @@ _counter = itertools.count(1)
 class ShellTool:
     """The ``shell`` tool. ``approver`` is asked for every command when ``require_approval``.
 
-    ``env`` replaces the inherited environment; secret-looking variables are withheld from
-    either unless ``pass_secrets``.
+    Jailed commands see an allow-listed environment plus ``env``; unjailed ones (``unsafe``)
+    see ``env`` or the inherited one. Secret-looking variables are withheld from either;
+    ``pass_secrets`` passes ``env`` (or the inherited one) whole. ``network`` and
+    ``max_processes`` as for the python tool.
     """
 
     def __init__(
@@ -45,6 +51,7 @@ class ShellTool:
         approver: ApprovalPolicy | None = None, timeout_s: float = 60.0,
         max_timeout_s: float = 600.0, max_output_bytes: int = 200_000,
         env: dict[str, str] | None = None, pass_secrets: bool = False, name: str = "shell",
+        unsafe: bool = False, network: bool = False, max_processes: int = 256,
     ) -> None:
         self.workspace = Path(workspace) if workspace is not None else None
         self.require_approval = require_approval
@@ -54,6 +61,7 @@ class ShellTool:
         self.max_output_bytes = max_output_bytes
         self.env = env
         self.pass_secrets = pass_secrets
+        self.unsafe, self.network, self.max_processes = unsafe, network, max_processes
         self._spec = ToolSpec(
             name=name, description=_DESCRIPTION,
             parameters={
@@ -88,11 +96,25 @@ class ShellTool:
         if not isinstance(limit, int | float) or limit <= 0:
             raise ToolError("timeout_s must be a positive number of seconds")
         limit = min(float(limit), self.max_timeout_s)
+        if not self.unsafe:
+            try:
+                check_available(self.network)
+            except SandboxUnavailable as exc:
+                raise ToolError(f"the shell tool cannot run: {exc}") from None
         if self.require_approval:
             await self._approve(arguments)
-        cwd = (self.workspace or ctx.workspace)
+        cwd = (self.workspace or ctx.workspace).resolve()
         cwd.mkdir(parents=True, exist_ok=True)
         return await self._run(command, cwd, limit)
+
+    def _argv_env(self, command: str, cwd: Path) -> tuple[list[str], dict[str, str]]:
+        if self.unsafe:
+            return ["bash", "-c", command], child_env(self.env, pass_secrets=self.pass_secrets)
+        jail = Jail(cwd, network=self.network, max_processes=self.max_processes)
+        jail.prepare()
+        given = child_env(self.env, pass_secrets=True) if self.pass_secrets else (
+            child_env(self.env) if self.env else {})
+        return jail.command(["bash", "-c", command]), jail.env(extra=given)
 
     async def _approve(self, arguments: dict[str, Any]) -> None:
         if self.approver is None:
@@ -105,9 +127,9 @@ class ShellTool:
             raise ToolRejected(f"the user rejected this command: {reason}")
 
     async def _run(self, command: str, cwd: Path, limit: float) -> str:
-        env = child_env(self.env, pass_secrets=self.pass_secrets)
+        argv, env = self._argv_env(command, cwd)
         proc = await asyncio.create_subprocess_exec(
-            "bash", "-c", command, cwd=str(cwd), env=env,
+            *argv, cwd=str(cwd), env=env,
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE, start_new_session=True,
         )
