@@ -167,4 +167,7 @@ def _old_backend(described: dict[str, Any]) -> dict[str, Any]:
                 "checkpoint": described.get("checkpoint"), "options": options}
     if provider == "scripted":
         return {"provider": "scripted", "script": described.get("script")}
-    return {k: described[k] for k in ("provider", "model", "base_url") if described.get(k)}
+    spec = {k: described[k] for k in ("provider", "model", "base_url") if described.get(k)}
+    if described.get("given_context_window"):  # --context-window, recorded for a resume
+        spec["options"] = {"context_window": described["given_context_window"]}
+    return spec

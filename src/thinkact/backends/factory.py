@@ -142,8 +142,10 @@ def _resolve_local(spec: BackendSpec) -> BackendSpec | None:
                                   f"{section[key]!r}") from None
     if section.get("model"):
         options["name"] = str(section["model"])
+    # a context window given for a server does not apply in process: the checkpoint's holds
+    options.update({k: v for k, v in spec.options.items() if k != "context_window"})
     return spec.model_copy(update={"provider": name, "checkpoint": str(_checked(ckpt)),
-                                   "options": {**options, **spec.options}, "model": None})
+                                   "options": options, "model": None})
 
 
 def _checked(ckpt: Path) -> Path:

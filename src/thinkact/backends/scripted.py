@@ -21,7 +21,7 @@ from typing import Any
 
 from thinkact.backends.base import GenerationOptions
 from thinkact.backends.config import ConfigError
-from thinkact.backends.tokens import estimate_request, estimate_text
+from thinkact.backends.tokens import estimate_request, estimate_tokens
 from thinkact.events import AssistantMessage, BackendEvent, ContentDelta, ReasoningDelta
 from thinkact.messages import Message, ToolCall, Usage
 from thinkact.tools.base import ToolSpec
@@ -87,10 +87,10 @@ class ScriptedBackend:
             yield ReasoningDelta(text=piece)
         for piece in self._chunks(turn.content or ""):
             yield ContentDelta(text=piece)
-        reasoning = estimate_text(len(turn.reasoning or ""))
+        reasoning = estimate_tokens(turn.reasoning or "")
         usage = Usage(
             prompt_tokens=0,  # unknown without an O(history) count; the loop estimates it
-            completion_tokens=reasoning + estimate_text(len(turn.content or "")),
+            completion_tokens=reasoning + estimate_tokens(turn.content or ""),
             reasoning_tokens=reasoning,
         )
         yield AssistantMessage(

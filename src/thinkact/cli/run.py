@@ -64,6 +64,9 @@ def run_command(
                         ] = None,
     model: Annotated[str | None, Opt(help="Model name at the provider.")] = None,
     base_url: Annotated[str | None, Opt(help="OpenAI-compatible endpoint URL.")] = None,
+    context_window: Annotated[int | None, Opt(help="The server's context window in tokens "
+                                              "(default: what the server says, else the "
+                                              "preset's).")] = None,
     api_key_env: Annotated[str | None, Opt(help="Read the API key from this environment "
                                            "variable.")] = None,
     max_steps: Annotated[int | None, Opt(help="Stop after this many steps.")] = None,
@@ -137,8 +140,8 @@ def run_command(
 ) -> None:
     """Run an agent on TASK (or --resume a recorded run)."""
     flags = RunFlags(
-        provider=provider, model=model, base_url=base_url, api_key_env=api_key_env,
-        checkpoint=checkpoint, script=script, max_steps=max_steps,
+        provider=provider, model=model, base_url=base_url, context_window=context_window,
+        api_key_env=api_key_env, checkpoint=checkpoint, script=script, max_steps=max_steps,
         max_tool_calls=max_tool_calls, max_thinking_tokens=max_thinking_tokens,
         max_step_tokens=max_step_tokens, timeout=timeout,
         final_answer_grace=final_answer_grace, max_cost=max_cost,

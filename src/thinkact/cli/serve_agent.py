@@ -31,6 +31,8 @@ def serve_agent(
     provider: Annotated[str | None, Opt(help="The model the agent uses, as for 'run'.")] = None,
     model: Annotated[str | None, Opt(help="Model name at the provider.")] = None,
     base_url: Annotated[str | None, Opt(help="OpenAI-compatible endpoint URL.")] = None,
+    context_window: Annotated[int | None, Opt(help="The server's context window, as for "
+                                              "'run'.")] = None,
     api_key_env: Annotated[str | None, Opt(help="Read the API key from this variable.")
                            ] = None,
     checkpoint: Annotated[Path | None, Opt(help="Checkpoint for --provider local.")] = None,
@@ -78,8 +80,9 @@ def serve_agent(
     from thinkact.ui import create_ui_app
 
     flags = RunFlags(
-        provider=provider, model=model, base_url=base_url, api_key_env=api_key_env,
-        checkpoint=checkpoint, script=script, tools=tools, facts_db=facts_db,
+        provider=provider, model=model, base_url=base_url, context_window=context_window,
+        api_key_env=api_key_env, checkpoint=checkpoint, script=script, tools=tools,
+        facts_db=facts_db,
         max_steps=max_steps, max_tool_calls=max_tool_calls, timeout=timeout, verify=verify,
         temperature=temperature, top_p=top_p, system_prompt=system_prompt, heavy=heavy,
         aggregate=aggregate, no_mcp=True)

@@ -17,6 +17,7 @@ sections of ``thinkact.backends.config`` and ``thinkact.backends.factory``, and:
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,8 @@ from thinkact.tools.toolset import ApprovalPolicy
 # flag -> Budget field
 BUDGET_FLAGS = {"max_steps": "max_steps", "max_tool_calls": "max_tool_calls",
                 "max_thinking_tokens": "max_thinking_tokens",
-                "max_step_tokens": "max_thinking_tokens_per_step", "timeout": "max_wall_time_s",
+                "max_step_tokens": "max_thinking_tokens_per_step",
+                "thinking_tokens": "thinking_tokens_per_step", "timeout": "max_wall_time_s",
                 "max_cost": "max_cost_usd", "final_answer_grace": "final_answer_grace_s"}
 
 
@@ -55,6 +57,7 @@ class RunFlags:
     provider: str | None = None
     model: str | None = None
     base_url: str | None = None
+    context_window: int | None = None
     api_key_env: str | None = None
     checkpoint: Path | None = None
     script: Path | None = None
@@ -62,6 +65,8 @@ class RunFlags:
     max_tool_calls: int | None = None
     max_thinking_tokens: int | None = None
     max_step_tokens: int | None = None
+    thinking_tokens: int | None = None
+    min_thinking_tokens: int | None = None
     timeout: float | None = None
     final_answer_grace: float | None = None
     max_cost: float | None = None
@@ -105,8 +110,8 @@ class RunFlags:
         options = base.options
         if recorded is not None and heavy is not None and heavy.index and options.seed is not None:
             options = replace(options, seed=options.seed - heavy.index)  # trajectory k: seed + k
-        options = replace(options, **{k: getattr(self, k) for k in ("temperature", "top_p", "seed")
-                                      if getattr(self, k) is not None})
+        options = replace(options, **{k: getattr(self, k) for k in (
+            "temperature", "top_p", "seed", "min_thinking_tokens") if getattr(self, k) is not None})
         if (options.temperature or 0) < 0 or not 0 < (
                 options.top_p if options.top_p is not None else 1) <= 1:
             raise UsageError("--temperature must be >= 0 and --top-p in (0, 1]")
@@ -130,7 +135,7 @@ class RunFlags:
 
         given = {"model": self.model, "base_url": self.base_url,
                  "api_key_env": self.api_key_env, "checkpoint": self.checkpoint,
-                 "script": self.script}
+                 "script": self.script, "context_window": self.context_window}
         base = recorded.backend if recorded is not None and self.provider is None else (
             BackendSpec(provider=self.provider))
         spec = BackendSpec.parse(base, **{k: v for k, v in given.items() if v is not None})
@@ -198,9 +203,14 @@ class PausingPrompt:
 
 def cli_approver(allow_all: bool) -> ApprovalPolicy:
     """The shell tool's approver in the terminal: asks with the live view paused."""
-    from thinkact.tools.approval import ConsolePrompt, shell_approver
+    from thinkact.tools.approval import NO_TTY_REASON, ConsolePrompt, DenyAll, shell_approver
 
-    return shell_approver(allow_all, PausingPrompt(ConsolePrompt()))
+    approver = shell_approver(allow_all, PausingPrompt(ConsolePrompt()))
+    if isinstance(approver, DenyAll):  # said now, not at the first refused command: the run
+        # can still be restarted right
+        print(f"warning: --shell: {NO_TTY_REASON}; until then every shell command is refused",
+              file=sys.stderr)
+    return approver
 
 
 def prompt_of(shell: Tool | None) -> PausingPrompt | None:

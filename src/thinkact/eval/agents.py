@@ -27,7 +27,8 @@ MakeAgent = Callable[[str, Item, int, list[Tool]], Agent]
 RUN_OPTIONS: dict[str, Any] = {
     "provider": None, "model": None, "base_url": None, "api_key_env": None,
     "checkpoint": None, "script": None, "max_steps": None, "max_tool_calls": None,
-    "max_thinking_tokens": None, "max_step_tokens": None,
+    "max_thinking_tokens": None, "max_step_tokens": None, "thinking_tokens": None,
+    "min_thinking_tokens": None,
     "timeout": None, "final_answer_grace": None, "max_cost": None, "context_strategy": None,
     "tools": None, "workspace": None, "system_prompt": None, "temperature": None,
     "top_p": None, "seed": None, "verify": None, "facts_db": None,
