@@ -237,10 +237,11 @@ class Launch:
             given = self.given_workspace
             config = config.replace(workspace=given / rid.rsplit(".", 1)[-1]
                                     if given is not None else own)
+        names = config.tools.names or []
+        approver = cli_approver(config.tools.shell_approval == "off") if "shell" in names else None
         try:
-            return config.build(
-                run_id=rid, backend=self.backend, trace=self.store, tools=list(shared),
-                approver=cli_approver(config.tools.shell_approval == "off"))
+            return config.build(run_id=rid, backend=self.backend, trace=self.store,
+                                tools=list(shared), approver=approver)
         except (ValueError, SandboxUnavailable) as exc:
             raise UsageError(str(exc)) from None
 
