@@ -31,6 +31,6 @@ def test_no_bwrap_refuses_then_unsafe_python_runs_recorded_and_shown(tmp_path: P
     store = SQLiteTraceStore(db)
     try:
         run = store.list_runs()[0].run_id
-        assert store.load_state(run).config["setup"]["unsafe_python"] is True
+        assert store.load_state(run).config["tools"]["unsafe_python"] is True
     finally:
         store.close()
