@@ -235,7 +235,7 @@ class ToolPlan:
             wanted.append("facts")
         if wanted == [] and not self.shell:
             return []
-        from thinkact.sandbox import SandboxUnavailable, check_available
+        from thinkact.sandbox import SandboxUnavailable, check_available, check_workspace
 
         try:  # --yes-shell: the approver is AllowAll (registry's ``shell`` keyword is the flag)
             tools = build_tools(wanted if wanted != [] else ["shell"], workspace=workspace,
@@ -244,6 +244,8 @@ class ToolPlan:
                                 unsafe=self.unsafe_python, network=self.python_network)
             if not self.unsafe_python and {"python", "shell"} & {t.spec.name for t in tools}:
                 check_available(self.python_network)  # refuse now, not at the first call
+                if os.geteuid() == 0:
+                    check_workspace(workspace)
         except (ValueError, SandboxUnavailable) as exc:
             raise UsageError(str(exc)) from None
         return tools
