@@ -60,7 +60,12 @@ def sweep_chart(setting: str, points: Sequence[dict[str, Any]], title: str, path
         ax.set_ylabel("accuracy (95% CI)")
         if all(isinstance(v, int | float) and v > 0 for v in x) and len(set(x)) > 1 and \
                 max(x) / min(x) >= 8:
+            from matplotlib.ticker import ScalarFormatter
+
             ax.set_xscale("log", base=2)
+            ax.xaxis.set_major_formatter(ScalarFormatter())  # 8, not 2^3
+        if ax is left:
+            ax.set_xticks(x)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
