@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from thinkact.backends.presets import Price
-from thinkact.backends.tokens import estimate_text
+from thinkact.backends.tokens import estimate_tokens
 from thinkact.messages import Message, Usage
 
 
@@ -71,8 +71,7 @@ class Spend:
     def add_model_call(self, usage: Usage, message: Message, price: Price | None) -> None:
         self.usage = self.usage + usage
         # Providers that do not report reasoning tokens still spend them: estimate.
-        self.thinking_tokens += usage.reasoning_tokens or estimate_text(
-            len(message.reasoning or ""))
+        self.thinking_tokens += usage.reasoning_tokens or estimate_tokens(message.reasoning or "")
         if price is not None:
             self.cost_usd += price.cost(usage.prompt_tokens, usage.completion_tokens,
                                         usage.cached_tokens)
