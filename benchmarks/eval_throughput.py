@@ -7,7 +7,8 @@ Printed: items/s at concurrency 1 and 8 and their ratio (the ceiling is 8 when t
 latency dominates); with ``--ray``, items/s with 2 Ray workers on a local cluster (started
 before the clock; the workers' start is timed); the bare cost per item of ``Agent.arun``
 with the same backend, tools and SQLite trace; the eval's cost per item at concurrency 1;
-and the difference, which is the harness (claim the row, read the run back from its trace, score, finish the row).
+and the difference, which is the harness (claim the row, read the run back from its trace,
+score, finish the row).
 Figures are wall clock on whatever machine runs it: compare the ratios.
 
     .venv/bin/python benchmarks/eval_throughput.py [--items 300] [--delay-ms 20] [--ray]
