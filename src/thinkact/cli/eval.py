@@ -67,13 +67,6 @@ def _eval_run(
     sweep: Annotated[list[str] | None, Opt("--sweep", help="SETTING=V1,V2,...: one eval per "
                                            "value (heavy, max_tool_calls, thinking_tokens, "
                                            "any run option); repeatable.")] = None,
-    thinking_tokens: Annotated[int | None, Opt(help="Reasoning tokens per step: a local "
-                                               "model's thinking is closed there and it "
-                                               "answers; remote: max_tokens and the "
-                                               "provider's reasoning setting.")] = None,
-    min_thinking_tokens: Annotated[int | None, Opt(help="Local models: an end of thinking "
-                                                   "before this many tokens becomes 'Wait' "
-                                                   "(at most twice a step).")] = None,
     executor: Annotated[str, Opt(help="local, or ray (items, epochs and heavy trajectories "
                                  "over a Ray cluster; thinkact[ray]).")] = "local",
     ray_address: Annotated[str | None, Opt(help="Ray cluster address (default: start a "
@@ -99,8 +92,6 @@ def _eval_run(
                 members = store.sweep_members(ref) if ref.startswith("sw-") else [ref]
             else:
                 assert suite is not None
-                run_options.update(thinking_tokens=thinking_tokens,
-                                   min_thinking_tokens=min_thinking_tokens)
                 spec = _spec(suite, run_options, {
                     "limit": limit, "per_category": per_category, "epochs": epochs,
                     "concurrency": concurrency, "item_timeout": item_timeout,

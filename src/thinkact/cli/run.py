@@ -42,6 +42,7 @@ from thinkact.recipes import apply_recipe
 from thinkact.traces.sqlite import SQLiteTraceStore
 
 Opt = typer.Option
+SAMPLING = ("temperature", "top_p", "seed", "min_thinking_tokens")  # GenerationOptions fields
 
 
 def register(app: typer.Typer) -> None:
@@ -72,6 +73,13 @@ def run_command(
     max_thinking_tokens: Annotated[int | None, Opt(help="Reasoning tokens for the whole "
                                                    "run.")] = None,
     max_step_tokens: Annotated[int | None, Opt(help="max_tokens of each model call.")] = None,
+    thinking_tokens: Annotated[int | None, Opt(help="Reasoning tokens per step: a local "
+                                               "model's thinking is closed there and it goes "
+                                               "on to answer; remote: max_tokens and the "
+                                               "provider's reasoning setting.")] = None,
+    min_thinking_tokens: Annotated[int | None, Opt(help="Local models: an end of thinking "
+                                                   "before this many tokens becomes 'Wait' "
+                                                   "(at most twice a step).")] = None,
     timeout: Annotated[float | None, Opt(help="Wall-clock budget in seconds: a deadline "
                                           "that cuts off a model or tool call still "
                                           "running.")] = None,
@@ -228,15 +236,16 @@ def plan_launch(store: SQLiteTraceStore, task: str | None, resume: str | None,
     for key, opt in [("max_steps", "max_steps"), ("max_tool_calls", "max_tool_calls"),
                      ("max_thinking_tokens", "max_thinking_tokens"),
                      ("max_thinking_tokens_per_step", "max_step_tokens"),
+                     ("thinking_tokens_per_step", "thinking_tokens"),
                      ("max_wall_time_s", "timeout"), ("max_cost_usd", "max_cost"),
                      ("final_answer_grace_s", "final_answer_grace")]:
         if o[opt] is not None:
             budget_args[key] = o[opt]
     sampling = {k: v for k, v in (recorded.get("options") or {}).items()
-                if k in ("temperature", "top_p", "seed") and v is not None}
+                if k in SAMPLING and v is not None}
     if heavy is not None and resume is not None and "seed" in sampling:
         sampling["seed"] -= 1  # recorded from trajectory 1, which ran with seed + 1
-    sampling.update({k: o[k] for k in ("temperature", "top_p", "seed") if o[k] is not None})
+    sampling.update({k: o[k] for k in SAMPLING if o[k] is not None})
     if sampling.get("temperature", 0) < 0 or not 0 < sampling.get("top_p", 1) <= 1:
         raise UsageError("--temperature must be >= 0 and --top-p in (0, 1]")
     verify = o["verify"] if o["verify"] is not None else (recorded.get("verify") or {}).get(
