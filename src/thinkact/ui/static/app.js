@@ -174,9 +174,12 @@ async function runPage(runId, params) {
       h("button", {class: "primary", id: "fork-go", text: "Fork and run", onclick: () => act(`api/runs/${runId}/fork`, {step: +step.value, message: text.value || null})})));
   }
 
+  let generation = 0;  // a newer render (jump, search, live update) makes older ones stop
   async function renderPage(scrollTo, fetched) {
+    const mine = ++generation;
     const first = page * PAGE + 1, last = first + PAGE - 1;
     const recs = await (fetched || stepsOf(page));
+    if (mine !== generation) return;
     const byStep = new Map();
     for (const r of recs) {
       const n = r.step == null ? 0 : r.step;
@@ -196,6 +199,7 @@ async function runPage(runId, params) {
     const cards = new Map(order.filter(n => head.has(n)).map(n => [n, card(n)]));
     timeline.replaceChildren(...cards.values());
     await new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)));
+    if (mine !== generation) return;
     timeline.replaceChildren(...order.map(n => cards.get(n) || card(n)));
     const pages = Math.ceil(total() / PAGE);
     pager.replaceChildren(h("button", {id: "prev", text: "‹", disabled: page === 0, onclick: () => { page--; renderPage(); }}),
