@@ -43,6 +43,7 @@ def test_live_export_then_the_same_spans_again(tmp_path: Path) -> None:
         assert tool["attributes"]["gen_ai.tool.call.id"]
         chat = next(s for s in live if s["name"] == "chat scripted")
         assert chat["attributes"]["gen_ai.usage.reasoning.output_tokens"] > 0
+        assert chat["attributes"]["gen_ai.provider.name"] == "scripted"
         assert chat["resource"]["service.name"] == "thinkact"
         assert "input.value" not in root["attributes"]  # content is opt-in
         receiver.spans.clear()

@@ -272,3 +272,24 @@ def test_evals_page_reports_and_links_each_item_to_its_run(page: Any, site: Site
     failed.locator("a").click()
     p.wait_for_selector(".runhead [data-status='completed']")
     assert "What is 2+2?" in p.inner_text(".runhead")
+
+
+def test_playground_starts_a_heavy_run_and_shows_its_lanes(page: Any, site: Site) -> None:
+    script = site.script("heavy", 1)
+    p = open_(page, site, "play")
+    p.fill("#task", "Write one file, twice over.")
+    p.fill("#provider", "scripted")
+    p.fill("#script", str(script))
+    p.fill("#tools", "files")
+    p.fill("#heavy", "2")
+    p.select_option("#aggregate", "vote")
+    p.click("#start")
+    p.wait_for_url("**/#/group/*")
+    p.wait_for_selector("#agreed", timeout=60_000)  # the page polls until the vote is in
+    assert p.locator("#lanes .lane").count() == 2
+    assert p.locator(".lane.agrees").count() == 2
+    assert p.inner_text("#agreed") == "agrees with trajectories 1, 2"
+    group = p.url.rsplit("/", 1)[1]
+    with SQLiteTraceStore(site.db) as store:
+        assert store.run_info(group)["reason"] == "vote: attempt 1"
+        assert store.run_info(f"{group}.2")["tool_calls"] == 1

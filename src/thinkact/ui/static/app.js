@@ -414,6 +414,7 @@ function playPage() {
     field("max tool calls", inp("max_tool_calls", {type: "number", min: 0})),
     field("timeout (s)", inp("timeout", {type: "number", min: 1})),
     field("heavy N", inp("heavy", {type: "number", min: 1, max: 16})),
+    field("aggregate", h("select", {id: "aggregate", name: "aggregate"}, ["", "reflect", "vote"].map(v => h("option", {value: v, text: v || "auto"})))),
     field("script", inp("script", {placeholder: "JSON turns for --provider scripted"})),
     h("span"), h("button", {class: "primary", id: "start", type: "submit", text: "Start run"}));
   form.addEventListener("submit", async ev => {
