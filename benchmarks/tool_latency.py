@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from thinkact.tools.base import ToolContext
-from thinkact.tools.python_tool import PythonTool
+from thinkact.tools.builtin.python_tool import PythonTool
 
 
 @dataclass
@@ -138,7 +138,7 @@ async def measure_search(reps: int) -> Measurement:
     """Local search query latency (SQLite FTS5/BM25) vs a linear scan of the same passages."""
     import re
 
-    from thinkact.tools.search.index import SearchIndex
+    from thinkact.tools.builtin.search.index import SearchIndex
 
     pages, rounds = 60, max(1, reps // 4)
     with tempfile.TemporaryDirectory() as tmp:

@@ -25,12 +25,15 @@ class ToolCall(BaseModel):
 
     ``truncated`` marks a call whose end marker never arrived (the output was cut off), so
     its arguments are incomplete; the Toolset reports that instead of running it.
+    ``written_as`` names the text format a call was recovered from when the model wrote it
+    as content (``hermes``, ``json``, ``llama3``, ``mistral``); ``None`` for a native call.
     """
 
     id: str
     name: str
     arguments: str = "{}"
     truncated: bool = False
+    written_as: str | None = None
 
     def parse_arguments(self) -> dict[str, Any]:
         """Parse the raw JSON arguments; raises ``ValueError`` naming the problem."""

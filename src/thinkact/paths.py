@@ -14,3 +14,12 @@ def data_dir(env: Mapping[str, str] | None = None) -> Path:
         return Path(env["THINKACT_HOME"]).expanduser()
     base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base).expanduser() / "thinkact"
+
+
+def default_trace_db(env: Mapping[str, str] | None = None) -> Path:
+    return data_dir(env) / "traces.sqlite"
+
+
+def default_workspace(run_id: str, env: Mapping[str, str] | None = None) -> Path:
+    """A fresh directory per run, so tools of different runs never share files."""
+    return data_dir(env) / "workspaces" / run_id

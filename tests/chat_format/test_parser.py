@@ -105,6 +105,15 @@ CASES = [
          [("functions.get_weather:0", "get_weather", '{"city": "Bei')], truncated=[True]),
     Case("text after section end dropped", SB + call("functions.f:0", "{}") + SE + "trailing",
          [("functions.f:0", "f", "{}")]),
+    # vLLM and SGLang return the calls of every section, not only the first one's
+    Case("two sections", "Checking. " + SB + call("functions.f:0", "{}") + SE + " then "
+         + SB + call("functions.g:1", BJ) + call("functions.h:2", "{}") + SE,
+         [("functions.f:0", "f", "{}"), ("functions.g:1", "g", BJ), ("functions.h:2", "h", "{}")],
+         content="Checking. "),
+    Case("second section cut off", SB + call("functions.f:0", "{}") + SE + SB + CB
+         + "functions.g:1" + AB + '{"x"',
+         [("functions.f:0", "f", "{}"), ("functions.g:1", "g", '{"x"')],
+         truncated=[False, True]),
     # SGLang KimiK2Detector (§5.3)
     Case("sglang single call", SB + call("functions.get_weather:0", PARIS, "") + SE,
          [("functions.get_weather:0", "get_weather", PARIS)]),

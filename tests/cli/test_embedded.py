@@ -12,6 +12,8 @@ from openai import OpenAI
 from support.cli_run import clean_env, serve_model, thinkact
 from thinkact.backends.embedded import EMBEDDED_DIR, EMBEDDED_NAME, embedded_checkpoint
 
+pytestmark = pytest.mark.torch
+
 DEMO = "What is 17 * 23 + 4? Use the python tool to check."
 
 

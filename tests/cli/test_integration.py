@@ -43,18 +43,7 @@ def time_config(path: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torch
-
-    from support.k2_chat import tiny_tokenizer
-    from thinkact.backends.local_checkpoint import make_random_checkpoint
-
-    torch.set_num_threads(1)
-    return make_random_checkpoint(tmp_path_factory.mktemp("tiny-k2"), tokenizer=tiny_tokenizer(),
-                                  max_seq_len=1024, seed=0)
-
-
+@pytest.mark.torch
 def test_local_checkpoint_runs_and_resume_reloads_it(tmp_path: Path, checkpoint: Path) -> None:
     proc, events = run_cli(["hi", "--provider", "local", "--checkpoint", str(checkpoint),
                             "--max-steps", "1", "--max-step-tokens", "12", "--tools", "none"],
@@ -78,6 +67,7 @@ def test_local_checkpoint_runs_and_resume_reloads_it(tmp_path: Path, checkpoint:
     assert isinstance(resumed[-1], RunFinished) and resumed[-1].steps > last.steps
 
 
+@pytest.mark.torch
 def test_local_provider_from_a_config_profile(tmp_path: Path, checkpoint: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text(f'[providers.tiny]\nprovider = "local"\ncheckpoint = "{checkpoint}"\n'

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from thinkact.cli.main import app
+
+pytestmark = pytest.mark.torch
 
 
 def test_init_writes_a_loadable_checkpoint(tmp_path: Path) -> None:

@@ -22,6 +22,8 @@ from thinkact.model.checkpoint import (
 )
 from thinkact.model.model import K2ForCausalLM
 
+pytestmark = pytest.mark.torch
+
 
 @pytest.fixture()
 def model() -> K2ForCausalLM:

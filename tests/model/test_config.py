@@ -17,6 +17,8 @@ from thinkact.model.config import K2Config, RopeScaling
 from thinkact.model.presets import get_preset
 from thinkact.model.rope import yarn_inv_freq
 
+pytestmark = pytest.mark.torch
+
 # The K2-Thinking config.json as the reference sheet §1.2 lists it (legacy rope keys, kimi_k2).
 K2_THINKING_JSON: dict[str, Any] = {
     "architectures": ["DeepseekV3ForCausalLM"], "model_type": "kimi_k2",

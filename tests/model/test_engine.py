@@ -12,6 +12,8 @@ from thinkact.model.engine import Session
 from thinkact.model.model import K2ForCausalLM
 from thinkact.model.sampling import SamplingParams
 
+pytestmark = pytest.mark.torch
+
 torch.set_num_threads(1)
 
 

@@ -12,6 +12,8 @@ from thinkact.model.int4_checkpoint import convert_experts_to_int4
 from thinkact.model.model import K2ForCausalLM
 from thinkact.model.sampling import SamplingParams
 
+pytestmark = pytest.mark.torch
+
 torch.set_num_threads(1)
 
 

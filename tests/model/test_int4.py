@@ -20,6 +20,8 @@ from thinkact.model.int4 import (
     unpack_int4,
 )
 
+pytestmark = pytest.mark.torch
+
 SHAPES = [(1, 8), (3, 32), (64, 256), (17, 96), (5, 13), (128, 1024)]
 
 

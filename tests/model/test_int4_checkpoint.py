@@ -25,6 +25,8 @@ from thinkact.model.int4_checkpoint import (
 )
 from thinkact.model.model import K2ForCausalLM
 
+pytestmark = pytest.mark.torch
+
 EXPERT_LINEARS = 2 * 8 * 3  # MoE layers x routed experts x (gate, up, down)
 
 

@@ -10,6 +10,8 @@ from support.k2_hf import make_routing_nontrivial, randomize_norms, tiny_config
 from thinkact.model.cache import KVCache
 from thinkact.model.model import MLP, K2ForCausalLM, MoE, Router
 
+pytestmark = pytest.mark.torch
+
 TOL = 1e-5
 
 

@@ -27,9 +27,8 @@ from thinkact.model.sampling import SamplingParams
 
 torch.set_num_threads(1)
 
-pytestmark = pytest.mark.skipif(
-    build.compiler() is None, reason="no C compiler: the native decode step cannot be built"
-)
+pytestmark = [pytest.mark.torch, pytest.mark.skipif(
+    build.compiler() is None, reason="no C compiler: the native decode step cannot be built")]
 
 
 @pytest.fixture

@@ -25,6 +25,8 @@ from thinkact.model.checkpoint import load_checkpoint, save_checkpoint
 from thinkact.model.config import K2Config, RopeScaling
 from thinkact.model.model import K2ForCausalLM
 
+pytestmark = pytest.mark.torch
+
 transformers = pytest.importorskip("transformers")
 
 TOL = 1e-4

@@ -9,6 +9,8 @@ import torch
 
 from thinkact.model.sampling import SamplingParams, filter_logits, make_generators, sample
 
+pytestmark = pytest.mark.torch
+
 PROBS = torch.tensor([0.5, 0.3, 0.15, 0.05])
 LOGITS = PROBS.log().unsqueeze(0)
 

@@ -15,6 +15,8 @@ from thinkact.model.model import K2ForCausalLM, MoE
 from thinkact.model.presets import PRESETS, get_preset
 from thinkact.model.sizing import size_model
 
+pytestmark = pytest.mark.torch
+
 
 def test_kimi_k2_thinking_matches_reference_figures() -> None:
     s = size_model(get_preset("kimi-k2-thinking"))

@@ -9,10 +9,10 @@ import pytest
 
 from thinkact.tools.approval import CallbackApprover
 from thinkact.tools.base import Tool, ToolContext, ToolError
-from thinkact.tools.files import FilesTool
-from thinkact.tools.python_tool import PythonTool
+from thinkact.tools.builtin.files import FilesTool
+from thinkact.tools.builtin.python_tool import PythonTool
+from thinkact.tools.builtin.shell import ShellTool
 from thinkact.tools.registry import DEFAULT_TOOLS, build_tools
-from thinkact.tools.shell import ShellTool
 
 
 def names(tools: list[Tool]) -> list[str]:

@@ -10,6 +10,8 @@ from thinkact.model.model import K2ForCausalLM, MoE
 from thinkact.model.presets import tiny
 from thinkact.train.balance import moe_layers, set_load_recording, update_router_bias
 
+pytestmark = pytest.mark.torch
+
 
 def _model() -> K2ForCausalLM:
     torch.manual_seed(0)

@@ -16,6 +16,8 @@ from thinkact.train.episodes import random_episode
 from thinkact.train.tasks import GENERATORS
 from thinkact.train.trainer import TINY_FORMAT
 
+pytestmark = pytest.mark.torch
+
 
 @pytest.fixture(scope="module")
 def tok():  # type: ignore[no-untyped-def]

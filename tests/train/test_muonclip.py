@@ -19,6 +19,8 @@ from thinkact.train.muonclip import (
     newton_schulz,
 )
 
+pytestmark = pytest.mark.torch
+
 
 def _model(seed: int = 0, **changes: object) -> K2ForCausalLM:
     torch.manual_seed(seed)

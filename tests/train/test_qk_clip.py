@@ -16,6 +16,8 @@ from thinkact.train.qk_clip import (
     set_max_logit_recording,
 )
 
+pytestmark = pytest.mark.torch
+
 
 def _model(q_lora: bool) -> K2ForCausalLM:
     torch.manual_seed(0)

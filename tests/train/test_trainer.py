@@ -12,6 +12,8 @@ import torch
 from thinkact.backends.local import LocalBackend
 from thinkact.train.trainer import TINY_FORMAT, TrainConfig, batches, collate, lr_at, train
 
+pytestmark = pytest.mark.torch
+
 
 def test_short_run_learns_and_writes_a_loadable_checkpoint(tmp_path: Path) -> None:
     torch.set_num_threads(1)

@@ -14,10 +14,10 @@ from thinkact.agent.context import (
     Summarize,
     extractive_summary,
 )
+from thinkact.agent.context_view import ContextView
 from thinkact.agent.heavy import Heavy, HeavyResult, Reflect, Vote
 from thinkact.agent.repeat import RepeatPolicy
 from thinkact.agent.verify import VerifyPolicy
-from thinkact.agent.view import ContextView
 from thinkact.backends.base import GenerationOptions
 
 __all__ = [

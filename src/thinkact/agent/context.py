@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from thinkact.agent.view import ContextView
+from thinkact.agent.context_view import ContextView
 from thinkact.backends.base import GenerationOptions, ModelBackend
 from thinkact.backends.tokens import estimate_text
 from thinkact.events import AssistantMessage, BackendEvent

@@ -17,11 +17,12 @@ from typing import Any, Literal
 
 from thinkact.agent.budget import Budget, Deadline, DeadlineExceeded, Spend
 from thinkact.agent.context import ContextStrategy, HideToolOutputs, MeteredBackend
+from thinkact.agent.context_view import ContextView
 from thinkact.agent.repeat import RepeatDetector
 from thinkact.agent.verify import VerifyPolicy
-from thinkact.agent.view import ContextView
 from thinkact.backends.base import GenerationOptions, ModelBackend
 from thinkact.backends.presets import Price
+from thinkact.backends.text_calls import with_text_calls
 from thinkact.backends.tokens import estimate_tools
 from thinkact.events import (
     AssistantMessage,
@@ -47,6 +48,9 @@ WRAP_UP = ("[notice] The run must stop now ({reason}). Do not call any more tool
 
 CUT_OFF = ("[notice] Your last answer was cut off by the token limit. Continue, more "
            "concisely: call a tool or give the final answer.")
+
+EMPTY = ("[notice] Your last reply was empty. Give your final answer as text, or call a "
+         "tool.")
 
 
 class ContextOverflow(RuntimeError):
@@ -84,6 +88,7 @@ class Run:
         self.status: Literal["completed", "stopped", "failed"] = "failed"
         self.reason = ""
         self.stop_reason: str | None = None
+        self.asked_empty = False  # an empty reply is asked again once, then ends the run
 
     def _emit(self, event: Event) -> Event:
         if self.s.trace is not None:
@@ -105,6 +110,7 @@ class Run:
                 reason = self.stop_reason or self.s.budget.exhausted(self.spend)
                 if reason and deadline.passed() and not deadline.grace_s:
                     self.status, self.reason = "stopped", deadline.reason  # no final call
+                    self.answer = best_answer(self.history)
                     break
                 mark = self._mark()
                 step = self._wrap_up(reason) if reason else self._step()
@@ -115,6 +121,7 @@ class Run:
                     self._rollback(mark)  # the cut step is left unfinished, as a kill leaves it
                     if reason:  # the final answer ran out of grace too
                         self.status, self.reason = "stopped", f"{cut}; final answer cut off"
+                        self.answer = best_answer(self.history)
                         break
         except ContextOverflow as exc:
             self.status, self.reason = "stopped", f"context window exceeded: {exc}"
@@ -122,7 +129,7 @@ class Run:
         except Exception as exc:  # errors end the run as events; it can be resumed
             self.status, self.reason = "failed", f"{type(exc).__name__}: {exc}"
             yield self._emit(RunError(message=self.reason, fatal=True))
-        if self.answer is not None:
+        if self.answer:
             yield self._emit(FinalAnswer(content=self.answer))
         yield self._emit(RunFinished(
             status=self.status, reason=self.reason, steps=self.spend.steps,
@@ -160,7 +167,9 @@ class Run:
                 self._add(msg)
                 yield Notice(kind=note[0], text=note[1], message=msg)
             yield StepFinished(step=self.spend.steps)
-            if note is None:
+            if note is None and not (reply.content or "").strip():
+                self.answer, self.status, self.reason = "", "stopped", "no_answer"
+            elif note is None:
                 self.answer, self.status, self.reason = reply.content or "", "completed", "answered"
             return
         for call in reply.tool_calls:
@@ -180,6 +189,11 @@ class Run:
         off by the token limit, or ``VerifyPolicy`` wants it checked first."""
         if done is not None and done.finish_reason == "length":
             return "length", CUT_OFF
+        if not (self.history[-1].content or "").strip():
+            if self.asked_empty:
+                return None
+            self.asked_empty = True
+            return "empty", EMPTY
         check = self.s.verify.check(self.history)
         return None if check is None else ("verify", check)
 
@@ -238,6 +252,8 @@ class Run:
         sent = self.view.raw_estimate(bool(tools))
         async for event in self.s.backend.stream(self.view.messages, tools, options):
             if isinstance(event, AssistantMessage):
+                if tools:  # a call written as text to a tool that does not exist is a call
+                    event = with_text_calls(event, {t.name for t in tools}, undeclared=True)
                 self.view.observe(event.usage.prompt_tokens, sent)
                 self.spend.add_model_call(event.usage, event.message, self.price)
             yield event
@@ -283,6 +299,21 @@ class Run:
         max_tokens = max(1, min(cap, room) if cap is not None else room)
         return GenerationOptions(max_tokens=max_tokens, temperature=o.temperature,
                                  top_p=o.top_p, seed=o.seed, extra=o.extra)
+
+
+def best_answer(history: Sequence[Message], limit: int = 4000) -> str | None:
+    """What a run cut off before its answer has found: the last paragraph of its latest
+    non-empty reasoning, or its latest successful tool output, whichever came last."""
+    for msg in reversed(history):
+        if msg.role == "assistant" and (msg.content or "").strip() and not msg.tool_calls:
+            return msg.content
+        if msg.role == "assistant" and (msg.reasoning or "").strip():
+            paragraphs = [p for p in (msg.reasoning or "").split("\n\n") if p.strip()]
+            return paragraphs[-1].strip()[-limit:]
+        if msg.role == "tool" and (msg.content or "").strip() and not (
+                msg.content or "").startswith(("error:", "not run:", "unknown tool")):
+            return f"Last tool result ({msg.name}):\n{(msg.content or '')[:limit]}"
+    return None
 
 
 def _finished(event: AssistantMessage | None) -> Message:

@@ -27,6 +27,7 @@ from thinkact.backends.base import ModelBackend
 from thinkact.backends.presets import PRESETS, Price
 
 DEFAULT_PROVIDER = "moonshot"
+TOOL_CALL_TEXT = ("auto", "off")
 NO_KEY = "EMPTY"  # local servers ignore the key, but the OpenAI client insists on one
 
 
@@ -49,12 +50,14 @@ class BackendConfig:
     max_attempts: int = 8
     retry_base_delay_s: float = 1.0
     retry_max_delay_s: float = 60.0
+    retry_total_s: float = 120.0  # retries of one call stop after this long in all
     stream: bool = True
     stream_usage: bool = True
     send_reasoning: bool = True
     k2_call_ids: bool = False  # rewrite history call ids to functions.name:idx (self-hosted K2)
     reasoning_field: str = "reasoning_content"
     max_tokens_param: str = "max_tokens"
+    tool_call_text: str = "auto"  # auto: recover calls written as content (backends.text_calls)
     extra_body: dict[str, Any] = field(default_factory=dict)
     extra_headers: dict[str, str] = field(default_factory=dict)
     price: Price | None = None
@@ -163,6 +166,9 @@ def resolve_backend_config(
             )
         key = NO_KEY
     values["api_key"] = key
+    if values.get("tool_call_text", "auto") not in TOOL_CALL_TEXT:
+        raise ConfigError(f"tool_call_text must be one of {', '.join(TOOL_CALL_TEXT)}, not "
+                          f"{values['tool_call_text']!r}")
     if not values.get("base_url"):
         raise ConfigError(f"provider {name!r} has no base URL: pass --base-url or set "
                           "THINKACT_BASE_URL")

@@ -25,8 +25,10 @@ from thinkact.backends.retry import (
     RetryPolicy,
     describe,
     is_retryable,
+    is_unreachable,
     retry_after_s,
 )
+from thinkact.backends.text_calls import with_text_calls
 from thinkact.backends.tokens import estimate_request, estimate_text
 from thinkact.backends.wire import (
     k2_call_ids,
@@ -38,6 +40,8 @@ from thinkact.backends.wire import (
 from thinkact.events import AssistantMessage, BackendEvent, ContentDelta, ReasoningDelta, Retry
 from thinkact.messages import Message, ToolCall, Usage
 from thinkact.tools.base import ToolSpec
+
+FIRST_CONTACT_ATTEMPTS = 3  # a server that refuses the very first call is tried this often
 
 
 def usage_from_wire(obj: Any) -> Usage:
@@ -104,8 +108,10 @@ class OpenAIBackend:
     ) -> None:
         self.config = config
         self.retry = retry or RetryPolicy(
-            config.max_attempts, config.retry_base_delay_s, config.retry_max_delay_s
+            config.max_attempts, config.retry_base_delay_s, config.retry_max_delay_s,
+            total_s=config.retry_total_s,
         )
+        self.reached = False  # has any call got through? (then a refused connection is news)
         self.client = client or AsyncOpenAI(
             base_url=config.base_url, api_key=config.api_key, timeout=config.timeout_s,
             max_retries=0, default_headers=config.extra_headers or None,
@@ -165,25 +171,42 @@ class OpenAIBackend:
     ) -> AsyncIterator[BackendEvent]:
         request = self.build_request(messages, tools, options)
         once = self._stream_once if self.config.stream else self._complete_once
-        attempt = 0
+        attempt, started = 0, time.monotonic()
         while True:
             attempt += 1
             try:
                 async for event in once(request):
-                    yield event
+                    yield self._recover_text_calls(event, tools)
+                self.reached = True
                 return
             except Exception as exc:
                 status = getattr(exc, "status_code", None)
                 if not is_retryable(exc):
                     raise BackendError(describe(exc), status=status, attempts=attempt) from exc
-                if attempt >= self.retry.max_attempts:
+                if not self.reached and is_unreachable(exc) and attempt >= FIRST_CONTACT_ATTEMPTS:
                     raise BackendError(
-                        f"gave up after {attempt} attempts: {describe(exc)}",
+                        f"cannot reach {self.config.base_url} ({describe(exc)}): is the server "
+                        "running there? Check --base-url (or THINKACT_BASE_URL, or base_url "
+                        "in the config file)", attempts=attempt) from exc
+                delay = self.retry.delay(attempt, retry_after_s(exc))
+                if not self.reached and is_unreachable(exc):
+                    delay = min(delay, 1.0)  # a first contact that fails is likely a typo
+                spent = time.monotonic() - started
+                if attempt >= self.retry.max_attempts or spent + delay > self.retry.total_s:
+                    raise BackendError(
+                        f"gave up after {attempt} attempts in {spent:.0f}s: {describe(exc)}",
                         status=status, attempts=attempt,
                     ) from exc
-                delay = self.retry.delay(attempt, retry_after_s(exc))
                 yield Retry(attempt=attempt, error=describe(exc), delay_s=delay)
                 await asyncio.sleep(delay)
+
+    def _recover_text_calls(self, event: BackendEvent, tools: Sequence[ToolSpec]
+                            ) -> BackendEvent:
+        """With ``tool_call_text = "auto"``: an answer that is nothing but calls to declared
+        tools, written as text, becomes those calls (each marked with its format)."""
+        if self.config.tool_call_text != "auto" or not isinstance(event, AssistantMessage):
+            return event
+        return with_text_calls(event, {t.name for t in tools}) if tools else event
 
     async def _stream_once(self, request: dict[str, Any]) -> AsyncIterator[BackendEvent]:
         started = time.monotonic()

@@ -30,6 +30,7 @@ class RetryPolicy:
     base_delay_s: float = 1.0
     max_delay_s: float = 60.0
     jitter: float = 0.5  # fraction of the delay that is randomised
+    total_s: float = 120.0  # no retry starts after this long since the first attempt
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
@@ -53,6 +54,17 @@ def is_retryable(exc: BaseException) -> bool:
         return exc.status_code in RETRYABLE_STATUS or exc.status_code >= 500
     # A stream cut mid-body surfaces as a raw httpx transport error while iterating.
     return isinstance(exc, httpx.TransportError)
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    """The connection itself failed (refused, unknown host): nothing answered at all."""
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        return False
+    cause = exc.__cause__ if isinstance(exc, openai.APIConnectionError) else exc
+    # by name: the SDK may ship its own copy of httpx, whose classes are not httpx's
+    return any(k.__name__ == "ConnectError" for k in type(cause).__mro__)
 
 
 def retry_after_s(exc: BaseException) -> float | None:

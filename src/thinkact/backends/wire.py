@@ -12,6 +12,7 @@ OpenAI SDK objects (which do not declare either attribute).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -80,24 +81,60 @@ def to_wire(
     return [message_to_wire(m, reasoning_field) for m in messages]
 
 
+def arguments_text(value: Any) -> str:
+    """Tool-call arguments as the JSON text the model writes: a string is kept as sent, an
+    object or array (some clients send them decoded) becomes JSON, as the K2 template's
+    ``tojson`` renders it."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
 def tool_call_from_wire(obj: Any) -> ToolCall:
     fn = read_field(obj, "function")
     return ToolCall(
         id=str(read_field(obj, "id") or ""),
         name=str(read_field(fn, "name") or ""),
-        arguments=str(read_field(fn, "arguments") or ""),
+        arguments=arguments_text(read_field(fn, "arguments")),
     )
+
+
+def content_text(value: Any) -> str | None:
+    """A message's content as one string: OpenAI content-part arrays have their text parts
+    joined (nothing between them, as the K2 template joins them); any other part (an image,
+    audio, a file) raises ``ValueError`` naming it, since thinkact's models read text only."""
+    if value is None or isinstance(value, str):
+        return value
+    if not isinstance(value, list):
+        raise ValueError(f"content must be a string or a list of parts, not "
+                         f"{type(value).__name__}")
+    texts = []
+    for i, part in enumerate(value):
+        kind = read_field(part, "type")
+        text = read_field(part, "text")
+        if kind not in ("text", None) or not isinstance(text, str):
+            raise ValueError(f"content[{i}]: {kind or 'non-text'} parts are not supported, "
+                             "only text (this model reads no images, audio or files)")
+        texts.append(text)
+    return "".join(texts)
+
+
+# OpenAI's newer SDKs send ``developer`` where older ones send ``system``; K2 has system only.
+ROLE_ALIASES = {"developer": "system"}
 
 
 def message_from_wire(obj: Any) -> Message:
     """An OpenAI message (dict or SDK object) as a ``Message``."""
     role = read_field(obj, "role") or "assistant"
+    role = ROLE_ALIASES.get(role, role)
     if role not in ("system", "user", "assistant", "tool"):
         raise ValueError(f"unsupported message role {role!r}")
     calls = read_field(obj, "tool_calls") or []
     return Message(
         role=role,  # type: ignore[arg-type]  # checked just above
-        content=read_field(obj, "content"),
+        content=content_text(read_field(obj, "content")),
         reasoning=read_reasoning(obj),
         tool_calls=[tool_call_from_wire(c) for c in calls],
         tool_call_id=read_field(obj, "tool_call_id"),

@@ -7,11 +7,12 @@ chunk decides it, so split markers never leak into reasoning, content or argumen
 Behaviour (the union of the vLLM/SGLang ``kimi_k2`` parsers): an optional leading ``<think>``;
 without it the output is reasoning from the start (``implicit_reasoning``, on by default
 because the generation prompt leaves the model inside its thinking). ``</think>`` or the
-tool-call section begin ends reasoning. Inside the section, text between calls is noise and
-dropped; a call's identifier is ``[functions.]NAME:IDX`` (name = last dot component before the
-colon), malformed identifiers are skipped (and listed), arguments are kept raw even when not
-valid JSON, text after the section end is dropped, ``<|im_end|>`` ends the turn. A call that
-never saw its end marker is reported with ``truncated=True``.
+tool-call section begin ends reasoning. Inside a section, text between calls is noise and
+dropped; an output may hold several sections and the calls of all of them are kept (as vLLM
+and SGLang return them). A call's identifier is ``[functions.]NAME:IDX`` (name = last dot
+component before the colon), malformed identifiers are skipped (and listed), arguments are
+kept raw even when not valid JSON, text after a section end is dropped, ``<|im_end|>`` ends
+the turn. A call that never saw its end marker is reported with ``truncated=True``.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ class K2OutputParser:
             _State.SECTION: (m.call_begin, m.section_end, m.im_end),
             _State.CALL_ID: (m.arg_begin, m.call_begin, m.call_end, m.section_end, m.im_end),
             _State.ARGS: (m.call_end, m.call_begin, m.section_end, m.im_end),
-            _State.AFTER: (m.im_end,),
+            _State.AFTER: (m.section_begin, m.im_end),
         }
 
     @property
@@ -237,6 +238,8 @@ class K2OutputParser:
             self._state = _State.DONE
         elif st in (_State.REASONING, _State.CONTENT):
             self._state = _State.CONTENT if marker == m.think_end else _State.SECTION
+        elif st is _State.AFTER:  # marker is section_begin: another section
+            self._state = _State.SECTION
         elif st is _State.SECTION:
             self._state = _State.AFTER if marker == m.section_end else self._open_call()
         elif st is _State.CALL_ID and marker == m.arg_begin:

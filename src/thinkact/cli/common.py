@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from thinkact.backends.base import GenerationOptions, ModelBackend
 from thinkact.backends.scripted import ScriptedBackend, ScriptExhausted
@@ -26,6 +26,10 @@ from thinkact.events import BackendEvent, RunFinished
 from thinkact.messages import Message, ToolCall
 from thinkact.tools.base import ToolSpec
 from thinkact.traces.base import TraceStore
+
+if TYPE_CHECKING:
+    from thinkact.server.openai_app import Access
+    from thinkact.traces.sqlite import SQLiteTraceStore
 
 
 class UsageError(ValueError):
@@ -144,3 +148,41 @@ def interrupted_end(store: TraceStore, run_id: str, started: float) -> RunFinish
     return RunFinished(status="stopped", reason="interrupted", steps=state.steps_done,
                        tool_calls=state.tool_calls, usage=state.usage,
                        duration_s=time.monotonic() - started)
+
+
+def code_running_access(host: str, key_env: str | None, what: str) -> Access:
+    """The ``Access`` of a server whose requests run code (``what`` says how, for the
+    message): beyond loopback only with a bearer key. Exits with status 2 otherwise."""
+    import typer
+    from rich.console import Console
+
+    from thinkact.server.openai_app import access_for
+
+    err = Console(stderr=True)
+    try:
+        access = access_for(host, key_env)
+    except ValueError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    if not access.loopback_only and access.api_key is None:
+        err.print(f"[bold red]error:[/] {what}: binding {host} (beyond loopback) needs "
+                  "--key-env", highlight=False)
+        raise typer.Exit(2)
+    return access
+
+
+def otel_export(store: SQLiteTraceStore, endpoint: str | None, content: bool) -> Any:
+    """Live OTLP export of what ``store`` records (None without an endpoint); exits with
+    status 2 when the otel extra is missing."""
+    if not endpoint:
+        return None
+    import typer
+    from rich.console import Console
+
+    from thinkact.otel import export_live
+
+    try:
+        return export_live(store, endpoint, content)
+    except RuntimeError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None

@@ -25,7 +25,7 @@ def index_command(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
-    from thinkact.tools.search.index import SearchIndex
+    from thinkact.tools.builtin.search.index import SearchIndex
 
     console = Console()
     for path in paths:

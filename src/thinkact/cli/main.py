@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from thinkact.cli import index, model, run, serve, serve_agent, trace
+from thinkact.cli import eval, index, model, run, serve, serve_agent, trace, ui
 
 app = typer.Typer(
     name="thinkact",
@@ -18,7 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (run, trace, index, model, serve, serve_agent):
+for _module in (run, eval, trace, index, model, serve, serve_agent, ui):
     _module.register(app)
 
 

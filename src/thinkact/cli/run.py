@@ -32,12 +32,12 @@ from rich.console import Console
 from rich.markup import escape
 
 from thinkact.backends.embedded import EMBEDDED_NAME
-from thinkact.cli.common import UsageError, interrupted_end
+from thinkact.cli.common import UsageError, interrupted_end, otel_export
 from thinkact.cli.run_heavy import drive_heavy, heavy_group_of, heavy_settings
 from thinkact.cli.setup import RunAgent, build_run_backend, plan_tools, prompt_of
 from thinkact.cli.view import LiveView, ReasoningMode
 from thinkact.events import EVENT_ADAPTER, Event, RunFinished, RunStarted
-from thinkact.traces.paths import default_trace_db, default_workspace
+from thinkact.paths import default_trace_db, default_workspace
 from thinkact.traces.sqlite import SQLiteTraceStore
 
 Opt = typer.Option
@@ -92,6 +92,11 @@ def run_command(
                                           "opt-out), or ask for each (the default); a resume "
                                           "keeps the run's last choice unless given.")
                          ] = None,
+    unsafe_python: Annotated[bool, Opt("--unsafe-python", help="Run the python and shell "
+                                       "tools WITHOUT the bubblewrap jail (where it cannot "
+                                       "start); recorded in the trace.")] = False,
+    python_network: Annotated[bool, Opt("--python-network", help="Let the python and shell "
+                                        "tools' jail use the network.")] = False,
     facts_db: Annotated[Path | None, Opt(help="Add the facts tool over this SQLite "
                                          "database.")] = None,
     mcp: Annotated[list[str] | None, Opt("--mcp", help="Connect only this configured MCP "
@@ -115,6 +120,11 @@ def run_command(
                                   "common answer), or auto: vote for the bundled model, "
                                   "which was not trained to aggregate; reflect otherwise.")
                          ] = "auto",
+    otel_endpoint: Annotated[str | None, Opt(envvar="THINKACT_OTEL_ENDPOINT", help="Export "
+                                             "spans over OTLP/HTTP to this URL (e.g. Phoenix "
+                                             "at http://localhost:6006/v1/traces).")] = None,
+    otel_content: Annotated[bool, Opt("--otel-content", help="Include messages, reasoning "
+                                      "and tool input/output in the spans.")] = False,
     script: Annotated[Path | None, Opt(hidden=True, help="For tests: JSON turns replayed "
                                        "by --provider scripted.")] = None,
 ) -> None:
@@ -126,6 +136,7 @@ def run_command(
     if (task is None) == (resume is None):
         _usage(err, "give a TASK, or --resume RUN_ID (not both)")
     store = SQLiteTraceStore(trace_db or default_trace_db())
+    exporting = otel_export(store, otel_endpoint, otel_content)
     try:
         try:
             launch = plan_launch(store, task, resume, options)
@@ -138,6 +149,8 @@ def run_command(
             code = 1
     finally:
         store.close()
+        if exporting is not None:
+            exporting.close()
     raise typer.Exit(code)
 
 

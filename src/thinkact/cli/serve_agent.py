@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from thinkact.cli.common import UsageError
+from thinkact.cli.common import UsageError, code_running_access, otel_export
 
 Opt = typer.Option
 
@@ -58,6 +58,11 @@ def serve_agent(
     key_env: Annotated[str | None, Opt(help="Require 'Authorization: Bearer KEY', KEY read "
                                        "from this environment variable (needed to bind "
                                        "beyond loopback).")] = None,
+    otel_endpoint: Annotated[str | None, Opt(envvar="THINKACT_OTEL_ENDPOINT", help="Export "
+                                             "each request's run as spans over OTLP/HTTP.")
+                             ] = None,
+    otel_content: Annotated[bool, Opt("--otel-content", help="Include messages, reasoning "
+                                      "and tool input/output in the spans.")] = False,
     script: Annotated[Path | None, Opt(hidden=True, help="For tests: JSON turns replayed "
                                        "by --provider scripted.")] = None,
 ) -> None:
@@ -66,26 +71,20 @@ def serve_agent(
 
     from thinkact.agent import Reflect, Vote
     from thinkact.cli.run import plan_launch, run_command
+    from thinkact.paths import default_trace_db
     from thinkact.server.agent_backend import AgentBackend
-    from thinkact.server.openai_app import access_for, create_app
-    from thinkact.traces.paths import default_trace_db
+    from thinkact.server.openai_app import create_app
     from thinkact.traces.sqlite import SQLiteTraceStore
+    from thinkact.ui import create_ui_app
 
     given = {k: v for k, v in locals().items() if k in inspect.signature(run_command).parameters}
     options: dict[str, Any] = {k: p.default for k, p in
                                inspect.signature(run_command).parameters.items()}
     options.update(given, no_mcp=True)
     err = Console(stderr=True)
-    try:
-        access = access_for(host, key_env)
-    except ValueError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(2) from None
-    if not access.loopback_only and access.api_key is None:
-        err.print("[bold red]error:[/] the served agent runs code with its tools: binding "
-                  f"{host} (beyond loopback) needs --key-env", highlight=False)
-        raise typer.Exit(2)
+    access = code_running_access(host, key_env, "the served agent runs code with its tools")
     store = SQLiteTraceStore(trace_db or default_trace_db())
+    exporting = otel_export(store, otel_endpoint, otel_content)
     try:
         launch = plan_launch(store, "serve", None, options)
     except UsageError as exc:
@@ -105,8 +104,12 @@ def serve_agent(
     typer.echo(f"serving the agent ({backend.model_name}, tools: "
                f"{', '.join(checked.toolset.names) or 'none'}) as {name!r} on "
                f"http://{host}:{port}/v1")
+    app = create_app(served, access=access)
+    app.mount("/ui", create_ui_app(store, access))  # the runs it serves, live
+    typer.echo(f"web UI: http://{host}:{port}/ui/")
     try:
-        uvicorn.run(create_app(served, access=access), host=host, port=port,
-                    log_level="warning")
+        uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         store.close()
+        if exporting is not None:
+            exporting.close()

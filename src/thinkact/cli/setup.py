@@ -210,13 +210,16 @@ class ToolPlan:
     yes_shell: bool
     facts_db: Path | None
     servers: list[MCPServerConfig]
+    unsafe_python: bool = False  # the code tools unjailed: only when given, never inherited
+    python_network: bool = False
 
     def record(self) -> dict[str, Any]:
         """``config["setup"]`` of the run: what a resume rebuilds the tools from."""
         return {"builtin_tools": self.builtin, "shell": self.shell,
                 "shell_approval": ("off" if self.yes_shell else "ask") if self.shell else None,
                 "facts_db": str(self.facts_db) if self.facts_db else None,
-                "mcp": [server_record(s) for s in self.servers]}
+                "mcp": [server_record(s) for s in self.servers],
+                "unsafe_python": self.unsafe_python, "python_network": self.python_network}
 
     def build_builtin(self, workspace: Path) -> list[Tool]:
         """Built-in tools by name, plus shell/facts when asked for (MCP tools come later)."""
@@ -227,12 +230,18 @@ class ToolPlan:
             wanted.append("facts")
         if wanted == [] and not self.shell:
             return []
+        from thinkact.sandbox import SandboxUnavailable, check_available
+
         try:  # --yes-shell: the approver is AllowAll (registry's ``shell`` keyword is the flag)
-            return build_tools(wanted if wanted != [] else ["shell"], workspace=workspace,
-                               facts_db=self.facts_db, shell=self.shell,
-                               approver=shell_approver(self.yes_shell) if self.shell else None)
-        except ValueError as exc:
+            tools = build_tools(wanted if wanted != [] else ["shell"], workspace=workspace,
+                                facts_db=self.facts_db, shell=self.shell,
+                                approver=shell_approver(self.yes_shell) if self.shell else None,
+                                unsafe=self.unsafe_python, network=self.python_network)
+            if not self.unsafe_python and {"python", "shell"} & {t.spec.name for t in tools}:
+                check_available(self.python_network)  # refuse now, not at the first call
+        except (ValueError, SandboxUnavailable) as exc:
             raise UsageError(str(exc)) from None
+        return tools
 
 
 def plan_tools(o: dict[str, Any], recorded: dict[str, Any]) -> ToolPlan:
@@ -249,7 +258,9 @@ def plan_tools(o: dict[str, Any], recorded: dict[str, Any]) -> ToolPlan:
         builtin=parse_tools(o["tools"], rec.get("builtin_tools")), shell=shell,
         yes_shell=_yes_shell(o["yes_shell"], rec),
         facts_db=facts_db.expanduser().resolve() if facts_db is not None else None,
-        servers=select_servers(o["mcp"], o["no_mcp"], rec.get("mcp")))
+        servers=select_servers(o["mcp"], o["no_mcp"], rec.get("mcp")),
+        unsafe_python=bool(o.get("unsafe_python")),
+        python_network=bool(o.get("python_network") or rec.get("python_network")))
 
 
 def _yes_shell(given: bool | None, rec: dict[str, Any]) -> bool:

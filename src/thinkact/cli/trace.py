@@ -21,8 +21,8 @@ from rich.table import Column, Table
 from thinkact.cli.run_heavy import heavy_group_of, heavy_settings
 from thinkact.cli.view import LiveView, human_tokens
 from thinkact.events import FinalAnswer
+from thinkact.paths import default_trace_db
 from thinkact.traces.export import export_events, export_messages
-from thinkact.traces.paths import default_trace_db
 from thinkact.traces.sqlite import SQLiteTraceStore
 
 trace_app = typer.Typer(help="Inspect and export recorded runs.", no_args_is_help=True)
@@ -176,5 +176,37 @@ def export(run: Annotated[str, typer.Argument(help="Run id, unique prefix, or 'l
         if output:
             kind = "messages" if messages else "events"
             Console(stderr=True).print(f"wrote {n} {kind} to {output}")
+    finally:
+        store.close()
+
+
+@trace_app.command("otel")
+def otel(run: Annotated[str, typer.Argument(help="Run id, unique prefix, 'latest', or a "
+                                            "heavy group id.")],
+         db: DbOpt = None,
+         endpoint: Annotated[str | None, typer.Option(
+             envvar="THINKACT_OTEL_ENDPOINT", help="OTLP/HTTP URL (e.g. "
+             "http://localhost:6006/v1/traces).")] = None,
+         content: Annotated[bool, typer.Option("--content", help="Include messages, "
+                                               "reasoning and tool input/output.")] = False
+         ) -> None:
+    """Export a recorded run (a heavy group: the whole group) as OpenTelemetry spans, with
+    the ids a live export gave it."""
+    err = Console(stderr=True)
+    if not endpoint:
+        err.print("[bold red]error:[/] give --endpoint URL or set THINKACT_OTEL_ENDPOINT")
+        raise typer.Exit(2)
+    store = _open(db)
+    try:
+        group = heavy_group_of(store, run)
+        run_id = group if group is not None and run == group else _resolve(store, run)
+        from thinkact.otel import export_recorded
+
+        try:
+            n = export_recorded(store, run_id, endpoint, content)
+        except RuntimeError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+        err.print(f"exported {run_id} ({n} events) to {endpoint}")
     finally:
         store.close()

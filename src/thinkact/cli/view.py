@@ -98,6 +98,9 @@ class LiveView:
         if isinstance(event, RunStarted):
             self.started = time.monotonic()
             self.run_id = event.run_id
+            if (event.config.get("setup") or {}).get("unsafe_python"):
+                p(Text("UNCONFINED: python and shell run without the sandbox "
+                       "(--unsafe-python)", style="bold red"))
             if event.resumed_from_step is not None:
                 p(Text(f"— resumed {event.run_id} after step {event.resumed_from_step} —",
                        style="bold yellow"))

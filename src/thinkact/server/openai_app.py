@@ -46,7 +46,8 @@ def parse_tools(body: dict[str, Any]) -> list[ToolSpec]:
                                "{'name': ...}}")
         specs.append(ToolSpec(name=fn["name"], description=fn.get("description") or "",
                               parameters=fn.get("parameters") or {"type": "object",
-                                                                  "properties": {}}))
+                                                                  "properties": {}},
+                              declaration=entry))  # the model sees it as the client sent it
     return specs
 
 
@@ -60,9 +61,6 @@ def parse_messages(body: dict[str, Any]) -> list[Message]:
             msg = message_from_wire(entry)
         except (ValueError, TypeError) as exc:
             raise RequestError(f"messages[{i}]: {exc}") from exc
-        if isinstance(msg.content, list):  # content parts: keep the text ones
-            msg = msg.model_copy(update={"content": "".join(
-                p.get("text", "") for p in msg.content if isinstance(p, dict))})
         out.append(msg)
     return out
 
@@ -164,11 +162,13 @@ class Access:
     default requests carrying an ``Origin`` header are refused, a server bound to loopback
     answers only loopback ``Host`` names, and POST bodies must be ``application/json``
     (which a page cannot send cross-origin without a preflight). ``api_key``: also require
-    ``Authorization: Bearer <api_key>``."""
+    ``Authorization: Bearer <api_key>``. ``same_origin``: also accept an ``Origin`` equal to
+    the request's own ``scheme://host`` (the web UI's own page; the Host rule still holds)."""
 
     api_key: str | None = None
     loopback_only: bool = True
     origins: frozenset[str] = frozenset()
+    same_origin: bool = False
 
     def refusal(self, request: Request, post: bool) -> JSONResponse | None:
         host = _host_name(request.headers.get("host") or "")
@@ -176,7 +176,9 @@ class Access:
             return _error(403, f"host {host!r} refused: this server answers loopback names "
                                "only", "permission_error")
         origin = request.headers.get("origin")
-        if origin is not None and origin not in self.origins:
+        own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+        if origin is not None and origin not in self.origins and not (
+                self.same_origin and origin == own):
             return _error(403, f"origin {origin!r} refused (browser requests are not "
                                "accepted)", "permission_error")
         given = request.headers.get("authorization", "").encode("utf-8", "surrogateescape")

@@ -15,15 +15,22 @@ from pydantic import BaseModel, Field
 
 
 class ToolSpec(BaseModel):
-    """What the model sees of a tool: OpenAI-style function declaration."""
+    """What the model sees of a tool: OpenAI-style function declaration.
+
+    ``declaration``: a client's tool entry exactly as it sent it (key order, ``strict`` and
+    any other field); when set, it is what ``to_openai`` returns and the model sees.
+    """
 
     name: str
     description: str
     parameters: dict[str, Any] = Field(
         default_factory=lambda: {"type": "object", "properties": {}}
     )
+    declaration: dict[str, Any] | None = Field(default=None, exclude=True, repr=False)
 
     def to_openai(self) -> dict[str, Any]:
+        if self.declaration is not None:
+            return self.declaration
         return {
             "type": "function",
             "function": {

@@ -19,8 +19,8 @@ from thinkact.tools.toolset import ApprovalPolicy
 
 # name -> (module, class) for the tools built elsewhere in the package.
 _LAZY: dict[str, tuple[str, str]] = {
-    "search": ("thinkact.tools.search", "SearchTool"),
-    "browse": ("thinkact.tools.browse", "BrowseTool"),
+    "search": ("thinkact.tools.builtin.search", "SearchTool"),
+    "browse": ("thinkact.tools.builtin.browse", "BrowseTool"),
 }
 BUILTIN_NAMES = ("python", "files", "facts", "shell", "search", "browse")
 
@@ -52,7 +52,8 @@ DEFAULT_TOOLS: tuple[str, ...] = default_tools()
 
 def build_tools(
     names: Sequence[str] | None = None, *, workspace: Path, facts_db: Path | None = None,
-    shell: bool = False, approver: ApprovalPolicy | None = None, **opts: dict[str, Any],
+    shell: bool = False, approver: ApprovalPolicy | None = None, unsafe: bool = False,
+    network: bool = False, **opts: dict[str, Any],
 ) -> list[Tool]:
     """Instantiate tools by name (default: ``DEFAULT_TOOLS``).
 
@@ -60,6 +61,8 @@ def build_tools(
     ``approver`` before each command (a ``ConsolePrompt``, ``CallbackApprover``, ...;
     ``opts["shell"] = {"require_approval": False}`` only if the user opted out). Other keyword
     arguments are per-tool constructor options, e.g. ``python={"timeout_s": 30}``.
+    ``unsafe`` and ``network`` go to both code tools (python, shell): their jail is off
+    (the user's explicit choice) or has the network.
     MCP tools are connected with ``thinkact.tools.mcp_client.connect_mcp`` (async) instead.
     """
     unknown_opts = set(opts) - set(BUILTIN_NAMES)
@@ -71,11 +74,12 @@ def build_tools(
         wanted.append("facts")
     if shell and "shell" not in wanted:
         wanted.append("shell")
+    jail = {"unsafe": unsafe, "network": network}
     builders: dict[str, Callable[[dict[str, Any]], Tool]] = {
-        "python": lambda o: _python(workspace, o),
+        "python": lambda o: _python(workspace, {**jail, **o}),
         "files": lambda o: _files(workspace, o),
         "facts": lambda o: _facts(facts_db, o),
-        "shell": lambda o: _shell(workspace, shell, approver, o),
+        "shell": lambda o: _shell(workspace, shell, approver, {**jail, **o}),
         "search": lambda o: _lazy_class("search")(**o),
         "browse": lambda o: _lazy_class("browse")(workspace, **o),
     }
@@ -95,19 +99,19 @@ def build_tools(
 
 
 def _python(workspace: Path, o: dict[str, Any]) -> Tool:
-    from thinkact.tools.python_tool import PythonTool
+    from thinkact.tools.builtin.python_tool import PythonTool
 
     return PythonTool(workspace=workspace, **o)
 
 
 def _files(workspace: Path, o: dict[str, Any]) -> Tool:
-    from thinkact.tools.files import FilesTool
+    from thinkact.tools.builtin.files import FilesTool
 
     return FilesTool(workspace=workspace, **o)
 
 
 def _facts(db: Path | None, o: dict[str, Any]) -> Tool:
-    from thinkact.tools.facts import FactsTool
+    from thinkact.tools.builtin.facts import FactsTool
 
     if db is None:
         raise ValueError("the 'facts' tool needs a database: pass facts_db=<path to .sqlite>")
@@ -116,7 +120,7 @@ def _facts(db: Path | None, o: dict[str, Any]) -> Tool:
 
 def _shell(workspace: Path, enabled: bool, approver: ApprovalPolicy | None,
            o: dict[str, Any]) -> Tool:
-    from thinkact.tools.shell import ShellTool
+    from thinkact.tools.builtin.shell import ShellTool
 
     if not enabled:
         raise ValueError("the 'shell' tool is off by default; enable it explicitly "

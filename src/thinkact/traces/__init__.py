@@ -4,9 +4,9 @@
     agent = Agent(backend, trace=store); ...; store.load_state(run_id)
 """
 
+from thinkact.paths import data_dir, default_trace_db
 from thinkact.traces.base import ResumeState, RunSummary, TraceStore
 from thinkact.traces.export import export_events, export_messages
-from thinkact.traces.paths import data_dir, default_trace_db
 from thinkact.traces.replay import replay_state
 from thinkact.traces.sqlite import EventRecord, SQLiteTraceStore
 

@@ -12,17 +12,22 @@ costs a few rows per second instead of one per token. Only deltas can wait in me
 other event, ``AssistantMessage`` included, is committed before ``append`` returns.
 
 One connection per store, shared across threads behind a lock.
+
+Observers (``subscribe``) get each event as an ``EventRecord`` once it is committed (merged
+deltas when they are written), outside the lock; an observer that raises is logged, and the
+run goes on: the record is already safe.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -82,6 +87,8 @@ class SQLiteTraceStore:
         self._cursors: dict[str, Cursor] = {}
         self._pending: dict[str, _PendingDelta] = {}  # per run (heavy mode: runs side by side)
         self._closed = False
+        self._observers: list[Callable[[str, EventRecord], None]] = []
+        self._written: list[tuple[str, EventRecord]] = []  # for the observers, once committed
 
     # -- setup ------------------------------------------------------------------------------
     def _create_schema(self) -> None:
@@ -106,6 +113,20 @@ class SQLiteTraceStore:
         return _Transaction(self._db, self._lock)
 
     # -- writing ----------------------------------------------------------------------------
+    def subscribe(self, observer: Callable[[str, EventRecord], None]) -> None:
+        """Call ``observer(run_id, record)`` for every event this store writes from now on."""
+        self._observers.append(observer)
+
+    def _deliver(self) -> None:
+        with self._lock:
+            written, self._written = self._written, []
+        for run_id, record in written:
+            for observer in self._observers:
+                try:
+                    observer(run_id, record)
+                except Exception:  # an observer's failure must not fail the run
+                    logging.getLogger(__name__).exception("trace observer failed")
+
     def append(self, run_id: str, event: Event) -> None:
         """Record one event; committed before returning (deltas: see module doc)."""
         now = time.time()
@@ -119,6 +140,8 @@ class SQLiteTraceStore:
                     self._flush_pending(run_id)
                     self._write(run_id, event, now)
             self._flush_stale(now)
+        if self._written:
+            self._deliver()
 
     def _buffer_delta(self, run_id: str, event: ReasoningDelta | ContentDelta,
                       now: float) -> None:
@@ -155,6 +178,7 @@ class SQLiteTraceStore:
         """Write any merged deltas still held in memory."""
         with self._lock, self._tx():
             self._flush_pending()
+        self._deliver()
 
     def _cursor(self, run_id: str) -> Cursor:
         cur = self._cursors.get(run_id)
@@ -186,6 +210,9 @@ class SQLiteTraceStore:
             (run_id, cur.seq, cur.segment, event.type, cur.step, now,
              EVENT_ADAPTER.dump_json(event).decode()))
         project(self._db, run_id, cur, event, now, pid=os.getpid(), host=socket.gethostname())
+        if self._observers:
+            self._written.append((run_id, EventRecord(cur.seq, cur.segment, cur.step, now,
+                                                      False, event)))
 
     # -- reading ----------------------------------------------------------------------------
     def records(self, run_id: str, *, include_deltas: bool = True) -> list[EventRecord]:
@@ -261,13 +288,7 @@ class SQLiteTraceStore:
         pid = info["pid"]
         if not isinstance(pid, int) or info["host"] != socket.gethostname():
             return True
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        return pid_alive(pid)
 
     def resolve_run_id(self, prefix: str) -> str:
         """A full run id from a unique prefix ("latest" = the most recent run)."""
@@ -302,12 +323,24 @@ class SQLiteTraceStore:
                     self._flush_pending()
             self._closed = True
             self._db.close()
+        self._deliver()
 
     def __enter__(self) -> SQLiteTraceStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (one of another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _like_prefix(prefix: str) -> str:

@@ -1,0 +1,79 @@
+"""The suite interface: what a benchmark gives the harness.
+
+A suite is a name, a list of :class:`Item` and a ``score`` method. A new suite is one module
+under ``thinkact.eval.suites`` with a ``load(options) -> Suite`` function, registered by name
+in ``thinkact.eval.suites.SUITES``. The one rule: ``score`` sees only the item and the
+:class:`Attempt` (the final answer and the run's conversation), never the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from thinkact.messages import Message
+from thinkact.tools.base import Tool
+
+
+@dataclass(frozen=True)
+class Item:
+    """One task. ``tools``: built-in tool names for its run (None: the eval's ``--tools``)."""
+
+    id: str
+    input: str
+    target: Any  # JSON-safe: what the scorer compares against
+    category: str = "all"
+    tools: tuple[str, ...] | None = None
+    meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass
+class Attempt:
+    """What a run produced for an item: its final answer and its whole conversation."""
+
+    answer: str | None
+    messages: list[Message] = field(default_factory=list)
+
+
+@dataclass
+class Score:
+    """``value`` in [0, 1]; an item counts as solved when ``value >= 0.5``."""
+
+    value: float
+    detail: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.value >= 0.5
+
+
+@runtime_checkable
+class Suite(Protocol):
+    """``items()`` in a stable order (ids unique); ``score`` is deterministic."""
+
+    name: str
+    source: str  # where the data comes from (package and version)
+
+    def items(self) -> Sequence[Item]: ...
+
+    def score(self, item: Item, attempt: Attempt) -> Score: ...
+
+
+def item_tools(suite: Suite, item: Item) -> list[Tool]:
+    """Tools a suite builds itself for an item (BFCL's functions), beside the built-ins;
+    a suite offers them with an optional ``extra_tools(item)`` method."""
+    extra = getattr(suite, "extra_tools", None)
+    return list(extra(item)) if callable(extra) else []
+
+
+@dataclass
+class ListSuite:
+    """A suite over a fixed list of items; subclasses add ``score``."""
+
+    rows: list[Item]
+    name: str = ""
+    source: str = ""
+
+    def items(self) -> Sequence[Item]:
+        return self.rows

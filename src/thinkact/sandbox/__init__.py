@@ -1,0 +1,15 @@
+"""Confinement for code the model runs (python kernel, shell): see ``thinkact.sandbox.jail``."""
+
+from thinkact.sandbox.jail import (
+    INSTALL_HINT,
+    Jail,
+    SandboxUnavailable,
+    check_available,
+    give_tree,
+    jail_uid,
+    match_owner,
+)
+
+__all__ = ["INSTALL_HINT", "Jail", "SandboxUnavailable", "check_available", "give_tree",
+           "jail_uid",
+           "match_owner"]

@@ -1,0 +1,95 @@
+"""BFCL's checker proven on its own data through the real runner: a model that calls the
+ground-truth functions scores 100% on every single-turn category, one that calls them with
+wrong values (or calls a function where none is relevant) scores 0%."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support.eval_kit import answering, evaluate
+from thinkact.eval import Item, load_suite
+from thinkact.eval.suites.bfcl import CATEGORIES, json_schema, tool_name
+from thinkact.messages import Message, ToolCall
+
+pytest.importorskip("bfcl_eval", reason="the eval extra is not installed")
+
+PER_CATEGORY = 6
+
+
+def given(options: Any) -> dict[str, Any]:
+    """The first possible value that is not "" (omitted), recursively for nested dicts;
+    ``{}`` when the parameter is left out."""
+    if not isinstance(options, list):  # a literal, not a list of options
+        return {"v": options}
+    return next(({"v": first(x)} for x in options if x != ""), {})
+
+
+def first(value: Any) -> Any:
+    if isinstance(value, list):
+        return [first(x) for x in value]
+    if isinstance(value, dict):
+        return {k: given(v)["v"] for k, v in value.items() if given(v)}
+    return value
+
+
+def _calls(item: Item, wrong: bool) -> list[ToolCall]:
+    if "irrelevance" in item.category:  # any call at all is the wrong answer
+        fns = item.meta["functions"]
+        return [ToolCall(id="c0", name=tool_name(fns[0]["name"]) if fns else "anything",
+                         arguments="{}")] if wrong else []
+    calls = []
+    for n, truth in enumerate(item.target):
+        (name, params), = truth.items()
+        args = first(params)
+        if wrong:  # a value no possible answer allows
+            args = {k: "not-a-possible-value" for k in args} or {"unexpected": 1}
+        calls.append(ToolCall(id=f"c{n}", name=tool_name(name), arguments=json.dumps(args)))
+    return calls
+
+
+def replier(wrong: bool):  # type: ignore[no-untyped-def]
+    def reply(item: Item, msgs: Sequence[Message]) -> Message:
+        if any(m.role == "tool" for m in msgs):
+            return Message(role="assistant", content="Done.")
+        calls = _calls(item, wrong)
+        return Message(role="assistant", content=None if calls else "No function fits.",
+                       tool_calls=calls)
+    return reply
+
+
+@pytest.fixture(scope="module")
+def sample() -> tuple[Any, list[Item]]:
+    suite = load_suite("bfcl")
+    by_cat: dict[str, list[Item]] = {}
+    for item in suite.items():
+        by_cat.setdefault(item.category, []).append(item)
+    assert set(by_cat) == set(CATEGORIES)
+    # a spread over each category, not only its first items
+    picked = [v[i * len(v) // PER_CATEGORY] for v in by_cat.values()
+              for i in range(PER_CATEGORY)]
+    return suite, picked
+
+
+@pytest.mark.parametrize("wrong", [False, True])
+def test_ground_truth_scores_100_and_wrong_calls_0_per_category(
+        sample: tuple[Any, list[Item]], tmp_path: Path, wrong: bool) -> None:
+    suite, items = sample
+    report = evaluate(suite, answering(suite, replier(wrong)), tmp_path, items=items,
+                      concurrency=4)
+    assert report["n"] == len(CATEGORIES) * PER_CATEGORY
+    for name, cat in report["categories"].items():
+        assert cat["accuracy"] == (0.0 if wrong else 1.0), name
+
+
+def test_schema_types_become_json_schema() -> None:
+    got = json_schema({"type": "dict", "properties": {
+        "x": {"type": "float"}, "t": {"type": "tuple", "items": {"type": "any"}},
+        "d": {"type": "dict", "properties": {"k": {"type": "integer"}}}}, "required": ["x"]})
+    assert got == {"type": "object", "properties": {
+        "x": {"type": "number"}, "t": {"type": "array", "items": {}},
+        "d": {"type": "object", "properties": {"k": {"type": "integer"}}}}, "required": ["x"]}

@@ -1,0 +1,91 @@
+"""The bubblewrap jail itself, with real bwrap: what it shows, what it bounds, what it refuses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from thinkact.sandbox import INSTALL_HINT, Jail, SandboxUnavailable, check_available
+from thinkact.sandbox.jail import _python_paths
+from thinkact.tools.base import ToolContext, ToolError
+from thinkact.tools.builtin.python_tool import PythonTool
+from thinkact.tools.builtin.shell import ShellTool
+
+
+def jailed(jail: Jail, code: str) -> subprocess.CompletedProcess[str]:
+    jail.prepare()
+    return subprocess.run(jail.command([sys.executable, "-c", code]), env=jail.env(),
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_only_the_workspace_is_writable_and_the_host_is_hidden(tmp_path: Path) -> None:
+    secret = tmp_path / "other-run" / "notes.txt"
+    secret.parent.mkdir()
+    secret.write_text("another run's data")
+    ws = tmp_path / "ws"
+    home = Path.home().resolve()
+    code = (f"import os\nh = {str(home)!r}\nprint(os.listdir(h) if os.path.isdir(h) else [])\n"
+            f"print(os.path.exists({str(secret)!r}))\n"
+            "open('here.txt', 'w').write('ok')\n"
+            "for p in ('/etc/x', '/usr/x', '/x'):\n"
+            "    try:\n        open(p, 'w')\n        print('wrote', p)\n"
+            "    except OSError as e:\n        print('refused', p, e.errno)\n"
+            "print(os.getuid() != 0, len([d for d in os.listdir('/proc') if d.isdigit()]) < 5)")
+    done = jailed(Jail(ws), code)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    # Of the home directory only the way to the interpreter's own folders shows (pyenv...).
+    shown = set(eval(lines[0]))
+    leads = {p.relative_to(home).parts[0] for p in _python_paths() if p.is_relative_to(home)}
+    assert shown <= leads, shown - leads
+    assert lines[1] == "False"  # a sibling of the workspace is not there
+    assert all(line.startswith("refused") for line in lines[2:5]), lines
+    assert lines[5] == "True True"  # not root; a private /proc with only the jail's processes
+    assert (ws / "here.txt").read_text() == "ok"
+
+
+def test_fork_bomb_stops_at_the_process_limit(tmp_path: Path) -> None:
+    code = ("import os, time\nn = 0\ntry:\n    while n < 2000:\n        if os.fork() == 0:\n"
+            "            time.sleep(30)\n            os._exit(0)\n        n += 1\n"
+            "except OSError as e:\n    print('stopped', n, e.errno)\n")
+    done = jailed(Jail(tmp_path / "ws", max_processes=64), code)
+    assert done.returncode == 0, done.stderr
+    words = done.stdout.split()
+    assert words[0] == "stopped" and int(words[1]) < 64 and words[2] == "11"  # EAGAIN
+
+
+def test_missing_bwrap_is_refused_with_how_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    check_available.cache_clear()
+    try:
+        with pytest.raises(SandboxUnavailable, match="apt-get install bubblewrap"):
+            check_available()
+        assert "--unsafe-python" in INSTALL_HINT
+    finally:
+        check_available.cache_clear()
+
+
+async def test_tools_refuse_to_run_unjailed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                            ) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    check_available.cache_clear()
+    ctx = ToolContext(run_id="r", workspace=tmp_path / "ws")
+    try:
+        with pytest.raises(ToolError, match=r"cannot run: bwrap .*not installed"):
+            await PythonTool().call({"code": "1"}, ctx)
+        with pytest.raises(ToolError, match=r"cannot run: bwrap .*not installed"):
+            await ShellTool(require_approval=False).call({"command": "id"}, ctx)
+    finally:
+        check_available.cache_clear()
+    monkeypatch.setenv("PATH", os.defpath)
+    out = await ShellTool(require_approval=False, unsafe=True).call(
+        {"command": "echo unconfined"}, ctx)  # only when asked for explicitly
+    assert "unconfined" in out

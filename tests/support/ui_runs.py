@@ -1,0 +1,104 @@
+"""Recorded runs for the web UI tests: the real agent loop over scripted models, recording
+into a real SQLite trace store; and ``thinkact ui`` as a real process on loopback."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from support.agent_kit import boom, echo
+from support.cli_run import CLI, clean_env
+from thinkact.agent import Agent, Budget, Heavy, Vote
+from thinkact.backends.scripted import ScriptedBackend
+from thinkact.messages import Message, ToolCall
+from thinkact.traces import SQLiteTraceStore
+
+
+def _turn(i: int, note: str = "", tool: str = "echo") -> Message:
+    args = json.dumps({"reason": f"step {i}"} if tool == "boom" else {"text": f"item {i}{note}"})
+    return Message(role="assistant", reasoning=f"Step {i}: I look at item {i}.{note}",
+                   content=f"checking item {i}",
+                   tool_calls=[ToolCall(id=f"call-{i}", name=tool, arguments=args)])
+
+
+def long_script(steps: int, needle_at: int = 217, fail_at: int = 150) -> list[Message]:
+    """``steps`` tool steps (one failing tool at ``fail_at``, a rare word at ``needle_at``),
+    then the answer."""
+    turns = [_turn(i, " zanzibar" if i == needle_at else "", "boom" if i == fail_at else "echo")
+             for i in range(1, steps + 1)]
+    return [*turns, Message(role="assistant", reasoning="Done.", content=f"Checked {steps}.")]
+
+
+def record(store: SQLiteTraceStore, run_id: str, task: str, script: list[Message],
+           model: str = "scripted") -> str:
+    agent = Agent(ScriptedBackend(script, model_name=model, record=False), tools=[echo, boom],
+                  trace=store, budget=Budget(max_steps=len(script) + 1))
+    result = agent.run(task, run_id=run_id)
+    assert result.status == "completed", result
+    return run_id
+
+
+def record_heavy(store: SQLiteTraceStore, group: str, answers: list[str]) -> str:
+    """A heavy group, one trajectory per answer (two tool steps each), aggregated by vote."""
+
+    def agent_for(k: int) -> Agent:
+        turns = [_turn(i, f" (trajectory {k})") for i in range(1, 3)]
+        turns.append(Message(role="assistant", reasoning="Sure.", content=answers[k - 1]))
+        return Agent(ScriptedBackend(turns, record=False), tools=[echo], trace=store)
+
+    result = Heavy(agent_for, n=len(answers), aggregator=Vote()).run("What is 6 x 7?", group)
+    assert result.status == "completed"
+    return group
+
+
+def fill(path: Path) -> dict[str, str]:
+    """The recorded runs the UI tests browse: a 300-step run, two runs that diverge at
+    step 3, and a heavy group of three."""
+    with SQLiteTraceStore(path) as store:
+        ids = {"long": record(store, "run-long", "Check all 300 items.", long_script(300))}
+        base = [_turn(i) for i in range(1, 6)]
+        other = [*base[:2], _turn(3, " but differently"), *base[3:]]
+        done = Message(role="assistant", reasoning="ok", content="Five checked.")
+        ids["a"] = record(store, "run-a", "Check five items.", [*base, done])
+        ids["b"] = record(store, "run-b", "Check five items.", [*other, done])
+        ids["group"] = record_heavy(store, "group-h", ["42", "42", "41"])
+    return ids
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def ui_server(db: Path, home: Path, *extra: str, env: dict[str, str] | None = None
+              ) -> Iterator[str]:
+    """``thinkact ui --trace-db DB`` on a free loopback port; yields ``http://host:port``."""
+    port = free_port()
+    proc = subprocess.Popen([*CLI, "ui", "--port", str(port), "--trace-db", str(db), *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env=env or clean_env(home))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+            try:
+                if httpx.get(f"{base}/ui/", timeout=1).status_code in (200, 401):
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "thinkact ui did not come up"
+            time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

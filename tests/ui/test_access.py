@@ -1,0 +1,97 @@
+"""The UI keeps ``serve``'s access rules on every route, the event stream included: a foreign
+``Origin``, a non-loopback ``Host`` on loopback, a missing or wrong bearer key beyond it, and
+a non-JSON POST body are refused before anything runs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from support.cli_run import clean_env, files_turns, serve_model, write_script
+from support.ui_runs import _turn, record, ui_server
+from thinkact.messages import Message
+from thinkact.server.openai_app import Access
+from thinkact.traces import SQLiteTraceStore
+from thinkact.ui import ui_root
+
+GETS = ["/", "/ui/", "/ui/static/app.js", "/ui/api/runs", "/ui/api/runs/run-a",
+        "/ui/api/runs/run-a/steps?first=1&last=5", "/ui/api/runs/run-a/search?q=item",
+        "/ui/api/runs/run-a/stream", "/ui/api/compare?a=run-a&b=run-a"]
+POSTS = ["/ui/api/runs", "/ui/api/runs/run-a/resume", "/ui/api/runs/run-a/fork"]
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("access") / "t.sqlite"
+    with SQLiteTraceStore(path) as store:
+        done = Message(role="assistant", reasoning="ok", content="Two checked.")
+        record(store, "run-a", "Check two items.", [_turn(1), _turn(2), done])
+    return path
+
+
+@pytest.fixture(scope="module")
+def base(db: Path) -> Iterator[str]:
+    with ui_server(db, db.parent) as url:
+        yield url
+
+
+@pytest.mark.parametrize("path", GETS + POSTS)
+def test_foreign_origin_and_host_are_refused(base: str, path: str) -> None:
+    post = path in POSTS
+    for headers in ({"Origin": "http://evil.example"}, {"Host": "evil.example"},
+                    {"Host": "rebound.example:8200"},
+                    {"Origin": base.rsplit(":", 1)[0] + ":1"}):  # loopback, other port
+        r = httpx.request("POST" if post else "GET", base + path, headers=headers,
+                          json={} if post else None, timeout=10)
+        assert r.status_code == 403, (path, headers, r.text)
+        assert r.json()["error"]["type"] == "permission_error"
+
+
+def test_the_page_itself_is_served_and_its_own_origin_may_post(base: str) -> None:
+    page = httpx.get(base + "/ui/", timeout=10)
+    assert page.status_code == 200 and "static/app.js" in page.text
+    assert "<script src=\"http" not in page.text  # no CDN: every asset is ours
+    for path in GETS[1:]:
+        assert httpx.get(base + path, timeout=10).status_code == 200, path
+    r = httpx.post(base + "/ui/api/runs/run-a/resume", headers={"Origin": base}, json={},
+                   timeout=30)
+    assert r.status_code == 400 and "already completed" in r.json()["error"]
+    form = httpx.post(base + "/ui/api/runs", content="task=x", timeout=10, headers={
+        "Content-Type": "application/x-www-form-urlencoded"})  # what a page can send freely
+    assert form.status_code == 415
+
+
+async def test_beyond_loopback_every_route_needs_the_key(db: Path) -> None:
+    with SQLiteTraceStore(db) as store:
+        app = ui_root(store, Access(api_key="s3cret", loopback_only=False))
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ui.lan") as c:
+            for path in GETS + POSTS:
+                method = "POST" if path in POSTS else "GET"
+                for auth in (None, "Bearer wrong", "s3cret", "Bearer s3cret!"):
+                    headers = {"Authorization": auth} if auth else {}
+                    r = await c.request(method, path, headers=headers,
+                                        json={} if method == "POST" else None)
+                    assert r.status_code == 401, (path, auth)
+            ok = await c.get("/ui/api/runs", headers={"Authorization": "Bearer s3cret"})
+            assert ok.status_code == 200 and ok.json()[0]["run_id"] == "run-a"
+
+
+def test_serve_mounts_the_ui_under_the_same_rules(tmp_path: Path) -> None:
+    script = write_script(tmp_path / "s.json", files_turns(1))
+    db = tmp_path / "t.sqlite"
+    args = ["--provider", "scripted", "--script", str(script), "--tools", "files",
+            "--trace-db", str(db)]
+    with serve_model(args, clean_env(tmp_path), command="serve") as v1:
+        root = v1.removesuffix("/v1")
+        httpx.post(f"{v1}/chat/completions", timeout=60, json={
+            "model": "m", "messages": [{"role": "user", "content": "Write a file."}]})
+        runs = httpx.get(f"{root}/ui/api/runs", timeout=10).json()
+        assert [r["task"] for r in runs] == ["Write a file."]
+        assert httpx.get(f"{root}/ui/", timeout=10).status_code == 200
+        for headers in ({"Origin": "http://evil.example"}, {"Host": "evil.example"}):
+            for path in ("/ui/", "/ui/api/runs", f"/ui/api/runs/{runs[0]['run_id']}/stream"):
+                assert httpx.get(root + path, headers=headers, timeout=10).status_code == 403

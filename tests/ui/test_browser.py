@@ -1,0 +1,228 @@
+"""The web UI in real headless Chromium against a real ``thinkact ui`` process, over a trace
+database of runs recorded by the real agent loop (scripted models). One browser for the
+module; screenshots go to the pytest temp dir (``ui-screenshots``)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support.cli_run import CLI, clean_env, files_turns, popen, sigkill_when, wait_for
+from support.cli_run import write_script as write_turns
+from support.ui_runs import fill, ui_server
+from thinkact.traces import SQLiteTraceStore
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs system chromium")
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+class Site:
+    def __init__(self, base: str, db: Path, home: Path, shots: Path, ids: dict[str, str]):
+        self.base, self.db, self.home, self.shots, self.ids = base, db, home, shots, ids
+
+    def script(self, name: str, steps: int, delay_s: float = 0.0) -> Path:
+        return write_turns(self.home / f"{name}.json", files_turns(steps, f"Wrote {steps}."),
+                           delay_s=delay_s)
+
+    def cli_run(self, script: Path) -> subprocess.Popen[str]:
+        return popen(["run", "Write the files.", "--provider", "scripted", "--script",
+                      str(script), "--tools", "files", "--trace-db", str(self.db), "--json"],
+                     self.home)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    home = tmp_path_factory.mktemp("ui")
+    db = home / "traces.sqlite"
+    ids = fill(db)
+    shots = tmp_path_factory.mktemp("ui-screenshots")
+    with ui_server(db, home) as base:
+        yield Site(base, db, home, shots, ids)
+    print(f"\nUI screenshots: {shots}")
+
+
+@pytest.fixture(scope="module")
+def browser(site: Site) -> Iterator[Any]:
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any, site: Site) -> Iterator[Any]:
+    ctx = browser.new_context(viewport={"width": 1100, "height": 760})
+    pg = ctx.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    yield pg
+    ctx.close()
+    assert not errors, errors
+
+
+def open_(page: Any, site: Site, fragment: str) -> Any:
+    page.goto(f"{site.base}/ui/#/{fragment}")
+    page.wait_for_selector("body[data-ready='1']")
+    return page
+
+
+def test_runs_list_filters_and_searches(page: Any, site: Site) -> None:
+    p = open_(page, site, "")
+    rows = p.locator("#runs tbody tr")
+    assert rows.count() == 7  # the long run, two to compare, a group of 3 + its aggregation
+    long_row = p.locator("tr[data-run='run-long']")
+    assert long_row.locator("td").nth(5).inner_text() == "301"
+    assert long_row.locator("td").nth(6).inner_text() == "300"
+    assert long_row.locator("[data-status]").inner_text() == "completed"
+    p.fill("#q", "300 items")
+    wait_for(lambda: rows.count() == 1, 10)
+    assert rows.first.get_attribute("data-run") == "run-long"
+    p.fill("#q", "")
+    p.select_option("#status", "running")
+    wait_for(lambda: rows.count() == 0, 10)
+    p.select_option("#status", "")
+    wait_for(lambda: rows.count() == 7, 10)
+    p.screenshot(path=str(site.shots / "runs.png"))
+
+
+def test_300_step_run_timeline_jump_and_search(page: Any, site: Site) -> None:
+    p = open_(page, site, "run/run-long")
+    assert p.locator("#step-1").is_visible()
+    assert p.locator("#timeline .step[data-step]").count() == 101  # start + one page of 100
+    assert "of 301" in p.inner_text("#pager")
+    assert p.locator("#minimap span").count() == 301
+    reasoning = p.locator("#step-1 details.reasoning")
+    assert reasoning.get_attribute("open") is None  # collapsed until asked
+    reasoning.locator("summary").click()
+    assert "I look at item 1." in reasoning.locator("pre").inner_text()
+    p.fill("#jump", "150")
+    p.press("#jump", "Enter")
+    step = p.locator("#step-150")
+    step.wait_for()
+    assert "exploded because step 150" in step.locator(".result.error").inner_text()
+    assert p.locator("#step-1").count() == 0
+    p.fill("#find", "zanzibar")
+    wait_for(lambda: p.get_attribute("#found", "data-hits") == "217", 10)
+    p.press("#find", "Enter")
+    hit = p.locator("#step-217.hit")
+    hit.wait_for()
+    assert '"item 217 zanzibar"' in hit.locator(".call pre").inner_text()
+    assert hit.is_visible()
+    p.screenshot(path=str(site.shots / "run-300.png"))
+    p.click("#next")
+    p.locator("#step-301 [data-answer]").wait_for()
+    assert "Checked 300." in p.inner_text("#step-301")
+
+
+def test_heavy_group_lanes_and_agreement(page: Any, site: Site) -> None:
+    p = open_(page, site, f"group/{site.ids['group']}")
+    lanes = p.locator("#lanes .lane")
+    assert lanes.count() == 3
+    assert [lanes.nth(i).locator(".answer").inner_text() for i in range(3)] == ["42", "42", "41"]
+    assert p.locator(".lane.agrees").count() == 2
+    assert p.locator(".lane.differs").get_attribute("data-lane") == "group-h.3"
+    assert p.inner_text("#agreed") == "agrees with trajectories 1, 2"
+    assert "vote over 3 answers" in p.inner_text("#aggregation")
+    p.screenshot(path=str(site.shots / "heavy.png"))
+
+
+def test_compare_two_runs_from_the_list(page: Any, site: Site) -> None:
+    p = open_(page, site, "")
+    p.check("tr[data-run='run-a'] input.pick")
+    p.check("tr[data-run='run-b'] input.pick")
+    p.click("#compare")
+    p.locator("#diverged").wait_for()
+    assert p.inner_text("#diverged") == "the runs diverge at step 3"
+    assert p.get_attribute("#cmp-2", "data-same") == "true"
+    assert "diverged" in (p.get_attribute("#cmp-3", "class") or "")
+    assert "but differently" in p.inner_text("#cmp-3")
+    p.screenshot(path=str(site.shots / "compare.png"))
+
+
+def test_live_run_from_the_cli_updates_the_page(page: Any, site: Site) -> None:
+    proc = site.cli_run(site.script("live", 8, delay_s=0.08))
+    try:
+        reader = SQLiteTraceStore(site.db)
+        wait_for(lambda: any(r.status == "running" and r.task == "Write the files."
+                             for r in reader.list_runs(20)), 30)
+        run_id = next(r.run_id for r in reader.list_runs(20) if r.status == "running")
+        p = open_(page, site, f"run/{run_id}")
+        assert p.get_attribute(".runhead [data-status]", "data-status") == "running"
+        assert p.locator("#step-8").count() == 0
+        # no reload from here on: the stream brings every step and the end
+        p.locator("#step-8 .result").wait_for(timeout=60_000)
+        p.locator("[data-answer]").wait_for(timeout=60_000)
+        p.wait_for_selector(".runhead [data-status='completed']", timeout=30_000)
+        assert "Wrote 8." in p.inner_text("[data-answer]")
+        reader.close()
+    finally:
+        proc.kill()
+        proc.communicate()
+
+
+def test_playground_starts_a_run_and_forks_it(page: Any, site: Site) -> None:
+    script = site.script("play", 3)
+    p = open_(page, site, "play")
+    p.fill("#task", "Write three files.")
+    p.fill("#provider", "scripted")
+    p.fill("#script", str(script))
+    p.fill("#tools", "files")
+    p.fill("#max_steps", "10")
+    p.click("#start")
+    p.wait_for_url("**/#/run/*")
+    run_id = p.url.rsplit("/", 1)[1]
+    p.wait_for_selector(".runhead [data-status='completed']", timeout=60_000)
+    with SQLiteTraceStore(site.db) as store:
+        info = store.run_info(run_id)
+        assert (info["task"], info["status"], info["tool_calls"]) == ("Write three files.",
+                                                                       "completed", 3)
+        assert info["config"]["budget"]["max_steps"] == 10
+    p.reload()
+    p.wait_for_selector("body[data-ready='1']")
+    p.click("#fork")
+    p.fill("#fork-step", "3")
+    p.fill("#fork-message", "item 1 is gone; write the rest")
+    p.click("#fork-go")
+    p.wait_for_url(lambda url: url.split("/")[-1] != run_id and "#/run/" in url)
+    fork_id = p.url.rsplit("/", 1)[1]
+    p.wait_for_selector(".runhead [data-status='completed']", timeout=60_000)
+    with SQLiteTraceStore(site.db) as store:
+        state = store.load_state(fork_id)
+        assert store.run_config(fork_id)["forked_from"] == {"run": run_id, "step": 3}
+    # the conversation through step 2, its last message edited, then the script's turn 3 on
+    tool_msgs = [m.content for m in state.messages if m.role == "tool"]
+    assert tool_msgs[1] == "item 1 is gone; write the rest"
+    assert state.messages[-1].content == "Wrote 3." and state.finished
+
+
+def test_resume_an_interrupted_run_from_the_page(page: Any, site: Site) -> None:
+    proc = site.cli_run(site.script("cut", 6, delay_s=0.05))
+    reader = SQLiteTraceStore(site.db)
+    try:
+        def two_done() -> bool:
+            rows = reader.query("SELECT r.id FROM runs r JOIN steps s ON s.run_id = r.id "
+                                "WHERE r.pid = ? AND s.step = 2 AND s.finished_at IS NOT NULL",
+                                (proc.pid,))
+            return bool(rows)
+
+        sigkill_when(proc, two_done)
+        (run_id,) = [r[0] for r in reader.query("SELECT id FROM runs WHERE pid = ?",
+                                                (proc.pid,))]
+        p = open_(page, site, f"run/{run_id}")
+        assert p.get_attribute(".runhead [data-status]", "data-status") == "interrupted"
+        p.click("#resume")
+        p.wait_for_selector(".runhead [data-status='completed']", timeout=60_000)
+        assert "resumed from step" in p.inner_text("#timeline")
+        info = reader.run_info(str(run_id))
+        assert (info["status"], info["segments"], info["tool_calls"]) == ("completed", 2, 6)
+    finally:
+        reader.close()
+    assert subprocess.run([*CLI, "trace", "show", str(run_id), "--trace-db", str(site.db)],
+                          capture_output=True, text=True, env=clean_env(site.home)
+                          ).returncode == 0
