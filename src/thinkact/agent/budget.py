@@ -26,6 +26,7 @@ class Budget:
     max_steps: int | None = 300
     max_tool_calls: int | None = None
     max_thinking_tokens_per_step: int | None = None  # sent as the step's max_tokens
+    thinking_tokens_per_step: int | None = None  # reasoning per step; the answer still comes
     max_thinking_tokens: int | None = None  # reasoning tokens over the whole run
     max_wall_time_s: float | None = None  # a deadline, see ``Deadline``
     final_answer_grace_s: float = 30.0  # see ``Deadline``; 0: no final call after it

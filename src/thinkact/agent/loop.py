@@ -12,7 +12,7 @@ gets no ``StepFinished`` and the run goes on from the conversation of complete s
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from thinkact.agent.budget import Budget, Deadline, DeadlineExceeded, Spend
@@ -324,8 +324,8 @@ class Run:
         room = self._limit() + self._reserve() - self.view.estimate(with_tools)
         cap = self._cap()
         max_tokens = max(1, min(cap, room) if cap is not None else room)
-        return GenerationOptions(max_tokens=max_tokens, temperature=o.temperature,
-                                 top_p=o.top_p, seed=o.seed, extra=o.extra)
+        thinking = self.s.budget.thinking_tokens_per_step or o.thinking_tokens
+        return replace(o, max_tokens=max_tokens, thinking_tokens=thinking)
 
 
 def best_answer(history: Sequence[Message], limit: int = 4000) -> str | None:

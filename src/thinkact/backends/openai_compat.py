@@ -30,6 +30,7 @@ from thinkact.backends.retry import (
     retry_after_s,
 )
 from thinkact.backends.text_calls import with_text_calls
+from thinkact.backends.thinking import remote_fields, remote_max_tokens
 from thinkact.backends.tokens import estimate_request, estimate_tokens
 from thinkact.backends.wire import (
     k2_call_ids,
@@ -186,7 +187,12 @@ class OpenAIBackend:
             default = getattr(cfg, key, None)
             if value is not None or default is not None:
                 request[key] = value if value is not None else default
-        extra = {**cfg.extra_body, **options.extra}
+        budget = {}
+        if options.thinking_tokens is not None:  # the same budget as a local model's
+            budget = remote_fields(cfg.provider, options.thinking_tokens)
+            request[cfg.max_tokens_param] = remote_max_tokens(
+                request[cfg.max_tokens_param], options.thinking_tokens)
+        extra = {**budget, **cfg.extra_body, **options.extra}
         if extra:
             request["extra_body"] = extra
         return request
