@@ -21,8 +21,8 @@ from typing import Any
 
 from thinkact.agent import Agent, Budget
 from thinkact.cli.setup import build_run_backend
-from thinkact.eval import docsearch, docwriting
-from thinkact.eval.pydocs import PyDocs, corpus_tools, open_pydocs
+from thinkact.eval.suites import docsearch, docwriting
+from thinkact.eval.suites.pydocs import PyDocs, corpus_tools, open_pydocs
 from thinkact.recipes import load_recipe
 from thinkact.tools.registry import build_tools
 

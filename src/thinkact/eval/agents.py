@@ -30,7 +30,7 @@ MakeAgent = Callable[[str, Item, int, list[Tool]], Agent]
 """``(run_id, item, epoch, extra_tools) -> Agent``: the agent of one item's run."""
 
 RUN_OPTIONS: dict[str, Any] = {
-    "provider": None, "model": None, "base_url": None, "api_key_env": None,
+    "recipe": None, "provider": None, "model": None, "base_url": None, "api_key_env": None,
     "checkpoint": None, "script": None, "max_steps": None, "max_tool_calls": None,
     "max_thinking_tokens": None, "max_step_tokens": None,
     "timeout": None, "final_answer_grace": None, "max_cost": None, "context_strategy": None,
@@ -61,8 +61,12 @@ def agent_maker(o: dict[str, Any], backend: ModelBackend, trace: TraceStore) -> 
     bad options raise ``UsageError`` when the first agent is built."""
     from thinkact.cli.common import UsageError
     from thinkact.cli.setup import RunAgent
+    from thinkact.recipes import apply_recipe
 
-    o = {**RUN_OPTIONS, **o}
+    try:  # a recipe fills the options not given; an item's own tools still win
+        o = apply_recipe({**RUN_OPTIONS, **o}, o.get("recipe"))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     budget = {key: o[opt] for key, opt in _BUDGET.items() if o[opt] is not None}
     strategy = o["context_strategy"] or "hide"
     if strategy not in ("hide", "summarize"):
