@@ -18,6 +18,20 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+def _version(value: bool) -> None:
+    if value:
+        from thinkact import __version__
+
+        typer.echo(f"thinkact {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", is_eager=True, callback=_version,
+                                          help="Print the version and exit.")) -> None:
+    """A thinking model that thinks while it acts."""
+
+
 for _module in (run, eval, recipes, trace, index, model, serve, serve_agent, ui):
     _module.register(app)
 

@@ -62,6 +62,9 @@ def run_command(
                         ] = None,
     model: Annotated[str | None, Opt(help="Model name at the provider.")] = None,
     base_url: Annotated[str | None, Opt(help="OpenAI-compatible endpoint URL.")] = None,
+    context_window: Annotated[int | None, Opt(help="The server's context window in tokens "
+                                              "(default: what the server says, else the "
+                                              "preset's).")] = None,
     api_key_env: Annotated[str | None, Opt(help="Read the API key from this environment "
                                            "variable.")] = None,
     max_steps: Annotated[int | None, Opt(help="Stop after this many steps.")] = None,
@@ -215,7 +218,8 @@ def plan_launch(store: SQLiteTraceStore, task: str | None, resume: str | None,
                 raise UsageError("--heavy runs trajectories side by side, so it cannot ask "
                                  "before each shell command: add --yes-shell, or drop --shell")
     backend = build_run_backend(o["provider"], o["model"], o["base_url"], o["api_key_env"],
-                                o["script"], o["checkpoint"], recorded.get("backend"))
+                                o["script"], o["checkpoint"], recorded.get("backend"),
+                                context_window=o["context_window"])
     if heavy is not None and heavy["aggregator"] == "auto":
         heavy["aggregator"] = "vote" if backend.model_name == EMBEDDED_NAME else "reflect"
     plan = plan_tools(o, recorded)

@@ -34,6 +34,8 @@ def serve_agent(
     provider: Annotated[str | None, Opt(help="The model the agent uses, as for 'run'.")] = None,
     model: Annotated[str | None, Opt(help="Model name at the provider.")] = None,
     base_url: Annotated[str | None, Opt(help="OpenAI-compatible endpoint URL.")] = None,
+    context_window: Annotated[int | None, Opt(help="The server's context window, as for "
+                                              "'run'.")] = None,
     api_key_env: Annotated[str | None, Opt(help="Read the API key from this variable.")
                            ] = None,
     checkpoint: Annotated[Path | None, Opt(help="Checkpoint for --provider local.")] = None,
