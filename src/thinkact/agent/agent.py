@@ -122,7 +122,9 @@ class Agent:
         return cls(backend, [*built, *(tools or ())], config=config, trace=trace)
 
     def _setup(self, run_id: str) -> RunSetup:
-        workspace = self.config.workspace or Path.cwd()
+        # never the current directory: as root the jail hands its workspace to another uid
+        workspace = self.config.workspace or default_workspace(run_id)
+        workspace.mkdir(parents=True, exist_ok=True)
         return RunSetup(
             backend=self.backend, toolset=self.toolset, config=self.config,
             repeats=RepeatDetector(self.config.repeat),
