@@ -13,7 +13,8 @@ read the weights of every expert any row picks (10.5 of 16 per MoE layer on aver
 uniform top-2), so a step reads ~1.9x the bytes of a batch-1 step and a bandwidth-bound
 engine's batch ratio cannot exceed 8 / 1.9 ≈ 4.2x (printed as "bandwidth ceiling"); INT4
 decode tok/s (module forward unpacking per call, the same with a hot-expert dequant cache,
-the fused path); aten ops per token of the PyTorch paths (the C step is one call).
+the fused PyTorch path, the C step's INT4 kernel) and the INT4 C step's ratio to the float C
+step; aten ops per token of the PyTorch paths (the C step is one call).
 Targets (issue #4): >= 2x transformers at batch 1, >= 0.5 of the roofline, batch 8 >= 5x
 batch 1.
 
@@ -228,12 +229,15 @@ def main() -> None:
         q_cached = load_checkpoint(Path(tmp) / "int4").eval()
         cache = DequantCache(max_bytes=64 * 2**20)
         set_dequant_cache(q_cached, cache)
-        # INT4, three ways: the module forward unpacking every chosen expert on every call
-        # (packed weights only), the same with the hot-expert float cache, and the fused
-        # decode path (experts unpacked once to int8, one multiply per use).
+        # INT4, four ways: the module forward unpacking every chosen expert on every call
+        # (packed weights only), the same with the hot-expert float cache, the fused PyTorch
+        # step (experts unpacked once to int8, one multiply per use) and the C step's INT4
+        # kernel (nibbles and group scales read as stored, no float copy of the experts).
         runs["int4_b1"] = (thinkact_run(q, prompt, n, 1, fast=False), n)
         runs["int4_cached_b1"] = (thinkact_run(q_cached, prompt, n, 1, fast=False), n)
-        runs["int4_fused_b1"] = (thinkact_run(q, prompt, n, 1), n)
+        runs["int4_fused_b1"] = (thinkact_run(q, prompt, n, 1, native=False), n)
+        runs["int4_c_b1"] = (thinkact_run(q, prompt, n, 1), n)
+        res["int4_native"] = isinstance(fast_decoder_for(q), NativeDecoder)
 
         times: dict[str, list[Clock]] = {k: [] for k in runs}
         for fn, _ in runs.values():  # warm-up round (fused-decoder build, allocator, HF init)
@@ -269,6 +273,8 @@ def main() -> None:
                 "int4_b1_tok_s": rate("int4_b1", c),
                 "int4_cached_b1_tok_s": rate("int4_cached_b1", c),
                 "int4_fused_b1_tok_s": rate("int4_fused_b1", c),
+                "int4_c_b1_tok_s": rate("int4_c_b1", c),
+                "int4_c_vs_float_c_b1": rate("int4_c_b1", c) / b1,
             }
             if hf is not None:
                 hf_gen = (n - 1) / max(t["hf_generate_n"][c] - t["hf_generate_1"][c], 1e-9)
@@ -304,7 +310,9 @@ def main() -> None:
             print(
                 f"INT4 batch 1: {fig['int4_b1_tok_s']:.1f} tok/s unpacking per call (module "
                 f"forward), {fig['int4_cached_b1_tok_s']:.1f} with the hot-expert dequant cache, "
-                f"{fig['int4_fused_b1_tok_s']:.1f} fused (int8-unpacked experts)"
+                f"{fig['int4_fused_b1_tok_s']:.1f} fused (int8-unpacked experts), "
+                f"{fig['int4_c_b1_tok_s']:.1f} in the C step = "
+                f"{fig['int4_c_vs_float_c_b1']:.2f}x the float C step (target >= 1)"
             )
         if hf is not None:
             print(f"(transformers vs thinkact logits max |diff| {res['hf_logit_max_diff']:.1e})")

@@ -17,7 +17,12 @@ from thinkact.model.fast_decode import FastDecoder, fast_decoder_for
 from thinkact.model.int4_checkpoint import convert_experts_to_int4
 from thinkact.model.model import K2ForCausalLM
 from thinkact.model.native import build
-from thinkact.model.native.decoder import NativeDecoder, native_decoder, pack
+from thinkact.model.native.decoder import (
+    NativeDecoder,
+    native_decoder,
+    pack,
+    pack_int4_panels,
+)
 from thinkact.model.sampling import SamplingParams
 
 torch.set_num_threads(1)
@@ -149,11 +154,26 @@ def test_cache_it_cannot_read_is_rejected() -> None:
         _native(m).step([5], 0, cache)
 
 
-def test_int4_models_keep_the_pytorch_path() -> None:
+@pytest.mark.parametrize("batch", [1, 3, 9])
+def test_int4_experts_run_in_the_c_step_and_match_the_int4_model(batch: int) -> None:
     m = _model(moe_intermediate_size=32)
-    convert_experts_to_int4(m)
-    assert native_decoder(m) is None
-    assert isinstance(fast_decoder_for(m), FastDecoder)
+    assert convert_experts_to_int4(m) > 0
+    assert isinstance(fast_decoder_for(m), NativeDecoder)
+    _compare(m, batch)
+
+
+def test_int4_panels_hold_each_value_and_scale_where_the_c_step_reads_them() -> None:
+    g = torch.Generator().manual_seed(0)
+    q = torch.randint(-8, 8, (64, 40), generator=g, dtype=torch.int8)  # n: a panel and a bit
+    s = torch.rand(2, 40, generator=g)
+    qp, sp = pack_int4_panels(q, s)
+    assert qp.shape == (2, 64, 16) and qp.dtype == torch.uint8 and sp.shape == (2, 2, 32)
+    for k, n in ((0, 0), (5, 17), (63, 31), (10, 33), (40, 39)):
+        byte = int(qp[n // 32, k, n % 16])
+        nibble = byte & 15 if n % 32 < 16 else byte >> 4
+        assert nibble - 8 == int(q[k, n])
+        assert sp[n // 32, k // 32, n % 32] == s[k // 32, n]
+    assert int(qp[1, 0, 15]) == 0 and float(sp[1, 0, 31]) == 0.0  # padding
 
 
 def test_builds_once_into_the_cache_dir(lib_env: Path) -> None:

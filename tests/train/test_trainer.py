@@ -70,3 +70,50 @@ def test_qk_clip_bounds_attention_logits_in_a_real_run(tmp_path: Path) -> None:
     assert free[-1]["max_logit"] > 1.0 > 0.4 > clipped[-1]["max_logit"]
     assert clipped[-1]["loss"] < clipped[0]["loss"] - 2.0
     assert abs(clipped[-1]["loss"] - free[-1]["loss"]) < 0.5
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_run_killed_after_a_checkpoint_resumes_to_the_same_weights(tmp_path: Path) -> None:
+    """Kill a run after its first checkpoint, resume it: the weights equal those of the same
+    run never stopped, and the log carries on from the saved step."""
+    from safetensors.torch import load_file
+
+    torch.set_num_threads(1)
+
+    def cfg(out: str) -> TrainConfig:
+        return TrainConfig(out=str(tmp_path / out), steps=4, batch_tokens=600, vocab_size=600,
+                           tokenizer_episodes=60, eval_every=2, eval_tasks=1, warmup=2)
+
+    train(cfg("whole"), report=lambda e: None)
+
+    def kill_late(entry: dict) -> None:  # type: ignore[type-arg]
+        if entry.get("step") == 3 and "loss" in entry:  # after the step-2 checkpoint
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(cfg("cut"), report=kill_late)
+    seen: list[dict] = []  # type: ignore[type-arg]
+    path = train(cfg("cut"), report=seen.append, resume=True)
+    assert seen[0] == {"resumed_at": 2}
+    whole = load_file(tmp_path / "whole" / "model.safetensors")
+    again = load_file(path / "model.safetensors")
+    assert whole.keys() == again.keys()
+    assert all(torch.equal(whole[k], again[k]) for k in whole)
+    log = json.loads((path / "training.json").read_text())["log"]
+    assert [e["step"] for e in log] == [0, 1, 3, 3]  # losses at 0 and 3, evals at 1 and 3
+    assert (path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_config_file_sets_the_run_and_flags_override_it(tmp_path: Path) -> None:
+    from thinkact.backends.embedded import EMBEDDED_DIR
+    from thinkact.train.trainer import load_config
+
+    shipped = load_config(EMBEDDED_DIR / "training.json", out=str(tmp_path))
+    assert (shipped.steps, shipped.lr, shipped.out, shipped.log) == (1500, 3e-3, str(tmp_path), [])
+    assert load_config(EMBEDDED_DIR / "training.json", steps=7, lr=None).steps == 7
+    (tmp_path / "bad.json").write_text(json.dumps({"steps": 3, "stpes": 4}))
+    with pytest.raises(ValueError, match="stpes"):
+        load_config(tmp_path / "bad.json")

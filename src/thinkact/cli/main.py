@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from thinkact.cli import eval, index, model, run, serve, serve_agent, trace, ui
+from thinkact.cli import eval, index, model, recipes, run, serve, serve_agent, trace, ui
 
 app = typer.Typer(
     name="thinkact",
@@ -32,7 +32,7 @@ def _options(version: bool = typer.Option(False, "--version", is_eager=True, cal
     """A thinking model that thinks while it acts."""
 
 
-for _module in (run, eval, trace, index, model, serve, serve_agent, ui):
+for _module in (run, eval, recipes, trace, index, model, serve, serve_agent, ui):
     _module.register(app)
 
 

@@ -23,7 +23,7 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -43,6 +43,7 @@ from thinkact.cli.setup import RunFlags, cli_approver, prompt_of, servers_of
 from thinkact.cli.view import LiveView, ReasoningMode
 from thinkact.events import EVENT_ADAPTER, Event, RunFinished, RunStarted
 from thinkact.paths import default_trace_db
+from thinkact.recipes import apply_recipe
 from thinkact.sandbox import SandboxUnavailable
 from thinkact.tools.base import Tool
 from thinkact.traces.sqlite import SQLiteTraceStore
@@ -59,6 +60,10 @@ def run_command(
     task: Annotated[str | None, typer.Argument(help="What the agent should do.")] = None,
     resume: Annotated[str | None, Opt("--resume", help="Continue this run (id, prefix or "
                                       "'latest') from its last complete step.")] = None,
+    recipe: Annotated[str | None, Opt("--recipe", help="reasoning, search, coding, writing "
+                                      "or a recipe .toml: its tools, prompt, budgets, verify "
+                                      "and context strategy, unless given as options "
+                                      "(`thinkact recipes`).")] = None,
     provider: Annotated[str | None, Opt(help="moonshot, openai, vllm, sglang, ollama, "
                                         "openrouter, deepseek, custom, or a configured name.")
                         ] = None,
@@ -155,6 +160,12 @@ def run_command(
         _usage(err, f"--show-reasoning must be collapsed, full or hidden, not {show_reasoning!r}")
     if (task is None) == (resume is None):
         _usage(err, "give a TASK, or --resume RUN_ID (not both)")
+    if recipe is not None and resume is not None:
+        _usage(err, "--recipe starts a new run; a resumed run keeps its recorded settings")
+    try:
+        flags = RunFlags(**apply_recipe(asdict(flags), recipe))
+    except ValueError as exc:
+        _usage(err, str(exc))
     store = SQLiteTraceStore(trace_db or default_trace_db())
     exporting = otel_export(store, otel_endpoint, otel_content)
     try:

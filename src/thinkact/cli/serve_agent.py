@@ -11,6 +11,7 @@ terminal to approve commands, and one MCP connection per request would be slow.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +29,8 @@ def register(app: typer.Typer) -> None:
 
 
 def serve_agent(
+    recipe: Annotated[str | None, Opt(help="A recipe (reasoning, search, coding, writing or "
+                                      "a .toml) for every request, as for 'run'.")] = None,
     provider: Annotated[str | None, Opt(help="The model the agent uses, as for 'run'.")] = None,
     model: Annotated[str | None, Opt(help="Model name at the provider.")] = None,
     base_url: Annotated[str | None, Opt(help="OpenAI-compatible endpoint URL.")] = None,
@@ -74,6 +77,7 @@ def serve_agent(
     from thinkact.cli.run import Launch
     from thinkact.cli.setup import RunFlags
     from thinkact.paths import default_trace_db
+    from thinkact.recipes import apply_recipe
     from thinkact.server.agent_backend import AgentBackend
     from thinkact.server.openai_app import create_app
     from thinkact.traces.sqlite import SQLiteTraceStore
@@ -87,6 +91,11 @@ def serve_agent(
         temperature=temperature, top_p=top_p, system_prompt=system_prompt, heavy=heavy,
         aggregate=aggregate, no_mcp=True)
     err = Console(stderr=True)
+    try:
+        flags = RunFlags(**apply_recipe(asdict(flags), recipe))
+    except ValueError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
     access = code_running_access(host, key_env, "the served agent runs code with its tools")
     store = SQLiteTraceStore(trace_db or default_trace_db())
     exporting = otel_export(store, otel_endpoint, otel_content)

@@ -58,10 +58,13 @@ class RopeTable:
         if table is None or table[0].shape[0] < end:
             have = 0 if table is None else table[0].shape[0]
             n = max(end, 2 * have, 256)
-            pos = torch.arange(n, dtype=torch.float32, device=device)
-            freqs = pos[:, None] * self.inv_freq.to(device)[None, :]
-            cos, sin = freqs.cos() * self.scale, freqs.sin() * self.scale
-            table = (cos.to(dtype), sin.to(dtype), torch.complex(cos, sin))
+            # Ordinary tensors even when grown under inference_mode (generation during a
+            # training run's eval), so a later training forward may save them for backward.
+            with torch.inference_mode(False):
+                pos = torch.arange(n, dtype=torch.float32, device=device)
+                freqs = pos[:, None] * self.inv_freq.to(device)[None, :]
+                cos, sin = freqs.cos() * self.scale, freqs.sin() * self.scale
+                table = (cos.to(dtype), sin.to(dtype), torch.complex(cos, sin))
             self._tables[key] = table
         return table
 

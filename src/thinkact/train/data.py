@@ -27,9 +27,12 @@ Sample = tuple[list[int], list[bool]]  # token ids, and which ones are learned t
 @lru_cache(maxsize=1)
 def _all_specs() -> dict[str, ToolSpec]:
     from thinkact.tools.registry import build_tools
+    from thinkact.train.world import WORLD_DIR
 
     with tempfile.TemporaryDirectory() as ws:
-        return {t.spec.name: t.spec for t in build_tools(list(TOOL_NAMES), workspace=Path(ws))}
+        tools = build_tools([*TOOL_NAMES, "facts"], workspace=Path(ws),
+                            facts_db=WORLD_DIR / "facts.sqlite")
+        return {t.spec.name: t.spec for t in tools}
 
 
 def tool_specs(names: Sequence[str]) -> list[ToolSpec]:
@@ -82,9 +85,15 @@ def corpus_texts(n: int, fmt: ChatFormat, seed: int = 0) -> Iterator[str]:
 
 def sample_stream(tok: K2Tokenizer, fmt: ChatFormat, seed: int, max_len: int
                   ) -> Iterator[Sample]:
-    """An endless stream of encoded episodes no longer than ``max_len`` tokens."""
+    """An endless stream of encoded one-call episodes no longer than ``max_len`` tokens."""
     rng = random.Random(seed)
-    while True:
-        ids, mask = encode_episode(random_episode(rng), tok, fmt)
+    return encoded_stream(iter(lambda: random_episode(rng), None), tok, fmt, max_len)
+
+
+def encoded_stream(episodes: Iterator[Episode], tok: K2Tokenizer, fmt: ChatFormat,
+                   max_len: int) -> Iterator[Sample]:
+    """``episodes`` encoded, those longer than ``max_len`` tokens left out."""
+    for ep in episodes:
+        ids, mask = encode_episode(ep, tok, fmt)
         if len(ids) <= max_len:
             yield ids, mask

@@ -5,9 +5,10 @@ math (:class:`~thinkact.model.fast_layers.PreparedLayer`), but each weight is re
 column panels (``pack``) and the whole step runs in ``decode_step.c``. Eager PyTorch pays ~5 µs
 of dispatch for each of ~400 ops per token and small-row GEMMs read wide weights in strided
 panels; here neither happens, so batch 1 runs near the memory-bandwidth roofline and a
-batch of rows reads each weight once. Float32 models with float routed experts only (INT4
-and bf16 models keep the PyTorch path); everything the model supports in routing
-(group-limited ``noaux_tc``, shared experts or none, ``norm_topk_prob``) runs here.
+batch of rows reads each weight once. Float32 models, with float or INT4 routed experts (INT4:
+16-byte nibble rows per panel and per-group scales, ``pack_int4_panels``; bf16 models keep the
+PyTorch path); everything the model supports in routing (group-limited ``noaux_tc``, shared
+experts or none, ``norm_topk_prob``) runs here.
 """
 
 from __future__ import annotations
@@ -36,6 +37,11 @@ class Mat(ctypes.Structure):
     _fields_ = [("w", c_void_p), ("k", c_int32), ("n", c_int32)]
 
 
+class Mat4(ctypes.Structure):
+    _fields_ = [("q", c_void_p), ("s", c_void_p), ("k", c_int32), ("n", c_int32),
+                ("g", c_int32)]
+
+
 class Layer(ctypes.Structure):
     _fields_ = [
         *((name, c_void_p) for name in ("in_norm", "post_norm", "kv_norm", "q_norm")),
@@ -43,6 +49,7 @@ class Layer(ctypes.Structure):
         ("w_a", Mat), ("w_q", Mat), ("w_uv", c_void_p), ("w_o", Mat),
         ("gu", Mat), ("down", Mat), ("router", Mat), ("bias", c_void_p),
         ("e_gu", POINTER(Mat)), ("e_down", POINTER(Mat)), ("moe", c_int32),
+        ("e_gu4", POINTER(Mat4)), ("e_down4", POINTER(Mat4)),
     ]  # fmt: skip
 
 
@@ -65,17 +72,28 @@ def pack(w: torch.Tensor) -> torch.Tensor:
     return padded.view(k, panels, PANEL).transpose(0, 1).contiguous()
 
 
+def pack_int4_panels(q: torch.Tensor, scales: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """int8 values [k, n] in [-8, 7] and group scales [k / g, n] -> the C step's INT4 panels:
+    uint8 [panels, k, 16] (column j low nibble, j + 16 high, offset +8) and float scales
+    [panels, k / g, PANEL] (zero padded)."""
+    u = (pack(q.to(torch.int16) + 8)).to(torch.uint8)  # [panels, k, 32]; padding becomes 0
+    nibbles = u[..., :16] | (u[..., 16:] << 4)
+    return nibbles.contiguous(), pack(scales.float())
+
+
 def supports(model: Any) -> bool:
     """True when the C step can run ``model``: the fused path's conditions, float32 weights
-    on the CPU, float routed experts."""
+    on the CPU, routed experts float or INT4 with float32 scales."""
     from thinkact.model.fast_decode import supports as fused_ok
 
     if not fused_ok(model):
         return False
     params = list(model.parameters())
+    int4 = [m for m in model.modules() if isinstance(m, Int4Linear)]
     return all(p.dtype == torch.float32 and p.device.type == "cpu" for p in params) and all(
         b.dtype == torch.float32 for b in model.buffers() if b.is_floating_point()
-    ) and not any(isinstance(m, Int4Linear) for m in model.modules())
+    ) and all(m.weight_scale.dtype == torch.float32 and m.weight_packed.device.type == "cpu"
+              and m.in_features % m.group_size == 0 for m in int4)
 
 
 class NativeDecoder:
@@ -83,7 +101,8 @@ class NativeDecoder:
 
     def __init__(self, model: Any, lib: ctypes.CDLL) -> None:
         if not supports(model):
-            raise ValueError("NativeDecoder needs a float32 CPU K2ForCausalLM (absorb, no INT4)")
+            raise ValueError("NativeDecoder needs a float32 CPU K2ForCausalLM (absorb; INT4 "
+                             "experts with float32 scales)")
         cfg = model.config
         self._fn = lib.ta_decode_step
         self._fn.restype = c_int32
@@ -144,9 +163,25 @@ class NativeDecoder:
             lay.gu, lay.down = self._mat(p.shared[0]), self._mat(p.shared[1])
         lay.router = self._mat(p.router_t)
         lay.bias = self._ptr(p.router_bias.detach().float())
+        if p.int4:
+            assert p.int8 is not None  # PreparedLayer's default int4_mode
+            lay.e_gu4 = self._mat4s([(q, s) for q, s, _, _ in p.int8])
+            lay.e_down4 = self._mat4s([(q, s) for _, _, q, s in p.int8])
+            return lay
         lay.e_gu = self._mats(p.gu_of)
         lay.e_down = self._mats(p.down_of)
         return lay
+
+    def _mat4s(self, experts: list[tuple[torch.Tensor, torch.Tensor]]) -> Any:
+        """Per expert (int8 values [k, n], scales [k / g, 1, n]) -> an array of Mat4."""
+        mats = []
+        for q, s in experts:
+            qp, sp = pack_int4_panels(q, s.squeeze(1))
+            mats.append(Mat4(self._ptr(qp), self._ptr(sp), q.shape[0], q.shape[1],
+                             q.shape[0] // s.shape[0]))
+        arr = (Mat4 * len(mats))(*mats)
+        self._keep.append(arr)
+        return arr
 
     def stale(self, model: nn.Module) -> bool:
         """True if ``model``'s parameters were replaced or changed in place since build."""

@@ -1,0 +1,51 @@
+"""Task families with verifiable answers: ``generate(world, family, rng, split)``.
+
+Each family builds ideal trajectories by running the real tools (see
+:mod:`thinkact.train.trajectory`). ``split="test"`` gives held-out questions: other templates,
+value ranges and entities than ``"train"``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from thinkact.train.families.basic import basic
+from thinkact.train.families.chain import chain
+from thinkact.train.families.decline import decline
+from thinkact.train.families.lookup import facts
+from thinkact.train.families.notes import search
+from thinkact.train.families.recover import recover
+from thinkact.train.families.verify import verify
+from thinkact.train.families.workspace import files
+from thinkact.train.trajectory import Split, Trajectory
+from thinkact.train.world import WorldTools
+
+Family = Callable[[WorldTools, random.Random, Split], Trajectory]
+FAMILIES: dict[str, Family] = {
+    "basic": basic, "chain": chain, "facts": facts, "search": search, "files": files,
+    "verify": verify, "recover": recover, "decline": decline,
+}
+# How often each family is drawn for training (chains and facts are the long ones).
+WEIGHTS = {"basic": 0.14, "chain": 0.2, "facts": 0.16, "search": 0.12, "files": 0.08,
+           "verify": 0.1, "recover": 0.12, "decline": 0.08}
+
+
+def generate(world: WorldTools, family: str, rng: random.Random, split: Split = "train",
+             tries: int = 5) -> Trajectory:
+    """One trajectory of ``family``; a draw that a family rejects (its check could not be
+    made exact) is drawn again."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; known: {', '.join(FAMILIES)}")
+    for _ in range(tries - 1):
+        try:
+            return FAMILIES[family](world, rng, split)
+        except ValueError:
+            continue
+    return FAMILIES[family](world, rng, split)
+
+
+def random_trajectory(world: WorldTools, rng: random.Random, split: Split = "train"
+                      ) -> Trajectory:
+    names = list(WEIGHTS)
+    return generate(world, rng.choices(names, [WEIGHTS[n] for n in names])[0], rng, split)

@@ -1,0 +1,129 @@
+"""Task families: every observation in a trajectory is what the real tools return, every
+answer holds the verifiable result, and held-out questions share nothing with training's."""
+
+from __future__ import annotations
+
+import random
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from thinkact.train.families import FAMILIES, generate
+from thinkact.train.families.chain import chain
+from thinkact.train.families.lookup import TEST_COUNTRIES
+from thinkact.train.families.verify import TRAP_WORD
+from thinkact.train.pool import episode_of, load_pool, save_pool
+from thinkact.train.trajectory import DECLINE, Trajectory
+from thinkact.train.world import WORLD_DIR, WorldTools, write_world
+from thinkact.train.world_data import COUNTRIES
+
+
+@pytest.fixture(scope="module")
+def generated() -> list[Trajectory]:
+    out = []
+    with WorldTools() as world:
+        for family in FAMILIES:
+            for split in ("train", "test"):
+                rng = random.Random(f"{family}-{split}")
+                out += [generate(world, family, rng, split) for _ in range(4)]
+    return out
+
+
+def test_every_observation_is_what_the_real_tool_returns_on_replay(
+        generated: list[Trajectory]) -> None:
+    """Replay each call, in the same order, on a fresh set of real tools."""
+    with WorldTools() as world:
+        for tr in generated:
+            world.new_run(fresh_kernel=any("Traceback" in (m.content or "")
+                                           for m in tr.messages if m.role == "tool"))
+            for i, msg in enumerate(tr.messages):
+                for call in msg.tool_calls:
+                    replay = world.call(call.id, call.name, call.parse_arguments())
+                    observed = tr.messages[i + 1]
+                    assert observed.role == "tool" and observed.tool_call_id == call.id
+                    assert observed.content == replay.content, (tr.question, call.arguments)
+
+
+def test_answers_hold_the_result_that_the_tools_produced(generated: list[Trajectory]) -> None:
+    for tr in generated:
+        final = tr.messages[-1]
+        assert final.role == "assistant" and not final.tool_calls and final.reasoning
+        assert tr.expect in (final.content or "")
+        if tr.family == "decline":
+            assert tr.calls == 0 and DECLINE in (final.content or "")
+            continue
+        observations = " ".join(m.content or "" for m in tr.messages if m.role == "tool")
+        assert tr.expect in observations, tr.question
+        assert tr.calls >= 1 and all(m.reasoning for m in tr.messages
+                                     if m.role == "assistant")
+        if tr.trap:
+            assert TRAP_WORD in (final.content or "")
+
+
+def test_a_chain_feeds_each_result_into_the_next_call_and_checks_at_the_end() -> None:
+    with WorldTools() as world:
+        tr = chain(world, random.Random(5), "test", k=12)
+    calls = [c for m in tr.messages for c in m.tool_calls]
+    outputs = [m.content.strip() for m in tr.messages if m.role == "tool"]
+    assert len(calls) == 13  # 12 steps and the check
+    for prev, call in zip(outputs[:11], calls[1:12], strict=True):
+        assert prev in call.parse_arguments()["code"]  # the previous result is the input
+    assert outputs[-1] == outputs[-2] == tr.expect
+
+
+def test_recovery_trajectories_start_with_a_real_failure() -> None:
+    rng = random.Random(2)
+    with WorldTools() as world:
+        seen = set()
+        for _ in range(12):
+            tr = generate(world, "recover", rng)
+            first = tr.messages[2].content or ""
+            if "NameError" in first:
+                seen.add("name")
+            elif "no such column" in first:
+                seen.add("column")
+                assert tr.messages[2].model_dump().get("content", "").startswith("error:")
+            elif "Results for" in first:
+                seen.add("search")
+    assert seen == {"name", "column", "search"}
+
+
+def test_held_out_questions_use_other_entities_and_wordings() -> None:
+    with WorldTools() as world:
+        train = [generate(world, f, random.Random(f), "train") for f in FAMILIES
+                 for _ in range(5)]
+        test = [generate(world, f, random.Random(f + "t"), "test") for f in FAMILIES
+                for _ in range(5)]
+    train_names = {c.name for c in COUNTRIES} - set(TEST_COUNTRIES)
+    shapes = {re.sub(r"\d+", "#", t.question) for t in train}
+    for tr in test:
+        if tr.family == "facts":
+            assert not any(n in tr.question for n in train_names), tr.question
+        if tr.family not in ("basic",):
+            assert re.sub(r"\d+", "#", tr.question) not in shapes, tr.question
+
+
+def test_pool_round_trips_and_episodes_declare_the_tools_they_use(tmp_path: Path,
+                                                                  generated) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "pool.jsonl"
+    assert save_pool(iter(generated), path) == len(generated)
+    assert load_pool(path) == generated
+    rng = random.Random(0)
+    for tr in generated:
+        ep = episode_of(tr, rng)
+        assert {c.name for m in ep.messages for c in m.tool_calls} <= set(ep.tools)
+
+
+def test_the_shipped_world_is_what_write_world_builds(tmp_path: Path) -> None:
+    built = write_world(tmp_path)
+
+    def dump(db: Path) -> list[tuple]:  # type: ignore[type-arg]
+        with sqlite3.connect(db) as conn:
+            return [*conn.execute("SELECT * FROM country ORDER BY name"),
+                    *conn.execute("SELECT * FROM city ORDER BY name")]
+
+    assert dump(built / "facts.sqlite") == dump(WORLD_DIR / "facts.sqlite")
+    shipped = {p.name: p.read_text() for p in (WORLD_DIR / "notes").iterdir()}
+    assert shipped == {p.name: p.read_text() for p in (built / "notes").iterdir()}
