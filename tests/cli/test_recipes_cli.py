@@ -64,8 +64,7 @@ def test_serve_with_a_recipe_runs_each_request_with_it(tmp_path: Path) -> None:
         (run,) = store.list_runs()
         config = store.run_config(run.run_id)
     reasoning = load_recipe("reasoning")
-    assert config["tools"]["names"] == ["python"]
-    assert config["system_prompt"] == reasoning.prompt
+    assert config["tools"]["names"] == ["python"] and config["system_prompt"] == reasoning.prompt
     assert config["budget"]["max_thinking_tokens"] == reasoning.max_thinking_tokens
     assert config["verify"]["rounds"] == 0  # the option, not the recipe's
     refused = thinkact(["serve", "--recipe", "cooking"], tmp_path)

@@ -75,7 +75,7 @@ def test_a_recipe_builds_an_agent(tmp_path: Path) -> None:
     agent = Agent(ScriptedBackend(turns),
                   tools=recipe.build_tools(tmp_path), workspace=tmp_path,
                   **recipe.agent_kwargs())
-    config = agent.config.record()
+    config = agent.config.model_dump(mode="json")
     assert config["tools"]["names"] == ["python", "files"]
     assert config["system_prompt"] == recipe.prompt
     assert config["budget"]["max_steps"] == recipe.max_steps

@@ -4,6 +4,7 @@ give a ``Run`` to iterate, ``events`` / ``arun`` / ``run`` drive one."""
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -113,9 +114,11 @@ class Agent:
             shell=shell, approver=approver, unsafe=t.unsafe_python, network=t.python_network,
             **t.options)
         if not t.unsafe_python and {"python", "shell"} & {tool.spec.name for tool in built}:
-            from thinkact.sandbox import check_available
+            from thinkact.sandbox import check_available, check_workspace
 
             check_available(t.python_network)  # refuse now, not at the first call
+            if os.geteuid() == 0:  # the workspace is handed to the jail's uid
+                check_workspace(workspace)
         return cls(backend, [*built, *(tools or ())], config=config, trace=trace)
 
     def _setup(self, run_id: str) -> RunSetup:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from thinkact.agent.budget import Budget, Deadline, DeadlineExceeded, Spend
-from thinkact.agent.context import ContextStrategy, HideToolOutputs, MeteredBackend
+from thinkact.agent.context import ContextStrategy, HideToolOutputs, MeteredBackend, Summarize
 from thinkact.agent.context_view import MAX_SCALE, ContextView
 from thinkact.agent.repeat import RepeatDetector
 from thinkact.agent.verify import VerifyPolicy
@@ -327,8 +327,12 @@ class Run:
         before = self.view.estimate(with_tools)
         if before <= limit:
             return
-        strategies: list[ContextStrategy] = [self.s.context, HideToolOutputs(keep_recent=0)]
-        for strategy in strategies:  # the configured one, then hiding everything as a last resort
+        # the configured strategy; then hiding every old tool output; when even that is not
+        # enough (a long run's calls and reasoning alone fill the window), older steps are
+        # summarised into a user turn, so the ongoing turn's reasoning stays carried exactly
+        strategies: list[ContextStrategy] = [self.s.context, HideToolOutputs(keep_recent=0),
+                                             Summarize(use_model=False)]
+        for strategy in strategies:
             metered = MeteredBackend(self.s.backend)
             detail = await strategy.compact(self.view, limit, metered)
             for reply in metered.replies:  # a summary's model call is spent like a step's

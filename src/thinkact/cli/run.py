@@ -23,7 +23,7 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -79,6 +79,13 @@ def run_command(
     max_thinking_tokens: Annotated[int | None, Opt(help="Reasoning tokens for the whole "
                                                    "run.")] = None,
     max_step_tokens: Annotated[int | None, Opt(help="max_tokens of each model call.")] = None,
+    thinking_tokens: Annotated[int | None, Opt(help="Reasoning tokens per step: a local "
+                                               "model's thinking is closed there and it goes "
+                                               "on to answer; remote: max_tokens and the "
+                                               "provider's reasoning setting.")] = None,
+    min_thinking_tokens: Annotated[int | None, Opt(help="Local models: an end of thinking "
+                                                   "before this many tokens becomes 'Wait' "
+                                                   "(at most twice a step).")] = None,
     timeout: Annotated[float | None, Opt(help="Wall-clock budget in seconds: a deadline "
                                           "that cuts off a model or tool call still "
                                           "running.")] = None,
@@ -148,6 +155,7 @@ def run_command(
         provider=provider, model=model, base_url=base_url, context_window=context_window,
         api_key_env=api_key_env, checkpoint=checkpoint, script=script, max_steps=max_steps,
         max_tool_calls=max_tool_calls, max_thinking_tokens=max_thinking_tokens,
+        thinking_tokens=thinking_tokens, min_thinking_tokens=min_thinking_tokens,
         max_step_tokens=max_step_tokens, timeout=timeout,
         final_answer_grace=final_answer_grace, max_cost=max_cost,
         context_strategy=context_strategy, tools=tools, workspace=workspace,
@@ -163,7 +171,7 @@ def run_command(
     if recipe is not None and resume is not None:
         _usage(err, "--recipe starts a new run; a resumed run keeps its recorded settings")
     try:
-        flags = RunFlags(**apply_recipe(asdict(flags), recipe))
+        flags = replace(flags, **apply_recipe(vars(flags), recipe))  # explicit flags win
     except ValueError as exc:
         _usage(err, str(exc))
     store = SQLiteTraceStore(trace_db or default_trace_db())

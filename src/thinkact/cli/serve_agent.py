@@ -11,7 +11,7 @@ terminal to approve commands, and one MCP connection per request would be slow.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -92,7 +92,7 @@ def serve_agent(
         aggregate=aggregate, no_mcp=True)
     err = Console(stderr=True)
     try:
-        flags = RunFlags(**apply_recipe(asdict(flags), recipe))
+        flags = replace(flags, **apply_recipe(vars(flags), recipe))  # explicit flags win
     except ValueError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None

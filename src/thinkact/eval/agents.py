@@ -25,7 +25,7 @@ MakeAgent = Callable[[str, Item, int, list[Tool]], Agent]
 """``(run_id, item, epoch, extra_tools) -> Agent``: the agent of one item's run."""
 
 RUN_OPTIONS: dict[str, Any] = {
-    "provider": None, "model": None, "base_url": None, "api_key_env": None,
+    "recipe": None, "provider": None, "model": None, "base_url": None, "api_key_env": None,
     "checkpoint": None, "script": None, "max_steps": None, "max_tool_calls": None,
     "max_thinking_tokens": None, "max_step_tokens": None, "thinking_tokens": None,
     "min_thinking_tokens": None,
@@ -41,12 +41,17 @@ EPOCH_SEED_STRIDE = 1000  # epoch e samples with seed + 1000 e; heavy adds k on 
 def _config(o: dict[str, Any], tools: tuple[str, ...] | None = None) -> AgentConfig:
     """The ``AgentConfig`` that ``thinkact run`` makes of the same options (``tools``: the
     item's own tool names instead of ``o["tools"]``); ``UsageError`` for bad ones."""
+    from thinkact.cli.common import UsageError
     from thinkact.cli.setup import RunFlags
+    from thinkact.recipes import apply_recipe
 
-    o = {**RUN_OPTIONS, **o}
+    try:  # a recipe fills the options not given; an item's own tools still win
+        o = apply_recipe({**RUN_OPTIONS, **o}, o.get("recipe"))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     names = ",".join(tools) if tools is not None else o["tools"]
     path = {k: Path(o[k]) if o[k] else None for k in ("script", "checkpoint", "facts_db")}
-    flags = RunFlags(**{**{k: o[k] for k in RUN_OPTIONS if k not in path}, **path,
+    flags = RunFlags(**{**{k: o[k] for k in RUN_OPTIONS if k not in path and k != "recipe"}, **path,
                         "tools": names if names != "" else "none", "workspace": None,
                         "no_mcp": True})
     return flags.config(None)
