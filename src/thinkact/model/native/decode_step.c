@@ -376,10 +376,38 @@ AI void olat_nj(const float *sc, int HP, int S, const float *keys, int C, int kv
         }
 }
 
+#ifndef __AVX512F__
+/* olat_nj with 8-float registers (see mm_rows_q): 8 heads x 8 latent values a pass, so 8
+ * accumulators and one key load stay in registers; the same sums over s in the same order. */
+static void olat_8(const float *sc, int HP, int S, const float *keys, int C, int kv,
+                   float *out) {
+    int c0 = 0;
+    for (; c0 + 8 <= kv; c0 += 8) {
+        v8 acc[8];
+        for (int j = 0; j < 8; j++) acc[j] = (v8){0};
+        for (int s = 0; s < S; s++) {
+            const v8 k = ld8(keys + (size_t)s * C + c0);
+            const float *p = sc + (size_t)s * HP;
+            for (int j = 0; j < 8; j++) acc[j] += p[j] * k;
+        }
+        for (int j = 0; j < 8; j++) memcpy(out + (size_t)j * kv + c0, &acc[j], sizeof(v8));
+    }
+    for (; c0 < kv; c0++)
+        for (int j = 0; j < 8; j++) {
+            float a = 0.f;
+            for (int s = 0; s < S; s++) a += sc[(size_t)s * HP + j] * keys[(size_t)s * C + c0];
+            out[(size_t)j * kv + c0] = a;
+        }
+}
+#endif
+
 /* Latent outputs of hg heads ([hg][kv]) from their softmax columns sc [S][HP]. */
 static void olat(const float *sc, int HP, int hg, int S, const float *keys, int C, int kv,
                  float *out) {
     int j = 0;
+#ifndef __AVX512F__
+    for (; j + 8 <= hg; j += 8) olat_8(sc + j, HP, S, keys, C, kv, out + (size_t)j * kv);
+#endif
     for (; j + 8 <= hg; j += 8) olat_nj(sc + j, HP, S, keys, C, kv, out + (size_t)j * kv, 8);
     for (; j < hg; j++) olat_nj(sc + j, HP, S, keys, C, kv, out + (size_t)j * kv, 1);
 }
