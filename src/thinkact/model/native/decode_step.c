@@ -276,7 +276,44 @@ AI void scores_nv(const float *keys, int S, int C, const float *qt, float *sc, c
     }
 }
 
+#ifndef __AVX512F__
+/* scores_nv for up to 16 heads with 8-float registers (see mm_rows_q): 4 positions x 2
+ * halves = 8 accumulators; the same sums over c in the same order. */
+static void scores_1(const float *keys, int S, int C, const float *qt, float *sc) {
+    int s = 0;
+    for (; s + 4 <= S; s += 4) {
+        v8 acc[4][2];
+        for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = (v8){0};
+        for (int c = 0; c < C; c++) {
+            const v8 q0 = ld8(qt + (size_t)c * 16), q1 = ld8(qt + (size_t)c * 16 + 8);
+            for (int r = 0; r < 4; r++) {
+                const float kv = keys[(size_t)(s + r) * C + c];
+                acc[r][0] += kv * q0;
+                acc[r][1] += kv * q1;
+            }
+        }
+        for (int r = 0; r < 4; r++) memcpy(sc + (size_t)(s + r) * 16, acc[r], sizeof acc[r]);
+    }
+    for (; s < S; s++) {
+        v8 a0 = {0}, a1 = {0};
+        for (int c = 0; c < C; c++) {
+            const float kv = keys[(size_t)s * C + c];
+            a0 += kv * ld8(qt + (size_t)c * 16);
+            a1 += kv * ld8(qt + (size_t)c * 16 + 8);
+        }
+        memcpy(sc + (size_t)s * 16, &a0, sizeof a0);
+        memcpy(sc + (size_t)s * 16 + 8, &a1, sizeof a1);
+    }
+}
+#endif
+
 static void scores(const float *keys, int S, int C, const float *qt, float *sc, int NV) {
+#ifndef __AVX512F__
+    if (NV == 1) {
+        scores_1(keys, S, C, qt, sc);
+        return;
+    }
+#endif
     switch (NV) {
     case 1: scores_nv(keys, S, C, qt, sc, 1); break;
     case 2: scores_nv(keys, S, C, qt, sc, 2); break;
@@ -320,10 +357,38 @@ AI void olat_nj(const float *sc, int HP, int S, const float *keys, int C, int kv
         }
 }
 
+#ifndef __AVX512F__
+/* olat_nj with 8-float registers (see mm_rows_q): 8 heads x 8 latent values a pass, so 8
+ * accumulators and one key load stay in registers; the same sums over s in the same order. */
+static void olat_8(const float *sc, int HP, int S, const float *keys, int C, int kv,
+                   float *out) {
+    int c0 = 0;
+    for (; c0 + 8 <= kv; c0 += 8) {
+        v8 acc[8];
+        for (int j = 0; j < 8; j++) acc[j] = (v8){0};
+        for (int s = 0; s < S; s++) {
+            const v8 k = ld8(keys + (size_t)s * C + c0);
+            const float *p = sc + (size_t)s * HP;
+            for (int j = 0; j < 8; j++) acc[j] += p[j] * k;
+        }
+        for (int j = 0; j < 8; j++) memcpy(out + (size_t)j * kv + c0, &acc[j], sizeof(v8));
+    }
+    for (; c0 < kv; c0++)
+        for (int j = 0; j < 8; j++) {
+            float a = 0.f;
+            for (int s = 0; s < S; s++) a += sc[(size_t)s * HP + j] * keys[(size_t)s * C + c0];
+            out[(size_t)j * kv + c0] = a;
+        }
+}
+#endif
+
 /* Latent outputs of hg heads ([hg][kv]) from their softmax columns sc [S][HP]. */
 static void olat(const float *sc, int HP, int hg, int S, const float *keys, int C, int kv,
                  float *out) {
     int j = 0;
+#ifndef __AVX512F__
+    for (; j + 8 <= hg; j += 8) olat_8(sc + j, HP, S, keys, C, kv, out + (size_t)j * kv);
+#endif
     for (; j + 8 <= hg; j += 8) olat_nj(sc + j, HP, S, keys, C, kv, out + (size_t)j * kv, 8);
     for (; j < hg; j++) olat_nj(sc + j, HP, S, keys, C, kv, out + (size_t)j * kv, 1);
 }
