@@ -3,14 +3,18 @@ runner: a model answering the targets scores 100%, one answering wrongly 0%."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from pathlib import Path
 
 import pytest
 
 from support.eval_kit import answering, evaluate
+from thinkact.backends.scripted import ScriptedBackend
 from thinkact.eval import Item, Score, load_suite
 from thinkact.messages import Message
+from thinkact.traces.sqlite import SQLiteTraceStore
 
 LINES = [
     {"input": "What is 6*7?", "target": 42, "scorer": "number"},
@@ -89,3 +93,22 @@ def test_heavy_items_vote_over_their_trajectories(tmp_path: Path) -> None:
     report = evaluate(suite, answering(suite, reply), tmp_path, heavy=3)
     assert report["accuracy"] == 1.0 and seen == {"1": 3, "2": 3}
     assert report["mean"]["steps"] == 3.0  # the trajectories' steps, summed per item
+
+
+class Hangs(ScriptedBackend):
+    """A model that never finishes its turn."""
+
+    async def stream(self, messages, tools, options):  # type: ignore[no-untyped-def]
+        await asyncio.sleep(60)
+        yield  # pragma: no cover
+
+
+def test_an_item_past_its_timeout_is_cut_and_scored_as_a_timeout(tmp_path: Path) -> None:
+    suite = load_suite(str(write(tmp_path / "t.jsonl", LINES[:2])))
+    start = time.monotonic()
+    report = evaluate(suite, Hangs([]), tmp_path, item_timeout=0.5, concurrency=2)
+    assert time.monotonic() - start < 20
+    assert report["failures"] == {"timeout": 2} and report["accuracy"] == 0.0
+    with SQLiteTraceStore(tmp_path / "t.sqlite") as trace:
+        runs = trace.list_runs()
+        assert len(runs) == 2 and {r.status for r in runs} == {"stopped"}  # resumable
