@@ -2,9 +2,11 @@
 
     .venv/bin/python benchmarks/tool_latency.py [--reps N]
 
-python tool: round trip of a trivial call on a warm kernel vs a fresh ``python -c`` process
-(what a stateless "run this snippet" tool would pay per call). Each measurement is one
-function returning a ``Measurement``; add new ones to ``MEASUREMENTS``.
+python tool: round trip of a trivial call on a warm kernel in the bubblewrap jail vs a fresh
+``python -c`` process (what a stateless "run this snippet" tool would pay per call), with the
+same call on an unjailed kernel (``unsafe=True``) and both kernels' start times beside it.
+shell: a trivial command in a fresh jail vs the same command unjailed. Each measurement is
+one function returning a ``Measurement``; add new ones to ``MEASUREMENTS``.
 
 search: query latency of the local index (SQLite FTS5/BM25, Python docs pages when
 python3-doc is installed, else generated text) vs a linear TF-IDF scan over the same
@@ -26,6 +28,7 @@ from pathlib import Path
 
 from thinkact.tools.base import ToolContext
 from thinkact.tools.builtin.python_tool import PythonTool
+from thinkact.tools.builtin.shell import ShellTool
 
 
 @dataclass
@@ -57,26 +60,49 @@ async def _timed(fn: Callable[[], Awaitable[object]]) -> float:
 
 
 async def measure_python_tool(reps: int) -> Measurement:
-    """Warm-kernel ``python`` call vs a fresh interpreter per snippet."""
+    """Warm jailed ``python`` call vs a fresh interpreter per snippet (and vs unjailed)."""
     with tempfile.TemporaryDirectory() as tmp:
         ctx = ToolContext(run_id="bench", workspace=Path(tmp))
-        tool = PythonTool()
+        jailed_tool, open_tool = PythonTool(), PythonTool(unsafe=True)
         try:
-            cold = await _timed(lambda: tool.call({"code": "x = 0"}, ctx))
-            warm: list[float] = []
-            for _ in range(reps):
-                warm.append(await _timed(lambda: tool.call({"code": "x += 1; print(x)"}, ctx)))
+            jail_cold = await _timed(lambda: jailed_tool.call({"code": "x = 0"}, ctx))
+            open_cold = await _timed(lambda: open_tool.call({"code": "x = 0"}, ctx))
+            jailed: list[float] = []
+            unjailed: list[float] = []
+            code = {"code": "x += 1; print(x)"}
+            for _ in range(reps):  # interleaved, so machine noise hits both alike
+                jailed.append(await _timed(lambda: jailed_tool.call(code, ctx)))
+                unjailed.append(await _timed(lambda: open_tool.call(code, ctx)))
         finally:
-            await tool.aclose()
+            await jailed_tool.aclose()
+            await open_tool.aclose()
     fresh: list[float] = []
     for _ in range(reps):
         start = time.perf_counter()
         subprocess.run([sys.executable, "-c", "x = 1; print(x)"], check=True,
                        capture_output=True)
         fresh.append((time.perf_counter() - start) * 1000)
-    return Measurement("python tool", "warm kernel call (x += 1; print(x))",
-                       "fresh `python -c` subprocess", warm, fresh,
-                       extra=f"first call incl. kernel start: {cold:.0f} ms")
+    j, u = statistics.median(jailed), statistics.median(unjailed)
+    return Measurement("python tool", "warm kernel call in the jail (x += 1; print(x))",
+                       "fresh `python -c` subprocess", jailed, fresh,
+                       extra=(f"same call unjailed: median {u:.2f} ms (the jail adds "
+                              f"{j - u:+.2f} ms per call)\n  first call incl. kernel start: "
+                              f"jailed {jail_cold:.0f} ms, unjailed {open_cold:.0f} ms"))
+
+
+async def measure_shell(reps: int) -> Measurement:
+    """A trivial ``shell`` command in a fresh jail vs the same command unjailed."""
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = ToolContext(run_id="bench", workspace=Path(tmp))
+        jailed_tool = ShellTool(require_approval=False)
+        open_tool = ShellTool(require_approval=False, unsafe=True)
+        jailed: list[float] = []
+        unjailed: list[float] = []
+        for _ in range(reps):  # interleaved, so machine noise hits both alike
+            jailed.append(await _timed(lambda: jailed_tool.call({"command": "true"}, ctx)))
+            unjailed.append(await _timed(lambda: open_tool.call({"command": "true"}, ctx)))
+    return Measurement("shell tool", "`true` in a fresh jail (bwrap + launcher)",
+                       "`true` unjailed (bash -c)", jailed, unjailed)
 
 
 # -- search: query latency of the local index vs a linear scan over the same passages --------
@@ -177,7 +203,8 @@ async def measure_search(reps: int) -> Measurement:
     )
 
 
-MEASUREMENTS: list[Callable[[int], Awaitable[Measurement]]] = [measure_python_tool, measure_search]
+MEASUREMENTS: list[Callable[[int], Awaitable[Measurement]]] = [
+    measure_python_tool, measure_shell, measure_search]
 
 
 async def main(reps: int) -> None:

@@ -43,12 +43,15 @@ class ContentDelta(BaseModel):
 
 
 class Retry(BaseModel):
-    """A model call failed and will be retried; deltas streamed by the failed attempt are void."""
+    """A model call failed and will be retried. The failed attempt's deltas are void: a
+    consumer drops the last ``discard_deltas`` reasoning/content deltas it received (all
+    of them came after the step's ``step_started`` or the previous ``retry``)."""
 
     type: Literal["retry"] = "retry"
     attempt: int
     error: str
     delay_s: float
+    discard_deltas: int = 0
 
 
 class AssistantMessage(BaseModel):

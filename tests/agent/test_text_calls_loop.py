@@ -85,3 +85,17 @@ async def test_an_empty_reply_is_asked_again_once_then_ends_as_no_answer(
     events = [e async for e in agent_for(server).events("say something")]
     assert events[-1].status == "completed"  # type: ignore[union-attr]
     assert [e.content for e in events if isinstance(e, FinalAnswer)] == ["Hello."]
+
+
+async def test_a_call_cut_at_max_tokens_is_reported_as_cut_not_as_bad_json(
+        k2: StartServer) -> None:
+    from support.k2_server import Fault, ToolLoop
+
+    server = k2(ToolLoop(2))
+    server.faults.append(Fault("length", at_step=0))
+    events = [e async for e in agent_for(server).events("echo")]
+    first = next(e.result for e in events if isinstance(e, ToolResultEvent))
+    assert first.error == "invalid_json" and "cut off before it ended" in first.content
+    (cut,) = next(e.message for e in events if isinstance(e, AssistantMessage)).tool_calls
+    assert cut.truncated
+    assert events[-1].status == "completed"  # type: ignore[union-attr]

@@ -91,3 +91,20 @@ def test_base_url_alone_means_custom_and_make_backend(tmp_path: Path) -> None:
     backend = make_backend(cfg)
     assert isinstance(backend, OpenAIBackend)
     assert backend.model_name == "m" and backend.client.max_retries == 0
+
+
+def test_provider_and_preset_both_name_what_a_section_builds_on(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[providers.box]\nprovider = "custom"\nbase_url = "http://box:1/v1"\n'
+                    'model = "m"\ntool_call_text = "off"\n'
+                    '[providers.k2]\npreset = "vllm"\n'
+                    '[providers.both]\npreset = "vllm"\nprovider = "custom"\n')
+    box = resolve_backend_config("box", env={}, path=path)
+    assert (box.provider, box.base_url, box.tool_call_text) == ("box", "http://box:1/v1", "off")
+    assert resolve_backend_config("k2", env={}, path=path).temperature == 1.0  # vllm's
+    with pytest.raises(ConfigError, match=r"sets preset = 'vllm' and provider = 'custom'"):
+        resolve_backend_config("both", env={}, path=path)
+    path.write_text('[providers.box]\nprovider = "custom"\nbase_url = "http://b/v1"\n'
+                    'model = "m"\ntool_call_text = "sometimes"\n')
+    with pytest.raises(ConfigError, match="tool_call_text must be one of auto, off"):
+        resolve_backend_config("box", env={}, path=path)

@@ -64,6 +64,15 @@ async def test_429_storm_500_and_cut_stream_are_retried_then_succeed(k2: StartSe
     finals = [e for e in events if isinstance(e, AssistantMessage)]
     assert len(finals) == 1 and finals[0].message.content == "fine"
     assert finals[0].message.reasoning == "thinking"  # not doubled by the cut attempt
+    # the cut attempt streamed deltas before its retry: the retry says how many to drop
+    assert [r.discard_deltas for r in retries][:4] == [0, 0, 0, 0] and retries[4].discard_deltas
+    kept: list[str] = []
+    for e in events:
+        if isinstance(e, ReasoningDelta):
+            kept.append(e.text)
+        elif isinstance(e, Retry) and e.discard_deltas:
+            del kept[-e.discard_deltas:]
+    assert "".join(kept) == "thinking"
     assert len(server.requests) == 6
 
 

@@ -11,6 +11,7 @@ from openai import OpenAI
 
 from support.cli_run import clean_env, serve_model, thinkact
 from thinkact.backends.embedded import EMBEDDED_DIR, EMBEDDED_NAME, embedded_checkpoint
+from thinkact.tools.untrusted import is_marked, unmarked
 
 pytestmark = pytest.mark.torch
 
@@ -32,7 +33,8 @@ def test_run_with_no_provider_uses_the_bundled_model_and_the_real_python_tool(
     results = [e for e in events if e["type"] == "tool_result"]
     assert [c["call"]["name"] for c in calls] == ["python"]
     assert "17 * 23 + 4" in json.loads(calls[0]["call"]["arguments"])["code"]
-    assert results[0]["result"]["content"].strip() == "395"  # the real kernel ran it
+    out = results[0]["result"]["content"]
+    assert is_marked(out) and unmarked(out).strip() == "395"  # the real kernel ran it
     finished = events[-1]
     assert finished["type"] == "run_finished" and finished["status"] == "completed"
     answer = next(e for e in events if e["type"] == "final_answer")["content"]

@@ -106,3 +106,25 @@ def test_show_compare_json_csv_and_charts(tmp_path: Path) -> None:
     bad = thinkact(["eval", str(tasks), "--tools", "nonsense", "--provider", "scripted",
                     "--script", str(tmp_path / "0.json")], tmp_path)
     assert bad.returncode == 2 and "nonsense" in bad.stderr
+
+
+def test_sweep_runs_one_eval_per_value_and_reuses_trajectories_for_heavy(
+        tmp_path: Path) -> None:
+    script = write_script(tmp_path / "s.json", [{"content": "It is 42."}])
+    out = thinkact(["eval", str(suite(tmp_path)), "--provider", "scripted", "--script",
+                    str(script), "--tools", "none", "--sweep", "heavy=1,2,4", "--sweep",
+                    "max_steps=1,3", "--json", "--chart", str(tmp_path / "s.png")], tmp_path)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    heavy, steps = report["points"]["heavy"], report["points"]["max_steps"]
+    assert [p["value"] for p in heavy] == [1, 2, 4] and [p["value"] for p in steps] == [1, 3]
+    assert all(abs(p["accuracy"] - 4 / 6) < 1e-9 for p in heavy + steps)
+    with sqlite3.connect(tmp_path / "data" / "evals.sqlite") as con:
+        specs = [json.loads(s) for (s,) in con.execute("SELECT spec FROM evals")]
+    # heavy: one eval of 4 samples per item; max_steps: one eval per value
+    assert sorted((s["sweep"]["key"], s["epochs"]) for s in specs) == [
+        ("heavy", 4), ("max_steps", 1), ("max_steps", 1)]
+    for key in ("heavy", "max_steps"):
+        assert (tmp_path / f"s-{key}.png").read_bytes()[:4] == b"\x89PNG"
+    shown = thinkact(["eval", "show", report["sweep"]], tmp_path)
+    assert "vote over N of the same" in shown.stdout and "66.7%" in shown.stdout

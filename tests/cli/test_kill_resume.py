@@ -26,6 +26,8 @@ from thinkact.events import (
     ToolCallStarted,
     ToolResultEvent,
 )
+from thinkact.tools.builtin.python_tool import RESUMED
+from thinkact.tools.untrusted import unmarked
 from thinkact.traces import EventRecord, ResumeState, SQLiteTraceStore
 
 TOOL_STEPS = 5  # steps 1-5 write a file each, step 6 answers
@@ -132,6 +134,9 @@ def test_sigkill_during_a_tool_call_then_resume(tmp_path: Path) -> None:
     assert state.finished and state.steps_done == 3
     assert_complete(state, records, 3)
     tool_out = [m.content for m in state.messages if m.role == "tool"]
-    assert [(t or "").strip() for t in tool_out] == ["42", "quick"]  # redone, not resumed
+    # redone, not resumed, in a new kernel: the model is told the old one is gone
+    assert (tool_out[1] or "").startswith(RESUMED)
+    assert [unmarked((t or "").removeprefix(RESUMED)).strip() for t in tool_out] == [
+        "42", "quick"]
     assert {(r.segment, r.step, r.event.type) for r in records if r.superseded} >= {
         (1, 2, "tool_call"), (1, 2, "assistant_message")}

@@ -48,6 +48,19 @@ def test_list(db: Path) -> None:
     assert "interrupted" in res.output and "running" not in res.output
 
 
+def test_list_is_readable_at_80_columns(tmp_path: Path) -> None:
+    with SQLiteTraceStore(tmp_path / "t.sqlite") as store:
+        store.append(RUN, started(RUN).model_copy(update={
+            "task": "Summarise the quarterly report, then compare it with last year's " * 3}))
+    res = CliRunner().invoke(app, ["trace", "list", "--trace-db", str(tmp_path / "t.sqlite")],
+                             env={"COLUMNS": "80"}, terminal_width=80)
+    lines = res.output.splitlines()
+    assert res.exit_code == 0 and all(len(line) <= 80 for line in lines), res.output
+    assert lines[0].split() == ["run", "status", "steps", "calls", "tokens", "task"]
+    assert lines[1].startswith(RUN) and "Summarise the" in lines[1]
+    assert lines[1].endswith("…")
+
+
 def test_show_renders_final_trace_and_marks_superseded(db: Path) -> None:
     res = runner.invoke(app, ["trace", "show", RUN[:12], "--trace-db", str(db)])
     assert res.exit_code == 0, res.output
@@ -74,6 +87,10 @@ def test_export_events_and_messages(db: Path, tmp_path: Path) -> None:
     with SQLiteTraceStore(db) as store:
         assert events == list(store.events(RUN))
         conversation = store.load_state(RUN).messages
+        superseded = [r.superseded for r in store.records(RUN)]
+    # the attempt a resume redid is marked as such, line by line
+    marked = [json.loads(line).get("superseded", False) for line in out.read_text().splitlines()]
+    assert marked == superseded and any(marked) and not all(marked)
     final = runner.invoke(app, ["trace", "export", RUN, "--final", "--trace-db", str(db)])
     steps = [e.step for e in map(EVENT_ADAPTER.validate_json, final.output.splitlines())
              if isinstance(e, StepStarted)]

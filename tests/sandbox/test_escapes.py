@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sys
 import threading
@@ -24,6 +25,7 @@ from thinkact.messages import Message, ToolCall
 from thinkact.tools.approval import CallbackApprover
 from thinkact.tools.builtin.python_tool import PythonTool
 from thinkact.tools.builtin.shell import ShellTool
+from thinkact.tools.untrusted import is_marked
 
 KEY_VAR, KEY = "ESCAPE_TEST_LLM", "sk-escape-test-0123456789"  # not secret-looking by name
 LIMIT = 64
@@ -98,6 +100,7 @@ async def run_attacks(tools: list[object], calls: Sequence[tuple[str, dict[str, 
     assert result.answer == f"{len(calls)} results read"  # the run went on to the end
     outs = [m.content or "" for m in result.messages if m.role == "tool"]
     assert len(outs) == len(calls)
+    assert all(is_marked(o) for o in outs if "<untrusted" in o)  # enveloped as data
     return outs
 
 
@@ -156,8 +159,8 @@ async def test_python_escapes_are_refused_or_contained(host: Host) -> None:
         assert any(why in outs[i] for why in REFUSED), outs[i]
     assert "private tmp" in outs[5]
     assert "ConnectionRefusedError" in outs[6] or "unreachable" in outs[6], outs[6]
-    fork = outs[7].split()
-    assert "fork refused after" in outs[7] and int(fork[3]) < LIMIT and fork[5] == "11", outs[7]
+    fork = re.search(r"fork refused after (\d+) errno (\d+)", outs[7])
+    assert fork and int(fork[1]) < LIMIT and fork[2] == "11", outs[7]  # EAGAIN
     assert "no id for you" in outs[8]
     # python's own `sh -c` runs, but in the same jail: not root, no host name, no host files
     assert "\\nsandbox\\n" in outs[9] and "returncode=1" in outs[9], outs[9]
@@ -197,8 +200,8 @@ async def test_shell_escapes_are_refused_or_contained(host: Host) -> None:
                                                "No such file")) == 2, outs[1]
     assert "private tmp" in outs[1]
     assert "connected" not in outs[2] and "exit code: 1" in outs[2], outs[2]
-    fork = outs[3].split("fork refused after")[1].split()
-    assert int(fork[0]) < LIMIT and fork[2] == "11", outs[3]
+    fork = re.search(r"fork refused after (\d+) errno (\d+)", outs[3])
+    assert fork and int(fork[1]) < LIMIT and fork[2] == "11", outs[3]
     assert "sandbox" in outs[4]
     if os.geteuid() == 0:
         assert "stdout:\n0\n" not in outs[4]

@@ -48,6 +48,14 @@ def test_only_the_workspace_is_writable_and_the_host_is_hidden(tmp_path: Path) -
     assert (ws / "here.txt").read_text() == "ok"
 
 
+def test_limits_cannot_be_raised_from_inside(tmp_path: Path) -> None:
+    code = ("import resource\nfor kind in (resource.RLIMIT_AS, resource.RLIMIT_NPROC):\n"
+            "    try:\n        resource.setrlimit(kind, (resource.RLIM_INFINITY,) * 2)\n"
+            "        print('raised')\n    except ValueError:\n        print('refused')")
+    done = jailed(Jail(tmp_path / "ws", memory_limit_bytes=1 << 30), code)
+    assert done.stdout.split() == ["refused", "refused"], done.stderr
+
+
 def test_fork_bomb_stops_at_the_process_limit(tmp_path: Path) -> None:
     code = ("import os, time\nn = 0\ntry:\n    while n < 2000:\n        if os.fork() == 0:\n"
             "            time.sleep(30)\n            os._exit(0)\n        n += 1\n"
@@ -89,3 +97,38 @@ async def test_tools_refuse_to_run_unjailed(tmp_path: Path, monkeypatch: pytest.
     out = await ShellTool(require_approval=False, unsafe=True).call(
         {"command": "echo unconfined"}, ctx)  # only when asked for explicitly
     assert "unconfined" in out
+
+
+async def test_a_file_the_files_tool_writes_stays_writable_from_the_jail(tmp_path: Path) -> None:
+    from thinkact.tools.builtin.files import FilesTool
+
+    jail = Jail(tmp_path / "ws")
+    jail.prepare()
+    await FilesTool(workspace=jail.workspace).call(
+        {"action": "write", "path": "sub/notes.txt", "content": "from files\n"},
+        ToolContext(run_id="r", workspace=jail.workspace))
+    done = jailed(jail, "open('sub/notes.txt', 'a').write('from the jail\\n')")
+    assert done.returncode == 0, done.stderr
+    assert (jail.workspace / "sub" / "notes.txt").read_text() == "from files\nfrom the jail\n"
+
+
+def test_multiprocessing_works_inside(tmp_path: Path) -> None:
+    code = ("import multiprocessing as mp\nwith mp.Pool(2) as pool:\n"
+            "    print(pool.map(abs, [-1, -2]))")
+    done = jailed(Jail(tmp_path / "ws"), code)
+    assert done.returncode == 0 and done.stdout.strip() == "[1, 2]", done.stderr
+
+
+def test_network_only_when_allowed(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        code = ("import socket\ntry:\n    socket.create_connection(('127.0.0.1', "
+                f"{server.getsockname()[1]}), timeout=5)\n    print('connected')\n"
+                "except OSError as e:\n    print('refused', e.errno)")
+        closed = jailed(Jail(tmp_path / "a"), code)
+        opened = jailed(Jail(tmp_path / "b", network=True), code)
+    assert closed.stdout.startswith("refused"), closed.stderr
+    assert opened.stdout.strip() == "connected", opened.stderr

@@ -155,3 +155,51 @@ def test_browser_pages_and_foreign_hosts_cannot_drive_the_agent(tmp_path: Path) 
         reply = ok.chat.completions.create(model="m", messages=[{"role": "user",
                                                                  "content": "hi"}])
         assert reply.choices[0].message.content == "Two items echoed."
+
+
+async def test_a_client_that_disconnects_leaves_a_run_resumable_at_once(tmp_path: Path) -> None:
+    from thinkact.tools import tool
+
+    calls: list[str] = []
+
+    @tool
+    async def hold(text: str) -> str:
+        """Holds its first call for a minute."""
+        calls.append(text)
+        if len(calls) == 1:
+            await asyncio.sleep(60)
+        return f"held: {text}"
+
+    store = SQLiteTraceStore(tmp_path / "t.sqlite")
+    with K2Server(ToolLoop(steps=2, tool="hold", answer="Done.")) as model:
+        config = resolve_backend_config("custom", model="kimi-k2-thinking",
+                                        base_url=model.base_url, env={})
+
+        def make(run_id: str) -> Agent:
+            return Agent(OpenAIBackend(config), tools=[hold], trace=store)
+
+        server = LoopbackServer(create_app(AgentBackend(make, "thinkact-agent", 262144)))
+        try:
+            async with httpx.AsyncClient(timeout=30) as http, http.stream(
+                    "POST", f"{server.base_url}/chat/completions", json={
+                        "model": "thinkact-agent", "stream": True,
+                        "messages": [{"role": "user", "content": "Hold on."}]}) as response:
+                async for line in response.aiter_lines():
+                    if "held" in line or "→ hold" in line:
+                        break  # the tool call is under way: leave
+            (run,) = store.list_runs()
+            for _ in range(200):  # the server notices the closed connection
+                if store.run_info(run.run_id)["status"] != "running":
+                    break
+                await asyncio.sleep(0.05)
+            info = store.run_info(run.run_id)
+            assert (info["status"], store.writer_alive(run.run_id)) == ("stopped", False)
+            # resumed while the server that wrote it still runs
+            backend = OpenAIBackend(config)
+            resumed = await Agent(backend, tools=[hold], trace=store).aresume(run.run_id)
+            await backend.aclose()
+            assert resumed.status == "completed" and resumed.answer == "Done."
+            assert calls == ["item 0", "item 0", "item 1"]  # the cut call was made again
+        finally:
+            server.close()
+    store.close()

@@ -9,13 +9,15 @@ endpoint cares about and records everything for assertions:
 - an assistant tool-call message in the history without ``reasoning_content`` -> HTTP 400
   with Moonshot's message; one whose reasoning differs from what was emitted -> recorded in
   ``reasoning_mismatches``;
-- a request whose estimated prompt tokens + ``max_tokens`` exceed ``context_window`` ->
+- a request whose prompt tokens (one per CJK character, else chars / ``chars_per_token``)
+  + ``max_tokens`` exceed ``context_window`` ->
   HTTP 400 "context length exceeded" (counted in ``context_rejections``).
 
 Fault injection: ``Fault("429", times=N)``, ``Fault("500")``, ``Fault("cut", after_chunks=k)``
 (close the connection mid-answer), ``Fault("malformed")`` (tool-call arguments that are not
-valid JSON), ``Fault("stall", after_chunks=k, seconds=s)`` (go silent mid-answer: the
-client's read timeout must fire), optionally only at a given step. ``chars_per_token``
+valid JSON), ``Fault("length")`` (the last call's arguments cut, ``finish_reason:
+length``), ``Fault("stall", after_chunks=k, seconds=s)`` (go silent mid-answer: the client's
+read timeout must fire), optionally only at a given step. ``chars_per_token``
 below the client's 3.5 simulates a tokenizer that counts more tokens than the client
 estimates.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import socket
 import threading
 import time
@@ -70,24 +73,35 @@ class ToolLoop:
 
 @dataclass
 class Fault:
-    kind: Literal["429", "500", "cut", "malformed", "stall"]
+    kind: Literal["429", "500", "cut", "malformed", "stall", "length"]
     times: int = 1
     at_step: int | None = None
     after_chunks: int = 4
     seconds: float = 1.0  # how long a "stall" goes silent before the connection closes
 
 
+# Han, kana, Hangul, CJK punctuation and full-width forms: a real tokenizer spends about a
+# token on each, so the strict server counts exactly one.
+_CJK = re.compile("[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
+
+
+def count_text(text: str, chars_per_token: float) -> int:
+    cjk = len(_CJK.findall(text))
+    return cjk + math.ceil((len(text) - cjk) / chars_per_token)
+
+
 def estimate_wire(messages: list[dict[str, Any]], tools: list[dict[str, Any]],
                   chars_per_token: float = 3.5) -> int:
-    """The server's prompt-token count: chars / ``chars_per_token`` per message + overhead."""
+    """The server's prompt-token count per message + overhead: one token per CJK character,
+    other characters / ``chars_per_token``."""
     total = 3
     for m in messages:
-        chars = len(m.get("content") or "") + len(m.get("reasoning_content") or "")
+        text = (m.get("content") or "") + (m.get("reasoning_content") or "")
         for c in m.get("tool_calls") or []:
-            chars += len(c["id"]) + len(c["function"]["name"]) + len(c["function"]["arguments"])
-        total += 4 + math.ceil(chars / chars_per_token)
+            text += c["id"] + c["function"]["name"] + c["function"]["arguments"]
+        total += 4 + count_text(text, chars_per_token)
     if tools:
-        total += math.ceil(len(json.dumps(tools)) / chars_per_token)
+        total += count_text(json.dumps(tools, ensure_ascii=False), chars_per_token)
     return total
 
 
@@ -100,13 +114,15 @@ def _id_index(call_id: str) -> int:
 class K2Server:
     def __init__(self, policy: Policy, *, context_window: int | None = None,
                  model: str = "kimi-k2-thinking", chunk_chars: int = 12,
-                 usage_in_choice: bool = False, chars_per_token: float = 3.5) -> None:
+                 usage_in_choice: bool = False, chars_per_token: float = 3.5,
+                 advertise: Literal["vllm", "llama.cpp"] | None = None) -> None:
         self.policy = policy
         self.context_window = context_window
         self.model = model
         self.chunk_chars = chunk_chars
         self.usage_in_choice = usage_in_choice  # Moonshot style: usage inside the last choice
         self.chars_per_token = chars_per_token  # < 3.5: a tokenizer denser than the client's guess
+        self.advertise = advertise  # answer GET /v1/models (vLLM) or /props (llama.cpp)
         self.faults: list[Fault] = []
         self.requests: list[dict[str, Any]] = []
         self.emitted: dict[str, str] = {}  # tool_call_id -> reasoning sent with that call
@@ -249,6 +265,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(status, {"error": {"message": message, "type": "invalid_request_error"}},
                    headers)
 
+    def do_GET(self) -> None:
+        """What a server says of its window, in the dialect ``advertise`` names."""
+        k2, path = self.k2, self.path.rstrip("/")
+        if k2.advertise == "vllm" and path.endswith("/v1/models"):
+            self._json(200, {"object": "list", "data": [
+                {"id": k2.model, "object": "model", "max_model_len": k2.context_window}]})
+        elif k2.advertise == "llama.cpp" and path == "/props":
+            self._json(200, {"default_generation_settings": {"n_ctx": k2.context_window}})
+        else:
+            self._error(404, f"no route {self.path}")
+
     def do_POST(self) -> None:
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self._error(404, f"no route {self.path}")
@@ -272,12 +299,17 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "malformed":
             for c in calls:
                 c["function"]["arguments"] = c["function"]["arguments"][:-1]  # drop the "}"
+        if fault is not None and fault.kind == "length":  # max_tokens hit inside the last call
+            calls[-1]["function"]["arguments"] = calls[-1]["function"]["arguments"][:5]
+        finish = "length" if fault is not None and fault.kind == "length" else (
+            "tool_calls" if calls else "stop")
         if body.get("stream"):
-            self._stream(body, turn, calls, fault)
+            self._stream(body, turn, calls, fault, finish)
         else:
-            self._complete(body, turn, calls)
+            self._complete(body, turn, calls, finish)
 
-    def _complete(self, body: dict[str, Any], turn: Turn, calls: list[dict[str, Any]]) -> None:
+    def _complete(self, body: dict[str, Any], turn: Turn, calls: list[dict[str, Any]],
+                  finish: str) -> None:
         message: dict[str, Any] = {"role": "assistant", "content": turn.content,
                                    "reasoning_content": turn.reasoning}
         if calls:
@@ -285,8 +317,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, {
             "id": "chatcmpl-k2", "object": "chat.completion", "created": 0,
             "model": self.k2.model, "usage": self.k2.usage(body, turn),
-            "choices": [{"index": 0, "message": message,
-                         "finish_reason": "tool_calls" if calls else "stop"}],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
         })
 
     def _send_chunk(self, data: bytes) -> None:
@@ -294,14 +325,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def _stream(self, body: dict[str, Any], turn: Turn, calls: list[dict[str, Any]],
-                fault: Fault | None) -> None:
+                fault: Fault | None, finish: str) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         choices = self.k2.chunks(turn, calls)
-        last: dict[str, Any] = {"index": 0, "delta": {},
-                                "finish_reason": "tool_calls" if calls else "stop"}
+        last: dict[str, Any] = {"index": 0, "delta": {}, "finish_reason": finish}
         if self.k2.usage_in_choice:
             last["usage"] = self.k2.usage(body, turn)
         choices.append(last)

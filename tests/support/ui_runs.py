@@ -15,8 +15,12 @@ import httpx
 
 from support.agent_kit import boom, echo
 from support.cli_run import CLI, clean_env
+from support.eval_kit import answering, evaluate
+from support.trace_events import answer_step, finished, started, tool_step
 from thinkact.agent import Agent, Budget, Heavy, Vote
 from thinkact.backends.scripted import ScriptedBackend
+from thinkact.eval import load_suite
+from thinkact.events import ContextCompacted, Event, Retry, RunError
 from thinkact.messages import Message, ToolCall
 from thinkact.traces import SQLiteTraceStore
 
@@ -58,9 +62,24 @@ def record_heavy(store: SQLiteTraceStore, group: str, answers: list[str]) -> str
     return group
 
 
+def record_eval(home: Path, eval_id: str = "ev-ui") -> str:
+    """An eval of three items (two answered right) through the real eval runner, into
+    ``home/evals.sqlite``, its runs into ``home/t.sqlite``."""
+    lines = [{"input": "What is 6*7?", "target": 42, "scorer": "number", "category": "math"},
+             {"input": "What is 2+2?", "target": 4, "scorer": "number", "category": "math"},
+             {"input": "Name the capital of France.", "target": "Paris", "category": "geo"}]
+    path = home / "suite.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    suite = load_suite(str(path))
+    replies = {"What is 6*7?": "42", "What is 2+2?": "5", "Name the capital of France.": "Paris"}
+    evaluate(suite, answering(suite, lambda item, _: Message(
+        role="assistant", content=replies[item.input])), home, eval_id=eval_id)
+    return eval_id
+
+
 def fill(path: Path) -> dict[str, str]:
     """The recorded runs the UI tests browse: a 300-step run, two runs that diverge at
-    step 3, and a heavy group of three."""
+    step 3, a heavy group of three, and a resumed run with retries and the like."""
     with SQLiteTraceStore(path) as store:
         ids = {"long": record(store, "run-long", "Check all 300 items.", long_script(300))}
         base = [_turn(i) for i in range(1, 6)]
@@ -69,7 +88,24 @@ def fill(path: Path) -> dict[str, str]:
         ids["a"] = record(store, "run-a", "Check five items.", [*base, done])
         ids["b"] = record(store, "run-b", "Check five items.", [*other, done])
         ids["group"] = record_heavy(store, "group-h", ["42", "42", "41"])
+        ids["mixed"] = record_mixed(store, "run-mixed")
     return ids
+
+
+def record_mixed(store: SQLiteTraceStore, run_id: str) -> str:
+    """A run with what a timeline must show besides steps: a retry, a compaction, a notice,
+    an error, a step cut by a kill (superseded) and the resume that redid it."""
+    events: list[Event] = [started(run_id), *tool_step(1)]
+    step2 = tool_step(2)
+    step2[1:1] = [Retry(attempt=1, error="HTTP 503 from the provider", delay_s=0.5)]
+    step2.insert(-1, ContextCompacted(strategy="hide", tokens_before=9000, tokens_after=4000,
+                                      detail="2 tool outputs hidden"))
+    events += [*step2, *tool_step(3, finish=False, tag=" (cut)"), started(run_id, 2),
+               *tool_step(3, notice=True), RunError(message="tool server hiccup"),
+               *answer_step(4), finished(4, 4)]
+    for event in events:
+        store.append(run_id, event)
+    return run_id
 
 
 def free_port() -> int:

@@ -21,6 +21,8 @@ GETS = ["/", "/ui/", "/ui/static/app.js", "/ui/api/runs", "/ui/api/runs/run-a",
         "/ui/api/runs/run-a/steps?first=1&last=5", "/ui/api/runs/run-a/search?q=item",
         "/ui/api/runs/run-a/stream", "/ui/api/compare?a=run-a&b=run-a"]
 POSTS = ["/ui/api/runs", "/ui/api/runs/run-a/resume", "/ui/api/runs/run-a/fork"]
+OTHERS = ["/ui/api/groups/g", "/ui/api/evals", "/ui/api/evals/e", "/ui/static/none.js",
+          "/ui/nowhere"]  # refused before they could answer 404
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +40,7 @@ def base(db: Path) -> Iterator[str]:
         yield url
 
 
-@pytest.mark.parametrize("path", GETS + POSTS)
+@pytest.mark.parametrize("path", GETS + POSTS + OTHERS)
 def test_foreign_origin_and_host_are_refused(base: str, path: str) -> None:
     post = path in POSTS
     for headers in ({"Origin": "http://evil.example"}, {"Host": "evil.example"},
@@ -69,7 +71,7 @@ async def test_beyond_loopback_every_route_needs_the_key(db: Path) -> None:
         app = ui_root(store, Access(api_key="s3cret", loopback_only=False))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://ui.lan") as c:
-            for path in GETS + POSTS:
+            for path in GETS + POSTS + OTHERS:
                 method = "POST" if path in POSTS else "GET"
                 for auth in (None, "Bearer wrong", "s3cret", "Bearer s3cret!"):
                     headers = {"Authorization": auth} if auth else {}
@@ -95,3 +97,19 @@ def test_serve_mounts_the_ui_under_the_same_rules(tmp_path: Path) -> None:
         for headers in ({"Origin": "http://evil.example"}, {"Host": "evil.example"}):
             for path in ("/ui/", "/ui/api/runs", f"/ui/api/runs/{runs[0]['run_id']}/stream"):
                 assert httpx.get(root + path, headers=headers, timeout=10).status_code == 403
+
+
+def test_the_playground_names_what_is_wrong(base: str, db: Path) -> None:
+    own = {"Origin": base}
+    bad_tool = httpx.post(base + "/ui/api/runs", headers=own, timeout=60, json={
+        "task": "Do it.", "provider": "scripted", "script": str(db.parent / "none.json"),
+        "tools": "teleport"})
+    assert bad_tool.status_code == 400
+    assert "none.json" in bad_tool.json()["error"] or "teleport" in bad_tool.json()["error"]
+    assert httpx.post(base + "/ui/api/runs", headers=own, json={"task": ""},
+                      timeout=10).status_code == 422
+    fork = httpx.post(base + "/ui/api/runs/run-a/fork", headers=own, timeout=10,
+                      json={"step": 9})
+    assert fork.status_code == 400 and "step must be 1..4" in fork.json()["error"]
+    with SQLiteTraceStore(db) as store:
+        assert [r.run_id for r in store.list_runs()] == ["run-a"]  # nothing was recorded

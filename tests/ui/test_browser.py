@@ -1,6 +1,7 @@
 """The web UI in real headless Chromium against a real ``thinkact ui`` process, over a trace
 database of runs recorded by the real agent loop (scripted models). One browser for the
-module; screenshots go to the pytest temp dir (``ui-screenshots``)."""
+module; screenshots go to the pytest temp dir (``ui-screenshots``), or to
+``$UI_SCREENSHOTS``."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 from support.cli_run import CLI, clean_env, files_turns, popen, sigkill_when, wait_for
 from support.cli_run import write_script as write_turns
-from support.ui_runs import fill, ui_server
+from support.ui_runs import fill, record_eval, ui_server
 from thinkact.traces import SQLiteTraceStore
 
 CHROMIUM = "/usr/bin/chromium"
@@ -39,10 +40,12 @@ class Site:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     home = tmp_path_factory.mktemp("ui")
-    db = home / "traces.sqlite"
+    db = home / "t.sqlite"
     ids = fill(db)
-    shots = tmp_path_factory.mktemp("ui-screenshots")
-    with ui_server(db, home) as base:
+    ids["eval"] = record_eval(home)  # its runs go to the same trace database
+    shots = Path(os.environ.get("UI_SCREENSHOTS") or tmp_path_factory.mktemp("ui-screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    with ui_server(db, home, "--eval-db", str(home / "evals.sqlite")) as base:
         yield Site(base, db, home, shots, ids)
     print(f"\nUI screenshots: {shots}")
 
@@ -75,7 +78,10 @@ def open_(page: Any, site: Site, fragment: str) -> Any:
 def test_runs_list_filters_and_searches(page: Any, site: Site) -> None:
     p = open_(page, site, "")
     rows = p.locator("#runs tbody tr")
-    assert rows.count() == 7  # the long run, two to compare, a group of 3 + its aggregation
+    with SQLiteTraceStore(site.db) as store:
+        everything = len(store.list_runs(1000))
+    assert everything == 11  # a long run, two to compare, a heavy group of 4, an eval's 3, ...
+    assert rows.count() == everything
     long_row = p.locator("tr[data-run='run-long']")
     assert long_row.locator("td").nth(5).inner_text() == "301"
     assert long_row.locator("td").nth(6).inner_text() == "300"
@@ -87,7 +93,7 @@ def test_runs_list_filters_and_searches(page: Any, site: Site) -> None:
     p.select_option("#status", "running")
     wait_for(lambda: rows.count() == 0, 10)
     p.select_option("#status", "")
-    wait_for(lambda: rows.count() == 7, 10)
+    wait_for(lambda: rows.count() == everything, 10)
     p.screenshot(path=str(site.shots / "runs.png"))
 
 
@@ -109,6 +115,8 @@ def test_300_step_run_timeline_jump_and_search(page: Any, site: Site) -> None:
     assert p.locator("#step-1").count() == 0
     p.fill("#find", "zanzibar")
     wait_for(lambda: p.get_attribute("#found", "data-hits") == "217", 10)
+    p.evaluate("window.scrollTo(0, 0)")
+    p.screenshot(path=str(site.shots / "run-300-top.png"))  # the hit marked in the index
     p.press("#find", "Enter")
     hit = p.locator("#step-217.hit")
     hit.wait_for()
@@ -118,6 +126,21 @@ def test_300_step_run_timeline_jump_and_search(page: Any, site: Site) -> None:
     p.click("#next")
     p.locator("#step-301 [data-answer]").wait_for()
     assert "Checked 300." in p.inner_text("#step-301")
+
+
+def test_timeline_shows_retries_compactions_errors_and_the_resume(page: Any, site: Site
+                                                                   ) -> None:
+    p = open_(page, site, "run/run-mixed")
+    assert "HTTP 503" in p.inner_text("#step-2 .event.retry")
+    assert "9.0k → 4.0k" in p.inner_text("#step-2 .event.compaction")
+    assert "you repeat yourself" in p.inner_text("#step-3 .event.notice")
+    assert "tool server hiccup" in p.inner_text(".event.error")
+    assert "resumed from step 2 (segment 2)" in p.inner_text(".event.resume")
+    cut = p.locator("#step-3 .superseded")  # the killed attempt, kept but marked
+    assert cut.count() > 0 and "(cut)" in " ".join(cut.all_inner_texts())
+    assert p.locator("#step-3 .result.error").count() == 0  # one call: no error
+    assert "There are 3 files." in p.inner_text("#step-4 [data-answer]")
+    assert "segments 2" in p.inner_text(".runhead .facts")
 
 
 def test_heavy_group_lanes_and_agreement(page: Any, site: Site) -> None:
@@ -159,7 +182,7 @@ def test_live_run_from_the_cli_updates_the_page(page: Any, site: Site) -> None:
         p.locator("#step-8 .result").wait_for(timeout=60_000)
         p.locator("[data-answer]").wait_for(timeout=60_000)
         p.wait_for_selector(".runhead [data-status='completed']", timeout=30_000)
-        assert "Wrote 8." in p.inner_text("[data-answer]")
+        assert "Wrote 8." in (p.text_content("[data-answer]") or "")
         reader.close()
     finally:
         proc.kill()
@@ -191,7 +214,9 @@ def test_playground_starts_a_run_and_forks_it(page: Any, site: Site) -> None:
     p.click("#fork-go")
     p.wait_for_url(lambda url: url.split("/")[-1] != run_id and "#/run/" in url)
     fork_id = p.url.rsplit("/", 1)[1]
-    p.wait_for_selector(".runhead [data-status='completed']", timeout=60_000)
+    p.wait_for_function("id => document.querySelector('.runhead h2')?.textContent.includes(id)"
+                        " && document.querySelector('.runhead [data-status]').dataset.status"
+                        " === 'completed'", arg=fork_id, timeout=60_000)
     with SQLiteTraceStore(site.db) as store:
         state = store.load_state(fork_id)
         assert store.run_config(fork_id)["forked_from"] == {"run": run_id, "step": 3}
@@ -218,7 +243,7 @@ def test_resume_an_interrupted_run_from_the_page(page: Any, site: Site) -> None:
         assert p.get_attribute(".runhead [data-status]", "data-status") == "interrupted"
         p.click("#resume")
         p.wait_for_selector(".runhead [data-status='completed']", timeout=60_000)
-        assert "resumed from step" in p.inner_text("#timeline")
+        assert "resumed from step" in (p.text_content("#timeline") or "")
         info = reader.run_info(str(run_id))
         assert (info["status"], info["segments"], info["tool_calls"]) == ("completed", 2, 6)
     finally:
@@ -226,3 +251,24 @@ def test_resume_an_interrupted_run_from_the_page(page: Any, site: Site) -> None:
     assert subprocess.run([*CLI, "trace", "show", str(run_id), "--trace-db", str(site.db)],
                           capture_output=True, text=True, env=clean_env(site.home)
                           ).returncode == 0
+
+
+def test_evals_page_reports_and_links_each_item_to_its_run(page: Any, site: Site) -> None:
+    p = open_(page, site, "evals")
+    row = p.locator(f"tr[data-eval='{site.ids['eval']}']")
+    assert "2/3" in row.inner_text() and "66.7%" in row.inner_text()
+    row.locator("a").click()
+    p.locator("#items").wait_for()
+    assert "passed 2/3" in p.inner_text("#eval-summary")
+    cats = p.inner_text("#categories")
+    assert "geo\t1\t1\t100.0%" in cats and "math\t2\t1\t50.0%" in cats
+    bars = p.locator("#accuracy-chart rect")
+    assert bars.count() == 3  # geo, math, overall
+    assert float(bars.nth(0).get_attribute("height") or 0) > float(
+        bars.nth(1).get_attribute("height") or 0)  # geo 100% above math 50%
+    failed = p.locator("#items tr[data-outcome='failed']")
+    assert failed.count() == 1 and "5" in failed.inner_text()
+    p.screenshot(path=str(site.shots / "eval.png"))
+    failed.locator("a").click()
+    p.wait_for_selector(".runhead [data-status='completed']")
+    assert "What is 2+2?" in p.inner_text(".runhead")

@@ -137,6 +137,9 @@ class Agent:
             raise ValueError(f"run {run_id} already finished; nothing to resume")
         setup = self._setup(run_id)
         setup.repeats.replay(state.messages)
+        # Tools with state in a process (the python kernel) tell the model it is gone.
+        setup.ctx.extra["resumed_tools"] = sorted(
+            {c.name for m in state.messages for c in m.tool_calls or ()})
         spend = Spend(steps=state.steps_done, tool_calls=state.tool_calls, usage=state.usage,
                       thinking_tokens=state.usage.reasoning_tokens)
         price = self.budget.price or getattr(self.backend, "price", None)

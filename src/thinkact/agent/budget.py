@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from thinkact.backends.presets import Price
-from thinkact.backends.tokens import estimate_text
+from thinkact.backends.tokens import estimate_tokens
 from thinkact.messages import Message, Usage
 
 
@@ -26,6 +26,7 @@ class Budget:
     max_steps: int | None = 300
     max_tool_calls: int | None = None
     max_thinking_tokens_per_step: int | None = None  # sent as the step's max_tokens
+    thinking_tokens_per_step: int | None = None  # reasoning per step; the answer still comes
     max_thinking_tokens: int | None = None  # reasoning tokens over the whole run
     max_wall_time_s: float | None = None  # a deadline, see ``Deadline``
     final_answer_grace_s: float = 30.0  # see ``Deadline``; 0: no final call after it
@@ -70,8 +71,7 @@ class Spend:
     def add_model_call(self, usage: Usage, message: Message, price: Price | None) -> None:
         self.usage = self.usage + usage
         # Providers that do not report reasoning tokens still spend them: estimate.
-        self.thinking_tokens += usage.reasoning_tokens or estimate_text(
-            len(message.reasoning or ""))
+        self.thinking_tokens += usage.reasoning_tokens or estimate_tokens(message.reasoning or "")
         if price is not None:
             self.cost_usd += price.cost(usage.prompt_tokens, usage.completion_tokens,
                                         usage.cached_tokens)

@@ -12,16 +12,17 @@ gets no ``StepFinished`` and the run goes on from the conversation of complete s
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from thinkact.agent.budget import Budget, Deadline, DeadlineExceeded, Spend
 from thinkact.agent.context import ContextStrategy, HideToolOutputs, MeteredBackend
-from thinkact.agent.context_view import ContextView
+from thinkact.agent.context_view import MAX_SCALE, ContextView
 from thinkact.agent.repeat import RepeatDetector
 from thinkact.agent.verify import VerifyPolicy
 from thinkact.backends.base import GenerationOptions, ModelBackend
 from thinkact.backends.presets import Price
+from thinkact.backends.retry import BackendError, is_context_overflow, prompt_tokens_in
 from thinkact.backends.text_calls import with_text_calls
 from thinkact.backends.tokens import estimate_tools
 from thinkact.events import (
@@ -51,6 +52,9 @@ CUT_OFF = ("[notice] Your last answer was cut off by the token limit. Continue, 
 
 EMPTY = ("[notice] Your last reply was empty. Give your final answer as text, or call a "
          "tool.")
+
+
+CONTEXT_RETRIES = 2  # compactions after a server's "too long" before the run gives up
 
 
 class ContextOverflow(RuntimeError):
@@ -106,6 +110,9 @@ class Run:
             resumed_from_step=resumed_from))
         deadline = Deadline.of(self.s.budget, self.spend)
         try:
+            prepare = getattr(self.s.backend, "prepare", None)
+            if prepare is not None:  # e.g. learn the server's context window first
+                await prepare()
             while self.answer is None:
                 reason = self.stop_reason or self.s.budget.exhausted(self.spend)
                 if reason and deadline.passed() and not deadline.grace_s:
@@ -125,6 +132,7 @@ class Run:
                         break
         except ContextOverflow as exc:
             self.status, self.reason = "stopped", f"context window exceeded: {exc}"
+            self.answer = best_answer(self.history)
             yield self._emit(RunError(message=self.reason, fatal=True))
         except Exception as exc:  # errors end the run as events; it can be resumed
             self.status, self.reason = "failed", f"{type(exc).__name__}: {exc}"
@@ -246,17 +254,32 @@ class Run:
         self.answer, self.status, self.reason = reply.content or "", "stopped", reason
 
     async def _model_call(self, tools: list[ToolSpec]) -> AsyncIterator[Event]:
-        async for event in self._fit_context(bool(tools)):
-            yield event
-        options = self._options(bool(tools))
-        sent = self.view.raw_estimate(bool(tools))
-        async for event in self.s.backend.stream(self.view.messages, tools, options):
-            if isinstance(event, AssistantMessage):
-                if tools:  # a call written as text to a tool that does not exist is a call
-                    event = with_text_calls(event, {t.name for t in tools}, undeclared=True)
-                self.view.observe(event.usage.prompt_tokens, sent)
-                self.spend.add_model_call(event.usage, event.message, self.price)
-            yield event
+        for refusals in range(CONTEXT_RETRIES + 1):
+            async for event in self._fit_context(bool(tools)):
+                yield event
+            options = self._options(bool(tools))
+            sent = self.view.raw_estimate(bool(tools))
+            try:
+                async for event in self.s.backend.stream(self.view.messages, tools, options):
+                    if isinstance(event, AssistantMessage):
+                        if tools:  # a text call to a tool that does not exist is a call
+                            event = with_text_calls(event, {t.name for t in tools},
+                                                    undeclared=True)
+                        self.view.observe(event.usage.prompt_tokens, sent)
+                        self.spend.add_model_call(event.usage, event.message, self.price)
+                    yield event
+                return
+            except BackendError as exc:
+                if not is_context_overflow(exc):
+                    raise
+                if refusals == CONTEXT_RETRIES:
+                    raise ContextOverflow(f"the server still refused it: {exc}") from exc
+                # the server counts more than estimated: count as it does, compact, ask again
+                counted = prompt_tokens_in(str(exc))
+                scale = counted * 1.05 / sent if counted else self.view.scale * 2
+                self.view.scale = min(max(scale, self.view.scale * 1.25), MAX_SCALE * 4)
+                yield Notice(kind="context", text=f"request refused as too long ({exc}); "
+                                                  "compacting and retrying")
 
     def _cap(self) -> int | None:
         caps = [c for c in (self.s.options.max_tokens, self.s.budget.max_thinking_tokens_per_step)
@@ -297,8 +320,8 @@ class Run:
         room = self._limit() + self._reserve() - self.view.estimate(with_tools)
         cap = self._cap()
         max_tokens = max(1, min(cap, room) if cap is not None else room)
-        return GenerationOptions(max_tokens=max_tokens, temperature=o.temperature,
-                                 top_p=o.top_p, seed=o.seed, extra=o.extra)
+        thinking = self.s.budget.thinking_tokens_per_step or o.thinking_tokens
+        return replace(o, max_tokens=max_tokens, thinking_tokens=thinking)
 
 
 def best_answer(history: Sequence[Message], limit: int = 4000) -> str | None:

@@ -26,6 +26,8 @@ class GenerationOptions:
     top_p: float | None = None
     seed: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    thinking_tokens: int | None = None  # reasoning budget of the call: ``backends.thinking``
+    min_thinking_tokens: int | None = None  # local models: an earlier end of thinking waits
 
 
 @runtime_checkable

@@ -43,6 +43,7 @@ class BackendConfig:
     api_key: str = NO_KEY
     api_key_env: str | None = None
     context_window: int = 131072
+    discover_context_window: bool = False  # ask the server first (set: window not given)
     max_tokens: int | None = None
     temperature: float | None = None
     top_p: float | None = None
@@ -67,6 +68,7 @@ class BackendConfig:
         return {
             "provider": self.provider, "base_url": self.base_url, "model": self.model,
             "context_window": self.context_window, "max_tokens": self.max_tokens,
+            "given_context_window": None if self.discover_context_window else self.context_window,
             "temperature": self.temperature, "top_p": self.top_p, "stream": self.stream,
         }
 
@@ -122,7 +124,12 @@ def resolve_backend_config(
     if not name:
         name = "custom" if (base_url or env.get("THINKACT_BASE_URL")) else DEFAULT_PROVIDER
     section: dict[str, Any] = dict(file_cfg.get("providers", {}).get(name, {}))
-    preset_name = section.pop("preset", name)
+    # ``preset = "vllm"`` or ``provider = "vllm"``: both name what the section builds on
+    named = {k: section.pop(k) for k in ("preset", "provider") if k in section}
+    if len(set(named.values())) > 1:
+        raise ConfigError(f"[providers.{name}] in {path} sets preset = {named['preset']!r} and "
+                          f"provider = {named['provider']!r}: keep one")
+    preset_name = next(iter(named.values()), name)
     if preset_name not in PRESETS:
         raise ConfigError(
             f"unknown provider {name!r}: choose one of {', '.join(sorted(PRESETS))} "
@@ -155,6 +162,10 @@ def resolve_backend_config(
             "max_tokens": max_tokens, "temperature": temperature, **overrides}
     for layer in (env_values, args):
         values.update({k: v for k, v in layer.items() if v is not None})
+    given = [layer.get("context_window") for layer in (section, env_values, args)]
+    # a self-hosted server knows its window better than the preset's guess
+    values.setdefault("discover_context_window",
+                      not preset.requires_key and all(g is None for g in given))
     key_env = values.get("api_key_env")
     key = (api_key or env.get("THINKACT_API_KEY") or file_key
            or (env.get(key_env) if key_env else None))

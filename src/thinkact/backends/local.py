@@ -1,59 +1,45 @@
 """``LocalBackend``: a thinkact checkpoint run in-process with the KV-cached engine.
 
-Each call renders the conversation in K2's chat format, tokenizes it and makes the engine's
-cache hold exactly those tokens, reusing the longest cached prefix: in an agent run, step
-N+1's prompt is step N's prompt plus the answer and tool results, so only the new suffix is
-prefilled (``reuse_prefix=False`` re-encodes everything, for comparison). Tokens are decoded
-incrementally and parsed into the same events a remote backend yields. Torch runs in a worker
-thread; tokens reach the event loop through a queue, so the loop never blocks.
+Each call renders the conversation in K2's chat format, tokenizes it and hands it to the
+backend's :class:`~thinkact.backends.local_scheduler.Scheduler`: concurrent calls (heavy
+mode's trajectories, ``serve-model``'s clients) decode together, one row each in every step,
+each in its own KV cache from the :class:`~thinkact.backends.local_pool.SessionPool`. A
+prompt reuses the longest cached prefix: in an agent run, step N+1's prompt is step N's
+prompt plus the answer and tool results, so only the new suffix is prefilled
+(``reuse_prefix=False`` re-encodes everything, for comparison). Tokens are decoded
+incrementally and parsed into the same events a remote backend yields; torch runs in the
+scheduler's thread and tokens reach the event loop through a queue, so the loop never blocks.
 
 Options: ``json_guard`` masks tokens that would make tool-call arguments invalid JSON
 (``local_json``); :meth:`LocalBackend.force_next` queues text whose tokens replace sampling at
-the start of the next call (tests use it to make a random model call a tool; never a default).
+the start of the next call (tests use it to make a random model call a tool; never a default);
+:meth:`LocalBackend.rules_for` is where per-request rules (a thinking budget) join a call.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from thinkact.backends.base import GenerationOptions
 from thinkact.backends.local_checkpoint import load_chat_format, load_local_model
 from thinkact.backends.local_json import ArgumentGuard
+from thinkact.backends.local_pool import SessionPool
+from thinkact.backends.local_request import Request, Rule, TokenIds
+from thinkact.backends.local_scheduler import DONE, Scheduler
+from thinkact.backends.thinking import forcing_for
 from thinkact.chat_format.parser import K2OutputParser, TextDelta
 from thinkact.chat_format.render import DEFAULT_FORMAT, ChatFormat, render
 from thinkact.chat_format.tokenizer import K2Tokenizer
 from thinkact.events import AssistantMessage, BackendEvent, ContentDelta, ReasoningDelta
 from thinkact.messages import Message, Usage
 from thinkact.model.engine import Session
-from thinkact.model.sampling import SamplingParams, make_generators, sample
+from thinkact.model.sampling import SamplingParams
 from thinkact.tools.base import ToolSpec
-
-_DONE = object()
-
-
-@dataclass
-class _Job:
-    prompt: list[int]
-    max_new: int
-    params: SamplingParams
-    seed: int | None
-    forced: deque[int]
-    guard: ArgumentGuard | None
-    emit: Callable[[object], object]
-    cancel: threading.Event = field(default_factory=threading.Event)
-    cached: int = 0
-    finish: str = "length"
-    reasoning_tokens: int = 0
-    produced: int = 0
 
 
 class LocalBackend:
@@ -73,6 +59,8 @@ class LocalBackend:
         json_guard: bool = False,
         implicit_reasoning: bool = True,
         sessions: int = 1,
+        max_batch: int = 8,
+        prefill_chunk: int = 256,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -86,17 +74,17 @@ class LocalBackend:
         # Output without a leading <think> is reasoning (vLLM's rule); always so when the
         # generation prompt itself opened the think block.
         self.implicit_reasoning = implicit_reasoning or fmt.think_in_prompt
-        # KV caches kept warm, most recent first: several conversations interleaving (heavy
+        # KV caches kept warm between calls: several conversations interleaving (heavy
         # mode's trajectories) each extend their own cache instead of evicting each other.
-        self.max_sessions = sessions
-        self.sessions = [Session(model, self.max_seq_len)]
-        self._locks: dict[int, asyncio.Lock] = {}  # per event loop (tests use several)
+        self.pool = SessionPool(model, self.max_seq_len, sessions, reuse_prefix)
+        self.scheduler = Scheduler(self.pool, max_batch, prefill_chunk)
         self._forced: deque[str] = deque()
         m = fmt.markers
-        self._stop = {tokenizer.special_id(m.im_end)}
-        self._reasoning_end = {tokenizer.special_id(m.think_end),
-                               tokenizer.special_id(m.section_begin)}
-        self._think = tokenizer.special_id(m.think)
+        self._ids = TokenIds(
+            stop=frozenset({tokenizer.special_id(m.im_end)}),
+            reasoning_end=frozenset({tokenizer.special_id(m.think_end),
+                                     tokenizer.special_id(m.section_begin)}),
+            think=tokenizer.special_id(m.think), think_end=tokenizer.special_id(m.think_end))
         self.last_stats: dict[str, Any] = {}
 
     @classmethod
@@ -125,6 +113,11 @@ class LocalBackend:
         """Queue ``text`` to be emitted (as forced tokens) at the start of the next call."""
         self._forced.append(text)
 
+    def rules_for(self, options: GenerationOptions) -> list[Rule]:
+        """Per-request rules for one call (asked before each token; what they return is
+        forced next). The hook for a thinking budget that closes the thinking block."""
+        return []
+
     async def stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], options: GenerationOptions
     ) -> AsyncIterator[BackendEvent]:
@@ -134,46 +127,75 @@ class LocalBackend:
         if room <= 0:
             raise ValueError(f"prompt has {len(prompt)} tokens; the context window is "
                              f"{self.max_seq_len}")
-        max_new = min(options.max_tokens or room, room)
         temperature = self.temperature if options.temperature is None else options.temperature
         params = SamplingParams(temperature=temperature,
                                 top_p=self.top_p if options.top_p is None else options.top_p)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()
+
+        def emit(item: object) -> None:
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            except RuntimeError:  # the caller's loop is gone: nobody is listening
+                req.cancel.set()
+
         forced = deque(self.tokenizer.encode(self._forced.popleft()) if self._forced else [])
-        job = _Job(prompt, max_new, params, options.seed, forced, self._new_guard(),
-                   lambda item: loop.call_soon_threadsafe(queue.put_nowait, item))
+        req = Request(prompt, min(options.max_tokens or room, room), params, self._ids, emit,
+                      seed=options.seed, forced=forced, guard=self._new_guard(),
+                      rules=self.rules_for(options), in_reasoning=self.implicit_reasoning,
+                      forcing=forcing_for(options, self._ids.think_end, self.tokenizer.encode))
         parser = K2OutputParser(tools=tools, implicit_reasoning=self.implicit_reasoning,
                                 markers=self.fmt.markers)
         decoder = self.tokenizer.stream_decoder()
-        async with self._locks.setdefault(id(loop), asyncio.Lock()):
-            worker = loop.run_in_executor(None, self._generate, job)
-            try:
-                while (item := await queue.get()) is not _DONE:
-                    if isinstance(item, BaseException):
-                        raise item
-                    assert isinstance(item, int)
-                    for event in parser.feed(decoder.feed([item])):
-                        if isinstance(event, TextDelta):
-                            yield _delta(event)
-                for event in parser.feed(decoder.flush()) + parser.flush():
+        self.scheduler.submit(req)
+        done = False
+        try:
+            while (item := await queue.get()) is not DONE:
+                if isinstance(item, BaseException):
+                    raise item
+                assert isinstance(item, int)
+                for event in parser.feed(decoder.feed([item])):
                     if isinstance(event, TextDelta):
                         yield _delta(event)
-            finally:
-                job.cancel.set()
-                await worker  # the worker never raises (errors come via the queue)
+            done = True
+            for event in parser.feed(decoder.flush()) + parser.flush():
+                if isinstance(event, TextDelta):
+                    yield _delta(event)
+        finally:
+            req.cancel.set()  # a no-op once finished; else the row leaves at the next step
+            while not done:  # its session is back in the pool once DONE comes
+                done = await queue.get() is DONE
         result = parser.final()
         message = result.to_message()
-        finish = job.finish
+        finish = req.finish
         if message.tool_calls and finish == "stop":
             finish = "tool_calls"
-        self.last_stats = {"cached_tokens": job.cached, "malformed_calls": result.malformed,
+        self.last_stats = {"cached_tokens": req.cached, "malformed_calls": result.malformed,
                            "truncated_calls": result.truncated,
-                           "guard_rejections": job.guard.rejections if job.guard else 0}
-        usage = Usage(prompt_tokens=len(prompt), completion_tokens=job.produced,
-                      reasoning_tokens=job.reasoning_tokens, cached_tokens=job.cached)
+                           "guard_rejections": req.guard.rejections if req.guard else 0}
+        usage = Usage(prompt_tokens=len(prompt), completion_tokens=req.produced,
+                      reasoning_tokens=req.reasoning_tokens, cached_tokens=req.cached)
         yield AssistantMessage(message=message, usage=usage, finish_reason=finish,
                                duration_s=time.monotonic() - started)
+
+    @property
+    def max_sessions(self) -> int:
+        """KV caches kept between calls (heavy mode sets one per trajectory)."""
+        return self.pool.size
+
+    @max_sessions.setter
+    def max_sessions(self, n: int) -> None:
+        self.pool.size = max(1, n)
+
+    @property
+    def sessions(self) -> list[Session]:
+        """The pool's KV caches, most recently used first."""
+        return self.pool.sessions
+
+    @property
+    def session(self) -> Session:
+        """The most recently used cache."""
+        return self.pool.sessions[0]
 
     def _new_guard(self) -> ArgumentGuard | None:
         if not self.json_guard:
@@ -184,104 +206,8 @@ class LocalBackend:
             lambda t: tok.token_bytes(t).decode("utf-8", errors="surrogateescape"),
         )
 
-    # -- worker thread -------------------------------------------------------------------
-
-    def _generate(self, job: _Job) -> None:
-        try:
-            with torch.inference_mode():
-                self._decode(job)
-        except BaseException as exc:  # delivered to the consumer, re-raised there
-            job.emit(exc)
-        finally:
-            job.emit(_DONE)
-
-    @property
-    def session(self) -> Session:
-        """The most recently used cache."""
-        return self.sessions[0]
-
-    def _session_for(self, prompt: Sequence[int]) -> Session:
-        """The cache to serve ``prompt`` with, moved to the front: one that ``prompt``
-        extends (the longest); else, while the pool has room, a new one holding a copy of
-        the longest shared prefix; else the one sharing the longest prefix (ties: least
-        recently used), truncated to it."""
-        if not self.reuse_prefix:
-            return self.sessions[0]  # truncated anyway: one cache is enough
-        held = [s.tokens for s in self.sessions]
-        extends = [i for i, t in enumerate(held) if list(prompt[:len(t)]) == t]
-        if extends:
-            pick = max(extends, key=lambda i: len(held[i]))
-        else:
-            shared = [_common_prefix(t, prompt) for t in held]
-            pick = max(range(len(held)), key=lambda i: (shared[i], i))
-            if len(self.sessions) < self.max_sessions:  # a new cache, seeded with the prefix
-                fresh = Session(self.model, self.max_seq_len)
-                held_by = self.sessions[pick]
-                fresh.copy_prefix(held_by, min(shared[pick], held_by.position))
-                self.sessions.append(fresh)
-                pick = len(self.sessions) - 1
-        session = self.sessions.pop(pick)
-        self.sessions.insert(0, session)
-        return session
-
-    def _decode(self, job: _Job) -> None:
-        session = self._session_for(job.prompt)
-        if not self.reuse_prefix:
-            session.truncate(0)
-        job.cached = _common_prefix(session.tokens, job.prompt)
-        logits = session.sync(job.prompt)
-        gen = make_generators([job.seed])[0]
-        in_reasoning = self.implicit_reasoning
-        for i in range(job.max_new):
-            if job.cancel.is_set():
-                job.finish = "cancelled"
-                return
-            tok = job.forced.popleft() if job.forced else self._pick(logits, job, gen)
-            job.produced += 1
-            if job.guard is not None:
-                job.guard.observe(tok)
-            if tok == self._think and i == 0:
-                in_reasoning = True
-            elif tok in self._reasoning_end:
-                in_reasoning = False
-            elif in_reasoning:
-                job.reasoning_tokens += 1
-            job.emit(tok)
-            if tok in self._stop:
-                job.finish = "stop"
-                return
-            if i + 1 < job.max_new:
-                logits = session.feed([tok])
-        job.finish = "length"
-
-    def _pick(self, logits: torch.Tensor, job: _Job, gen: torch.Generator | None) -> int:
-        row = logits.float().unsqueeze(0)
-        guard = job.guard
-        if guard is None or not guard.active:
-            return int(sample(row, job.params, [gen])[0])
-        row = row.clone()
-        for _ in range(32):  # sample, reject what breaks the JSON, resample
-            tok = int(sample(row, job.params, [gen])[0])
-            if guard.allows(tok):
-                return tok
-            guard.rejections += 1
-            row[0, tok] = float("-inf")
-        for tok in torch.argsort(row[0], descending=True).tolist():  # best allowed token
-            if guard.allows(int(tok)):
-                return int(tok)
-        return next(iter(self._stop))  # nothing keeps the JSON valid: end the turn
-
 
 def _delta(event: TextDelta) -> BackendEvent:
     if event.kind == "reasoning":
         return ReasoningDelta(text=event.text)
     return ContentDelta(text=event.text)
-
-
-def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return min(n, len(b) - 1)

@@ -18,6 +18,7 @@ from openai import AsyncOpenAI
 
 from thinkact.backends.base import GenerationOptions
 from thinkact.backends.config import BackendConfig
+from thinkact.backends.discovery import discover_context_window
 from thinkact.backends.presets import Price
 from thinkact.backends.retry import (
     BackendError,
@@ -29,7 +30,8 @@ from thinkact.backends.retry import (
     retry_after_s,
 )
 from thinkact.backends.text_calls import with_text_calls
-from thinkact.backends.tokens import estimate_request, estimate_text
+from thinkact.backends.thinking import remote_fields, remote_max_tokens
+from thinkact.backends.tokens import estimate_request, estimate_tokens
 from thinkact.backends.wire import (
     k2_call_ids,
     message_from_wire,
@@ -67,6 +69,20 @@ def _sdk_arguments(request: dict[str, Any]) -> dict[str, Any]:
     body = dict(request)
     body.update(body.pop("extra_body", {}))
     return {"model": body.pop("model"), "messages": [], "extra_body": body}
+
+
+def _mark_cut_calls(message: Message) -> Message:
+    """The calls of an output cut at max_tokens whose arguments did not get to end."""
+    def cut(call: ToolCall) -> bool:
+        try:
+            call.parse_arguments()
+        except ValueError:
+            return True
+        return False
+
+    calls = [c.model_copy(update={"truncated": True}) if cut(c) else c
+             for c in message.tool_calls]
+    return message.model_copy(update={"tool_calls": calls})
 
 
 class _Turn:
@@ -112,6 +128,7 @@ class OpenAIBackend:
             total_s=config.retry_total_s,
         )
         self.reached = False  # has any call got through? (then a refused connection is news)
+        self._discovered = not config.discover_context_window
         self.client = client or AsyncOpenAI(
             base_url=config.base_url, api_key=config.api_key, timeout=config.timeout_s,
             max_retries=0, default_headers=config.extra_headers or None,
@@ -129,6 +146,17 @@ class OpenAIBackend:
     def price(self) -> Price | None:
         return self.config.price
 
+    async def prepare(self) -> None:
+        """Before the first call: learn the server's context window where it states one
+        (``discover_context_window``); once per backend."""
+        if self._discovered:
+            return
+        self._discovered = True
+        cfg = self.config
+        window = await discover_context_window(cfg.base_url, cfg.model, cfg.api_key)
+        if window is not None:
+            cfg.context_window = window
+
     def count_tokens(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> int:
         return estimate_request(messages, tools)
 
@@ -137,10 +165,8 @@ class OpenAIBackend:
     ) -> dict[str, Any]:
         """The chat-completions request body (without ``stream``)."""
         cfg = self.config
-        if options.max_tokens is not None:
-            max_tokens = options.max_tokens
-        else:  # size the answer to the room the prompt leaves in the window
-            max_tokens = cfg.context_window - estimate_request(messages, tools)
+        room = cfg.context_window - estimate_request(messages, tools)  # never ask for more
+        max_tokens = room if options.max_tokens is None else min(options.max_tokens, room)
         if cfg.max_tokens is not None:
             max_tokens = min(max_tokens, cfg.max_tokens)
         sent = messages if cfg.send_reasoning else [
@@ -161,7 +187,12 @@ class OpenAIBackend:
             default = getattr(cfg, key, None)
             if value is not None or default is not None:
                 request[key] = value if value is not None else default
-        extra = {**cfg.extra_body, **options.extra}
+        budget = {}
+        if options.thinking_tokens is not None:  # the same budget as a local model's
+            budget = remote_fields(cfg.provider, options.thinking_tokens)
+            request[cfg.max_tokens_param] = remote_max_tokens(
+                request[cfg.max_tokens_param], options.thinking_tokens)
+        extra = {**budget, **cfg.extra_body, **options.extra}
         if extra:
             request["extra_body"] = extra
         return request
@@ -169,13 +200,16 @@ class OpenAIBackend:
     async def stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], options: GenerationOptions
     ) -> AsyncIterator[BackendEvent]:
+        await self.prepare()
         request = self.build_request(messages, tools, options)
         once = self._stream_once if self.config.stream else self._complete_once
         attempt, started = 0, time.monotonic()
         while True:
             attempt += 1
+            deltas = 0
             try:
                 async for event in once(request):
+                    deltas += isinstance(event, ReasoningDelta | ContentDelta)
                     yield self._recover_text_calls(event, tools)
                 self.reached = True
                 return
@@ -197,16 +231,22 @@ class OpenAIBackend:
                         f"gave up after {attempt} attempts in {spent:.0f}s: {describe(exc)}",
                         status=status, attempts=attempt,
                     ) from exc
-                yield Retry(attempt=attempt, error=describe(exc), delay_s=delay)
+                yield Retry(attempt=attempt, error=describe(exc), delay_s=delay,
+                            discard_deltas=deltas)
                 await asyncio.sleep(delay)
 
     def _recover_text_calls(self, event: BackendEvent, tools: Sequence[ToolSpec]
                             ) -> BackendEvent:
-        """With ``tool_call_text = "auto"``: an answer that is nothing but calls to declared
-        tools, written as text, becomes those calls (each marked with its format)."""
-        if self.config.tool_call_text != "auto" or not isinstance(event, AssistantMessage):
+        """Calls cut at max_tokens are marked ``truncated``; with ``tool_call_text = "auto"``
+        an answer that is nothing but calls to declared tools, written as text, becomes
+        those calls (each marked with its format)."""
+        if not isinstance(event, AssistantMessage):
             return event
-        return with_text_calls(event, {t.name for t in tools}) if tools else event
+        if event.finish_reason == "length" and event.message.tool_calls:
+            event = event.model_copy(update={"message": _mark_cut_calls(event.message)})
+        if self.config.tool_call_text != "auto" or not tools:
+            return event
+        return with_text_calls(event, {t.name for t in tools})
 
     async def _stream_once(self, request: dict[str, Any]) -> AsyncIterator[BackendEvent]:
         started = time.monotonic()
@@ -263,10 +303,10 @@ class OpenAIBackend:
 
     def _estimate_usage(self, request: dict[str, Any], message: Message) -> Usage:
         """Usage when the provider reports none, so budgets still count something."""
-        prompt = sum(estimate_text(len(str(m))) for m in request["messages"])
-        reasoning = estimate_text(len(message.reasoning or ""))
-        completion = reasoning + estimate_text(len(message.content or "")) + sum(
-            estimate_text(len(c.arguments)) for c in message.tool_calls)
+        prompt = sum(estimate_tokens(str(m)) for m in request["messages"])
+        reasoning = estimate_tokens(message.reasoning or "")
+        completion = reasoning + estimate_tokens(message.content or "") + sum(
+            estimate_tokens(c.arguments) for c in message.tool_calls)
         return Usage(prompt_tokens=prompt, completion_tokens=completion,
                      reasoning_tokens=reasoning)
 

@@ -68,6 +68,7 @@ PRESETS: dict[str, ProviderPreset] = {
                        reasoning_field="reasoning"),
         ProviderPreset("deepseek", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY",
                        "deepseek-reasoner", 131072),
-        ProviderPreset("custom", None, None, None, 131072, requires_key=False),
+        # An unknown server: its window is asked for; failing that, assume a small one.
+        ProviderPreset("custom", None, None, None, 8192, requires_key=False),
     ]
 }

@@ -8,6 +8,7 @@ Backoff is exponential with full jitter so that parallel runs do not retry in lo
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 
 
@@ -65,6 +66,30 @@ def is_unreachable(exc: BaseException) -> bool:
     cause = exc.__cause__ if isinstance(exc, openai.APIConnectionError) else exc
     # by name: the SDK may ship its own copy of httpx, whose classes are not httpx's
     return any(k.__name__ == "ConnectError" for k in type(cause).__mro__)
+
+
+_CONTEXT_OVERFLOW = re.compile(
+    r"context[ _]?(length|window)|maximum context|context_length_exceeded|too many tokens|"
+    r"prompt is too long|exceeds? the (model'?s )?(maximum|context)|n_ctx|too long for", re.I)
+
+
+def is_context_overflow(exc: BaseException) -> bool:
+    """A server's refusal of a request as longer than its window (vLLM, llama.cpp, SGLang,
+    OpenAI and Moonshot word it differently; all say "context" or "too long")."""
+    status = getattr(exc, "status", None) or getattr(exc, "status_code", None)
+    return status in (400, 413, 422) and bool(_CONTEXT_OVERFLOW.search(str(exc)))
+
+
+# How servers state the prompt's size in that refusal: vLLM "(7000 in the messages, ...",
+# llama.cpp's n_prompt_tokens, others "7000 prompt tokens" / "prompt has 7000 tokens".
+_PROMPT_COUNT = re.compile(r"(\d+) in the messages|n_prompt_tokens\W+(\d+)|(\d+) prompt tokens|"
+                           r"prompt (?:has|of|is) (\d+) tokens")
+
+
+def prompt_tokens_in(message: str) -> int | None:
+    """The prompt size a context-length refusal states, when it states one."""
+    found = _PROMPT_COUNT.search(message)
+    return int(next(g for g in found.groups() if g)) if found else None
 
 
 def retry_after_s(exc: BaseException) -> float | None:

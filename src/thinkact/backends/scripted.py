@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from thinkact.backends.base import GenerationOptions
-from thinkact.backends.tokens import estimate_request, estimate_text
+from thinkact.backends.tokens import estimate_request, estimate_tokens
 from thinkact.events import AssistantMessage, BackendEvent, ContentDelta, ReasoningDelta
 from thinkact.messages import Message, Usage
 from thinkact.tools.base import ToolSpec
@@ -76,10 +76,10 @@ class ScriptedBackend:
             yield ReasoningDelta(text=piece)
         for piece in self._chunks(turn.content or ""):
             yield ContentDelta(text=piece)
-        reasoning = estimate_text(len(turn.reasoning or ""))
+        reasoning = estimate_tokens(turn.reasoning or "")
         usage = Usage(
             prompt_tokens=0,  # unknown without an O(history) count; the loop estimates it
-            completion_tokens=reasoning + estimate_text(len(turn.content or "")),
+            completion_tokens=reasoning + estimate_tokens(turn.content or ""),
             reasoning_tokens=reasoning,
         )
         yield AssistantMessage(

@@ -16,6 +16,7 @@ from thinkact.chat_format.ids import IdScheme, normalize_tool_call_ids
 from thinkact.chat_format.tokens import DEFAULT_MARKERS, Markers
 from thinkact.messages import Message
 from thinkact.tools.base import ToolSpec
+from thinkact.tools.untrusted import unmarked
 
 DEFAULT_SYSTEM_PROMPT = "You are Kimi, an AI assistant created by Moonshot AI."
 
@@ -36,6 +37,8 @@ class ChatFormat:
     after the generation prompt (the upstream template does not). ``tool_declare``: ``full``
     declares tools as the template does; ``signatures`` drops every ``description`` (names and
     JSON schemas only), which is what a tiny model with a short context is trained on.
+    ``tool_envelope``: ``strip`` renders tool results without their untrusted-output envelope
+    (the text inside stays neutralised), for a model trained on bare outputs.
     """
 
     markers: Markers = DEFAULT_MARKERS
@@ -47,6 +50,7 @@ class ChatFormat:
     reasoning_retention: Retention = "current_turn"
     think_in_prompt: bool = False
     tool_declare: Literal["full", "signatures"] = "full"
+    tool_envelope: Literal["keep", "strip"] = "keep"
 
 
 DEFAULT_FORMAT = ChatFormat()
@@ -145,8 +149,10 @@ def render_message(
     if msg.role == "tool":
         if msg.tool_call_id is None:
             raise ValueError("tool message without tool_call_id cannot be rendered")
-        return _turn(m.im_system, name, f"## Return of {msg.tool_call_id}\n{msg.content or ''}",
-                     fmt)
+        body = msg.content or ""
+        if fmt.tool_envelope == "strip":
+            body = unmarked(body)
+        return _turn(m.im_system, name, f"## Return of {msg.tool_call_id}\n{body}", fmt)
     if msg.role == "system":
         return _turn(m.im_system, name, msg.content or "", fmt)
     raise ValueError(f"unknown message role {msg.role!r}")

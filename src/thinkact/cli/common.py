@@ -101,7 +101,8 @@ def _turn(raw: Any, i: int) -> Message:
 
 def build_backend(provider: str | None, model: str | None, base_url: str | None,
                   api_key_env: str | None, script: Path | None,
-                  recorded: dict[str, Any] | None = None) -> ModelBackend:
+                  recorded: dict[str, Any] | None = None, *,
+                  context_window: int | None = None) -> ModelBackend:
     """A backend from options, falling back to what a recorded run used."""
     from thinkact.backends.config import ConfigError, make_backend, resolve_backend_config
 
@@ -123,7 +124,8 @@ def build_backend(provider: str | None, model: str | None, base_url: str | None,
     try:
         config = resolve_backend_config(
             provider, model=model or rec.get("model"),
-            base_url=base_url or rec.get("base_url"), **overrides)
+            base_url=base_url or rec.get("base_url"),
+            context_window=context_window or rec.get("given_context_window"), **overrides)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     return make_backend(config)

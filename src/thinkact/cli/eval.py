@@ -18,11 +18,13 @@ from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
 
+from thinkact.agent import new_run_id
 from thinkact.cli import eval_view
 from thinkact.cli.common import UsageError
 from thinkact.cli.run import run_command
 from thinkact.eval.agents import RUN_OPTIONS
 from thinkact.eval.store import EvalStore, default_eval_db
+from thinkact.paths import default_trace_db
 
 Opt = typer.Option
 COMMANDS = ("show", "compare", "list")
@@ -51,63 +53,109 @@ def register(app: typer.Typer) -> None:
 def _eval_run(
     suite: Annotated[str | None, typer.Argument(help="Suite name (tiny, reasoning, "
                                                 "humaneval, bfcl) or a .jsonl file.")] = None,
-    resume: Annotated[str | None, Opt("--resume", help="Continue this eval (id, prefix or "
-                                      "'latest').")] = None,
+    resume: Annotated[str | None, Opt("--resume", help="Continue this eval or sweep (id, "
+                                      "prefix or 'latest').")] = None,
     limit: Annotated[int | None, Opt(help="Only the first N items.")] = None,
+    per_category: Annotated[int | None, Opt(help="Only the first N items of each "
+                                            "category.")] = None,
     epochs: Annotated[int, Opt(help="Samples per item (pass@k, majority-of-k).")] = 1,
     concurrency: Annotated[int, Opt(help="Items run at the same time.")] = 1,
     item_timeout: Annotated[float | None, Opt(help="Seconds per item at most (a hard cut, "
                                               "scored as a timeout).")] = None,
     suite_opt: Annotated[list[str] | None, Opt("--suite-opt", help="KEY=VALUE for the suite "
                                                "(e.g. categories=simple,multiple).")] = None,
+    sweep: Annotated[list[str] | None, Opt("--sweep", help="SETTING=V1,V2,...: one eval per "
+                                           "value (heavy, max_tool_calls, thinking_tokens, "
+                                           "any run option); repeatable.")] = None,
+    thinking_tokens: Annotated[int | None, Opt(help="Reasoning tokens per step: a local "
+                                               "model's thinking is closed there and it "
+                                               "answers; remote: max_tokens and the "
+                                               "provider's reasoning setting.")] = None,
+    min_thinking_tokens: Annotated[int | None, Opt(help="Local models: an end of thinking "
+                                                   "before this many tokens becomes 'Wait' "
+                                                   "(at most twice a step).")] = None,
+    executor: Annotated[str, Opt(help="local, or ray (items, epochs and heavy trajectories "
+                                 "over a Ray cluster; thinkact[ray]).")] = "local",
+    ray_address: Annotated[str | None, Opt(help="Ray cluster address (default: start a "
+                                           "local one).")] = None,
     eval_db: EvalDb = None,
     json_out: Annotated[bool, Opt("--json", help="Print the report as JSON.")] = False,
-    chart: Annotated[Path | None, Opt(help="Write a PNG of accuracy per category.")] = None,
+    chart: Annotated[Path | None, Opt(help="Write a PNG (per category; a sweep: accuracy "
+                                      "against the setting and against tokens).")] = None,
     **run_options: Any,
 ) -> None:
     """Run SUITE (or --resume an eval) and print its report."""
+    from thinkact.cli.eval_exec import execute
+    from thinkact.cli.eval_sweep import plan_sweep, print_sweep
+
     err = Console(stderr=True)
     if (suite is None) == (resume is None):
         _usage(err, "give a SUITE, or --resume EVAL (not both)")
     store = EvalStore(eval_db or default_eval_db())
     try:
         try:
-            eval_id, spec = _plan(store, suite, resume, run_options, {
-                "limit": limit, "epochs": epochs, "concurrency": concurrency,
-                "item_timeout": item_timeout, "suite_options": _pairs(suite_opt or [])})
+            if resume is not None:
+                ref = _resolve_any(store, resume)
+                members = store.sweep_members(ref) if ref.startswith("sw-") else [ref]
+            else:
+                assert suite is not None
+                run_options.update(thinking_tokens=thinking_tokens,
+                                   min_thinking_tokens=min_thinking_tokens)
+                spec = _spec(suite, run_options, {
+                    "limit": limit, "per_category": per_category, "epochs": epochs,
+                    "concurrency": concurrency, "item_timeout": item_timeout,
+                    "suite_options": _pairs(suite_opt or []), "executor": executor,
+                    "ray_address": ray_address})
+                ref = plan_sweep(store, spec, sweep, new_run_id) if sweep else _create(
+                    store, spec)
+                members = store.sweep_members(ref) if sweep else [ref]
+            for eval_id in members:
+                store.take_over(eval_id)
         except (UsageError, ValueError, KeyError, RuntimeError) as exc:
             _usage(err, str(exc).strip("'\""))
-        from thinkact.cli.eval_exec import execute
-
-        code = execute(store, eval_id, spec, err, quiet=json_out)
-        eval_view.print_report(store, eval_id, json_out, chart)
+        code = 0
+        for eval_id in members:
+            code = max(code, execute(store, eval_id, store.spec(eval_id), err, quiet=json_out))
+            if code == 2:
+                break
+        if ref.startswith("sw-"):
+            print_sweep(store, ref, json_out, chart)
+        else:
+            eval_view.print_report(store, ref, json_out, chart)
     finally:
         store.close()
     raise typer.Exit(code)
 
 
-def _plan(store: EvalStore, suite: str | None, resume: str | None, run_options: dict[str, Any],
-          settings: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    from thinkact.agent import new_run_id
-    from thinkact.paths import default_trace_db
-
-    if resume is not None:
-        eval_id = store.resolve(resume)
-        store.take_over(eval_id)
-        return eval_id, store.spec(eval_id)
-    assert suite is not None
+def _spec(suite: str, run_options: dict[str, Any], settings: dict[str, Any]
+          ) -> dict[str, Any]:
+    """Everything an eval needs to run (and a resume needs to run again), as JSON."""
     if settings["epochs"] < 1 or settings["concurrency"] < 1:
         raise UsageError("--epochs and --concurrency must be 1 or more")
+    if settings["executor"] not in ("local", "ray"):
+        raise UsageError(f"--executor must be local or ray, not {settings['executor']!r}")
     if suite.endswith(".jsonl") or Path(suite).is_file():
         suite = str(Path(suite).resolve())
     run = {k: (str(v) if isinstance(v, Path) else v) for k, v in run_options.items()
            if k in RUN_OPTIONS}
     trace_db = run_options.get("trace_db") or default_trace_db()
-    spec = {"suite": suite, **settings, "run": run, "trace_db": str(trace_db),
+    return {"suite": suite, **settings, "run": run, "trace_db": str(trace_db),
             "heavy": run_options.get("heavy"), "aggregate": run_options.get("aggregate")}
+
+
+def _create(store: EvalStore, spec: dict[str, Any]) -> str:
     eval_id = "ev-" + new_run_id()
-    store.create(eval_id, suite, spec)
-    return eval_id, spec
+    store.create(eval_id, spec["suite"], spec)
+    return eval_id
+
+
+def _resolve_any(store: EvalStore, ref: str) -> str:
+    """An eval id, or a sweep id (``sw-...``, as given)."""
+    if ref.startswith("sw-"):
+        if not store.sweep_members(ref):
+            raise KeyError(f"no sweep {ref!r} in {store.path}")
+        return ref
+    return store.resolve(ref)
 
 
 def _pairs(raw: list[str]) -> dict[str, str]:
@@ -143,9 +191,14 @@ def show(ref: Annotated[str, typer.Argument(help="Eval id, prefix or 'latest'.")
          chart: Annotated[Path | None, Opt(help="Write a PNG of accuracy per category.")
                           ] = None) -> None:
     """Accuracy (95% CI), per category, means, failures by kind."""
+    from thinkact.cli.eval_sweep import print_sweep
+
     with EvalStore(eval_db or default_eval_db()) as store:
-        eval_id = _resolve(store, ref)
-        eval_view.print_report(store, eval_id, json_out, chart, csv_out)
+        found = _resolve(store, ref)
+        if found.startswith("sw-"):
+            print_sweep(store, found, json_out, chart)
+        else:
+            eval_view.print_report(store, found, json_out, chart, csv_out)
 
 
 @eval_app.command("compare")
@@ -168,7 +221,7 @@ def list_evals(eval_db: EvalDb = None) -> None:
 
 def _resolve(store: EvalStore, ref: str) -> str:
     try:
-        return store.resolve(ref)
+        return _resolve_any(store, ref)
     except KeyError as exc:
         _usage(Console(stderr=True), str(exc).strip("'\""))
         raise

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from thinkact.cli.common import UsageError
 from thinkact.eval.agents import agent_maker, build_backend, check_tools
 from thinkact.eval.runner import EvalSettings, run_eval
+from thinkact.eval.select import select
 from thinkact.eval.store import EvalStore, Result
 from thinkact.eval.suites import load_suite
 from thinkact.traces.sqlite import SQLiteTraceStore
@@ -26,7 +27,7 @@ def execute(store: EvalStore, eval_id: str, spec: dict[str, Any], err: Console,
     """0 when every (item, epoch) has its score, 1 when cut short, 2 bad usage."""
     try:
         suite = load_suite(spec["suite"], spec.get("suite_options"))
-        items = list(suite.items())[: spec.get("limit")]
+        items = select(suite.items(), spec.get("limit"), spec.get("per_category"))
         backend = build_backend(spec["run"])
     except (UsageError, ValueError, ImportError) as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}")
@@ -46,8 +47,14 @@ def execute(store: EvalStore, eval_id: str, spec: dict[str, Any], err: Console,
             err.print(f"eval [bold]{eval_id}[/]: {suite.name}, {len(items)} items x "
                       f"{settings.epochs} epochs ({suite.source})", highlight=False)
         with _progress(err, total, done, quiet) as on_result:
-            asyncio.run(_drive(store, trace, eval_id, suite, items, make, settings, on_result,
-                               getattr(backend, "price", None)))
+            if spec.get("executor") == "ray":
+                from thinkact.eval.ray_executor import run_eval_ray
+
+                run_eval_ray(store, trace, eval_id, spec, items, settings, on_result,
+                             spec.get("ray_address"))
+            else:
+                asyncio.run(_drive(store, trace, eval_id, suite, items, make, settings,
+                                   on_result, getattr(backend, "price", None)))
     except UsageError as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}")
         return 2

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from thinkact.cli import eval, index, model, run, serve, serve_agent, trace, ui
+from thinkact.cli import eval, index, model, recipes, run, serve, serve_agent, trace, ui
 
 app = typer.Typer(
     name="thinkact",
@@ -18,7 +18,21 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for _module in (run, eval, trace, index, model, serve, serve_agent, ui):
+def _version(value: bool) -> None:
+    if value:
+        from thinkact import __version__
+
+        typer.echo(f"thinkact {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", is_eager=True, callback=_version,
+                                          help="Print the version and exit.")) -> None:
+    """A thinking model that thinks while it acts."""
+
+
+for _module in (run, eval, recipes, trace, index, model, serve, serve_agent, ui):
     _module.register(app)
 
 

@@ -38,6 +38,7 @@ from thinkact.cli.setup import RunAgent, build_run_backend, plan_tools, prompt_o
 from thinkact.cli.view import LiveView, ReasoningMode
 from thinkact.events import EVENT_ADAPTER, Event, RunFinished, RunStarted
 from thinkact.paths import default_trace_db, default_workspace
+from thinkact.recipes import apply_recipe
 from thinkact.traces.sqlite import SQLiteTraceStore
 
 Opt = typer.Option
@@ -52,11 +53,18 @@ def run_command(
     task: Annotated[str | None, typer.Argument(help="What the agent should do.")] = None,
     resume: Annotated[str | None, Opt("--resume", help="Continue this run (id, prefix or "
                                       "'latest') from its last complete step.")] = None,
+    recipe: Annotated[str | None, Opt("--recipe", help="reasoning, search, coding, writing "
+                                      "or a recipe .toml: its tools, prompt, budgets, verify "
+                                      "and context strategy, unless given as options "
+                                      "(`thinkact recipes`).")] = None,
     provider: Annotated[str | None, Opt(help="moonshot, openai, vllm, sglang, ollama, "
                                         "openrouter, deepseek, custom, or a configured name.")
                         ] = None,
     model: Annotated[str | None, Opt(help="Model name at the provider.")] = None,
     base_url: Annotated[str | None, Opt(help="OpenAI-compatible endpoint URL.")] = None,
+    context_window: Annotated[int | None, Opt(help="The server's context window in tokens "
+                                              "(default: what the server says, else the "
+                                              "preset's).")] = None,
     api_key_env: Annotated[str | None, Opt(help="Read the API key from this environment "
                                            "variable.")] = None,
     max_steps: Annotated[int | None, Opt(help="Stop after this many steps.")] = None,
@@ -135,6 +143,12 @@ def run_command(
         _usage(err, f"--show-reasoning must be collapsed, full or hidden, not {show_reasoning!r}")
     if (task is None) == (resume is None):
         _usage(err, "give a TASK, or --resume RUN_ID (not both)")
+    if recipe is not None and resume is not None:
+        _usage(err, "--recipe starts a new run; a resumed run keeps its recorded settings")
+    try:
+        options = apply_recipe(options, recipe)
+    except ValueError as exc:
+        _usage(err, str(exc))
     store = SQLiteTraceStore(trace_db or default_trace_db())
     exporting = otel_export(store, otel_endpoint, otel_content)
     try:
@@ -204,7 +218,8 @@ def plan_launch(store: SQLiteTraceStore, task: str | None, resume: str | None,
                 raise UsageError("--heavy runs trajectories side by side, so it cannot ask "
                                  "before each shell command: add --yes-shell, or drop --shell")
     backend = build_run_backend(o["provider"], o["model"], o["base_url"], o["api_key_env"],
-                                o["script"], o["checkpoint"], recorded.get("backend"))
+                                o["script"], o["checkpoint"], recorded.get("backend"),
+                                context_window=o["context_window"])
     if heavy is not None and heavy["aggregator"] == "auto":
         heavy["aggregator"] = "vote" if backend.model_name == EMBEDDED_NAME else "reflect"
     plan = plan_tools(o, recorded)

@@ -29,9 +29,13 @@ def register(app: typer.Typer) -> None:
 
 
 def serve_agent(
+    recipe: Annotated[str | None, Opt(help="A recipe (reasoning, search, coding, writing or "
+                                      "a .toml) for every request, as for 'run'.")] = None,
     provider: Annotated[str | None, Opt(help="The model the agent uses, as for 'run'.")] = None,
     model: Annotated[str | None, Opt(help="Model name at the provider.")] = None,
     base_url: Annotated[str | None, Opt(help="OpenAI-compatible endpoint URL.")] = None,
+    context_window: Annotated[int | None, Opt(help="The server's context window, as for "
+                                              "'run'.")] = None,
     api_key_env: Annotated[str | None, Opt(help="Read the API key from this variable.")
                            ] = None,
     checkpoint: Annotated[Path | None, Opt(help="Checkpoint for --provider local.")] = None,
@@ -72,6 +76,7 @@ def serve_agent(
     from thinkact.agent import Reflect, Vote
     from thinkact.cli.run import plan_launch, run_command
     from thinkact.paths import default_trace_db
+    from thinkact.recipes import apply_recipe
     from thinkact.server.agent_backend import AgentBackend
     from thinkact.server.openai_app import create_app
     from thinkact.traces.sqlite import SQLiteTraceStore
@@ -82,6 +87,11 @@ def serve_agent(
                                inspect.signature(run_command).parameters.items()}
     options.update(given, no_mcp=True)
     err = Console(stderr=True)
+    try:
+        options = apply_recipe(options, recipe)
+    except ValueError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(2) from None
     access = code_running_access(host, key_env, "the served agent runs code with its tools")
     store = SQLiteTraceStore(trace_db or default_trace_db())
     exporting = otel_export(store, otel_endpoint, otel_content)

@@ -78,7 +78,8 @@ class LocalConfig:
 
 def build_run_backend(provider: str | None, model: str | None, base_url: str | None,
                       api_key_env: str | None, script: Path | None, checkpoint: Path | None,
-                      recorded: dict[str, Any] | None) -> ModelBackend:
+                      recorded: dict[str, Any] | None, *, context_window: int | None = None
+                      ) -> ModelBackend:
     """The local backend when the provider resolves to ``local`` or ``embedded`` (the default
     when nothing names a provider or an endpoint), else ``build_backend``."""
     rec = dict(recorded or {})
@@ -86,7 +87,8 @@ def build_run_backend(provider: str | None, model: str | None, base_url: str | N
     if local is None:
         if checkpoint is not None:
             raise UsageError("--checkpoint is only for --provider local")
-        return build_backend(provider, model, base_url, api_key_env, script, rec)
+        return build_backend(provider, model, base_url, api_key_env, script, rec,
+                             context_window=context_window)
     if script is not None or base_url is not None:
         raise UsageError(f"--provider {local.profile} runs a checkpoint in this process; "
                          "--script and --base-url do not apply")
@@ -192,6 +194,9 @@ def shell_approver(yes_shell: bool) -> ApprovalPolicy:
         return AllowAll()
     if sys.stdin is not None and sys.stdin.isatty():
         return PausingPrompt(ConsolePrompt())
+    # said now, not at the first refused command: the run can still be restarted right
+    print(f"warning: --shell: {NO_TTY_REASON}; until then every shell command is refused",
+          file=sys.stderr)
     return DenyAll(NO_TTY_REASON)
 
 

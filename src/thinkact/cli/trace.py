@@ -63,21 +63,23 @@ def list_runs(db: DbOpt = None,
     try:
         runs = store.list_runs(limit)
         width = max((len(r.run_id) for r in runs), default=3)
-        table = Table(Column("run", no_wrap=True, min_width=width),
-                      Column("status", no_wrap=True, min_width=11),
-                      Column("steps", no_wrap=True), Column("calls", no_wrap=True),
-                      Column("tokens", no_wrap=True),
-                      Column("task", no_wrap=True, overflow="ellipsis"),
-                      box=box.SIMPLE_HEAD)
+        console = Console(highlight=False)
+        # plain columns: every one but the task keeps its width, the task gets what is left
+        # of the terminal (80 columns and up) and is cut with an ellipsis
+        fixed = f"{{:<{width}}}  {{:<11}}  {{:>5}}  {{:>5}}  {{:<11}}  "
+        room = max(10, console.width - len(fixed.format("", "", "", "", "")) - 1)
+        console.print(fixed.format("run", "status", "steps", "calls", "tokens") + "task",
+                      style="bold", markup=False)
         for run in runs:
             info = store.run_info(run.run_id)
             status = run.status
             if status == "running" and not store.writer_alive(run.run_id):
                 status = "interrupted"  # its process is gone: resumable with --resume
-            task = run.task if len(run.task) <= 60 else run.task[:59] + "…"
-            table.add_row(run.run_id, status, str(run.steps), str(run.tool_calls),
-                          f"{_k(info['prompt_tokens'])}/{_k(info['completion_tokens'])}", task)
-        Console().print(table)
+            task = " ".join(run.task.split())
+            task = task if len(task) <= room else task[:room - 1] + "…"
+            tokens = f"{_k(info['prompt_tokens'])}/{_k(info['completion_tokens'])}"
+            console.print(fixed.format(run.run_id, status, run.steps, run.tool_calls, tokens)
+                          + task, markup=False)
     finally:
         store.close()
 

@@ -24,6 +24,8 @@ def ui(
     host: Annotated[str, Opt(help="Interface to bind.")] = "127.0.0.1",
     trace_db: Annotated[Path | None, Opt(help="Trace database (default "
                                          "$THINKACT_HOME/traces.sqlite).")] = None,
+    eval_db: Annotated[Path | None, Opt(help="Eval results database for the evals page "
+                                        "(default $THINKACT_HOME/evals.sqlite).")] = None,
     key_env: Annotated[str | None, Opt(help="Require 'Authorization: Bearer KEY', KEY read "
                                        "from this environment variable (needed to bind "
                                        "beyond loopback).")] = None,
@@ -40,6 +42,6 @@ def ui(
     store = SQLiteTraceStore(trace_db or default_trace_db())
     typer.echo(f"thinkact ui over {store.path} on http://{host}:{port}/ui/")
     try:
-        uvicorn.run(ui_root(store, access), host=host, port=port, log_level="warning")
+        uvicorn.run(ui_root(store, access, eval_db), host=host, port=port, log_level="warning")
     finally:
         store.close()

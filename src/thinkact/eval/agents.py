@@ -32,7 +32,8 @@ MakeAgent = Callable[[str, Item, int, list[Tool]], Agent]
 RUN_OPTIONS: dict[str, Any] = {
     "provider": None, "model": None, "base_url": None, "api_key_env": None,
     "checkpoint": None, "script": None, "max_steps": None, "max_tool_calls": None,
-    "max_thinking_tokens": None, "max_step_tokens": None,
+    "max_thinking_tokens": None, "max_step_tokens": None, "thinking_tokens": None,
+    "min_thinking_tokens": None,
     "timeout": None, "final_answer_grace": None, "max_cost": None, "context_strategy": None,
     "tools": None, "workspace": None, "system_prompt": None, "temperature": None,
     "top_p": None, "seed": None, "verify": None, "facts_db": None,
@@ -41,7 +42,8 @@ RUN_OPTIONS: dict[str, Any] = {
 
 _BUDGET = {"max_steps": "max_steps", "max_tool_calls": "max_tool_calls",
            "max_thinking_tokens": "max_thinking_tokens",
-           "max_thinking_tokens_per_step": "max_step_tokens", "max_wall_time_s": "timeout",
+           "max_thinking_tokens_per_step": "max_step_tokens",
+           "thinking_tokens_per_step": "thinking_tokens", "max_wall_time_s": "timeout",
            "max_cost_usd": "max_cost", "final_answer_grace_s": "final_answer_grace"}
 EPOCH_SEED_STRIDE = 1000  # epoch e samples with seed + 1000 e; heavy adds k on top
 
@@ -77,7 +79,8 @@ def agent_maker(o: dict[str, Any], backend: ModelBackend, trace: TraceStore) -> 
         ws = Path(o["workspace"]) / run_id if o["workspace"] else default_workspace(run_id)
         ws.mkdir(parents=True, exist_ok=True)
         seed = None if o["seed"] is None else int(o["seed"]) + EPOCH_SEED_STRIDE * epoch
-        sampling = GenerationOptions(temperature=o["temperature"], top_p=o["top_p"], seed=seed)
+        sampling = GenerationOptions(temperature=o["temperature"], top_p=o["top_p"], seed=seed,
+                                     min_thinking_tokens=o["min_thinking_tokens"])
         return RunAgent(backend, tools=[*plan.build_builtin(ws), *extra], setup=plan.record(),
                         system_prompt=o["system_prompt"], budget=Budget(**budget),
                         context=Summarize() if strategy == "summarize" else HideToolOutputs(),

@@ -59,7 +59,7 @@ async def run_eval(store: EvalStore, trace: SQLiteTraceStore, eval_id: str, suit
                               run_id_of(eval_id, index, epoch))
             if row.status == "done":
                 return
-            finished = await _attempt(trace, suite, item, epoch, row, make_agent, settings,
+            finished = await attempt(trace, suite, item, epoch, row, make_agent, settings,
                                       price)
             if store.finish(finished) and on_result is not None:
                 on_result(finished)
@@ -70,8 +70,9 @@ async def run_eval(store: EvalStore, trace: SQLiteTraceStore, eval_id: str, suit
     return store.results(eval_id)
 
 
-async def _attempt(trace: SQLiteTraceStore, suite: Suite, item: Item, epoch: int, row: Result,
+async def attempt(trace: SQLiteTraceStore, suite: Suite, item: Item, epoch: int, row: Result,
                    make_agent: MakeAgent, settings: EvalSettings, price: Any) -> Result:
+    """Run (or resume, or read back) ``row``'s run and fill in its score and metrics."""
     started = time.monotonic()
     ended, timed_out, error = _recorded_end(trace, row.run_id), False, ""
     if ended is None:

@@ -150,6 +150,12 @@ class EvalStore:
                          "LIMIT ?", (limit,))
         return [(str(a), str(b), float(c)) for a, b, c in rows]
 
+    def sweep_members(self, sweep_id: str) -> list[str]:
+        """The evals of sweep ``sweep_id``, in the order they were planned."""
+        rows = self._all("SELECT id FROM evals WHERE json_extract(spec, '$.sweep.id') = ? "
+                         "ORDER BY rowid", (sweep_id,))
+        return [str(r[0]) for r in rows]
+
     def claim(self, eval_id: str, item_id: str, epoch: int, category: str,
               run_id: str) -> Result:
         """The row of (item, epoch): the existing one, or a new ``running`` one."""

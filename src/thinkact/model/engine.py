@@ -248,6 +248,15 @@ class Session:
         if hasattr(self.cache, "length"):
             self.cache.length = min(self.cache.length, self.position)
 
+    def record_step(self, token: int, logits: torch.Tensor) -> None:
+        """Batch 1: ``token`` was written into this cache at ``position`` by a step shared
+        with other sessions (:func:`thinkact.model.batch_step.feed_each`); ``logits`` [V]."""
+        if self.batch_size != 1 or self._pending is not None:
+            raise ValueError("record_step() is for batch-1 sessions with nothing pending")
+        self.rows[0].history.append(int(token))
+        self.position += 1
+        self._logits = logits.unsqueeze(0)
+
     def copy_prefix(self, other: Session, n: int) -> None:
         """Batch 1: hold ``other``'s first ``n`` tokens (and their cache), nothing else; the
         next ``sync``/``feed`` goes on from there. Copies n positions, not the whole cache."""

@@ -52,6 +52,7 @@ from thinkact.model.fast_layers import (
     ParamWatch,
     PreparedLayer,
     RopeRotations,
+    check_rows,
     check_step,
     swiglu_add,
     transposed,
@@ -155,28 +156,9 @@ class FastDecoder:
         self, lay: PreparedLayer, x: torch.Tensor, buf: torch.Tensor, block: torch.Tensor, pos: int
     ) -> torch.Tensor:
         b, kv, h = x.shape[0], lay.kv, lay.h
-        hn = lay.in_norm(x)
-        a = torch.mm(hn, lay.w_a)
-        if lay.q_norm is not None:
-            cq, lat, kpe = a.split([lay.q_rank, kv, lay.rope], dim=-1)
-            q = torch.mm(lay.q_norm(cq), lay.w_q)
-        else:
-            lat, kpe = a.split([kv, lay.rope], dim=-1)
-            q = torch.mm(hn, lay.w_q)
-        entry = torch.cat([lay.kv_norm(lat), kpe], dim=-1)
+        entry, q = self._project(lay, x)
         if b == 1:  # one row: buf is its [S, C] cache; 2-D matmuls, fewer view ops
-            if buf.dtype == entry.dtype:
-                torch.mm(entry, block, out=buf[pos : pos + 1])
-            else:  # a cache in another dtype than the weights: cast on the copy
-                buf[pos : pos + 1].copy_(torch.mm(entry, block))
-            keys1 = buf[: pos + 1]
-            qc1 = torch.mm(q.view(h, -1), block)  # [h, C]
-            p1 = torch.softmax(torch.mm(qc1, keys1.t()), dim=-1, dtype=torch.float32)
-            if p1.dtype != x.dtype:
-                p1 = p1.to(x.dtype)
-            o_lat1 = torch.mm(p1, keys1).unsqueeze(1)  # [h, 1, C]: rope part meets zero rows
-            o1 = torch.bmm(o_lat1, lay.w_uv_pad).view(1, h * lay.v)
-            return torch.addmm(x, o1, lay.w_o)
+            return torch.addmm(x, self._attend_row(lay, entry, q, buf, block, pos), lay.w_o)
         buf.select(1, pos).copy_(torch.mm(entry, block))
         keys = buf.narrow(1, 0, pos + 1)  # [B, S, C]
         qc = torch.mm(q.view(b * h, -1), block).view(b, h, -1)
@@ -186,6 +168,60 @@ class FastDecoder:
         o_lat = torch.bmm(p, keys[..., :kv])  # [B, h, kv]
         o = torch.bmm(o_lat.transpose(0, 1), lay.w_uv).transpose(0, 1).reshape(b, h * lay.v)
         return torch.addmm(x, o, lay.w_o)
+
+    @staticmethod
+    def _project(lay: PreparedLayer, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(new cache entries [B, C] before rope, latent queries [B, h * C]) of rows x."""
+        hn = lay.in_norm(x)
+        a = torch.mm(hn, lay.w_a)
+        if lay.q_norm is not None:
+            cq, lat, kpe = a.split([lay.q_rank, lay.kv, lay.rope], dim=-1)
+            q = torch.mm(lay.q_norm(cq), lay.w_q)
+        else:
+            lat, kpe = a.split([lay.kv, lay.rope], dim=-1)
+            q = torch.mm(hn, lay.w_q)
+        return torch.cat([lay.kv_norm(lat), kpe], dim=-1), q
+
+    @staticmethod
+    def _attend_row(lay: PreparedLayer, entry: torch.Tensor, q: torch.Tensor, buf: torch.Tensor,
+                    block: torch.Tensor, pos: int) -> torch.Tensor:
+        """One row's attention on its own [S, C] cache ``buf``: writes the rotated ``entry``
+        at ``pos``, returns the heads' output [1, h * v] (before ``w_o``)."""
+        h = lay.h
+        if buf.dtype == entry.dtype:
+            torch.mm(entry, block, out=buf[pos : pos + 1])
+        else:  # a cache in another dtype than the weights: cast on the copy
+            buf[pos : pos + 1].copy_(torch.mm(entry, block))
+        keys1 = buf[: pos + 1]
+        qc1 = torch.mm(q.view(h, -1), block)  # [h, C]
+        p1 = torch.softmax(torch.mm(qc1, keys1.t()), dim=-1, dtype=torch.float32)
+        if p1.dtype != entry.dtype:
+            p1 = p1.to(entry.dtype)
+        o_lat1 = torch.mm(p1, keys1).unsqueeze(1)  # [h, 1, C]: rope part meets zero rows
+        return torch.bmm(o_lat1, lay.w_uv_pad).view(1, h * lay.v)
+
+    @torch.inference_mode()
+    def step_rows(self, tokens: list[int], positions: list[int], caches: list[Any]
+                  ) -> torch.Tensor:
+        """One token for each of several batch-1 caches, row b at ``positions[b]`` of
+        ``caches[b]``: attention row by row on its own cache, everything else (projections,
+        experts, lm_head) on all rows together; logits [B, V]."""
+        check_rows("FastDecoder", tokens, positions, caches)
+        for t in tokens:
+            if not 0 <= t < self.embed.shape[0]:
+                raise ValueError(f"token id {t} outside the vocabulary [0, {self.embed.shape[0]})")
+        x = F.embedding(torch.as_tensor(tokens, device=self.device), self.embed)
+        blocks = [self._rotation(p).clone() for p in positions]
+        rows = [c.row0_layers() for c in caches]
+        for li, lay in enumerate(self.layers):
+            entry, q = self._project(lay, x)
+            o = torch.cat([self._attend_row(lay, entry[i : i + 1], q[i : i + 1], r[li], blk, p)
+                           for i, (r, blk, p) in enumerate(zip(rows, blocks, positions,
+                                                               strict=True))])
+            x = self._ffn(lay, torch.addmm(x, o, lay.w_o))
+        for c, p in zip(caches, positions, strict=True):
+            c.length = max(c.length, p + 1)
+        return self.logits(self.final_norm(x))
 
     def _ffn(self, lay: PreparedLayer, x: torch.Tensor) -> torch.Tensor:
         hn = lay.post_norm(x)

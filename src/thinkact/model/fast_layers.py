@@ -65,6 +65,19 @@ def check_step(who: str, tokens: Any, pos: int, cache: Any) -> int:
     return b
 
 
+def check_rows(who: str, tokens: Any, positions: Any, caches: Any) -> int:
+    """Validate a step over several batch-1 caches (one token each); returns the rows."""
+    b = len(tokens)
+    if not b or len(positions) != b or len(caches) != b:
+        raise ValueError(f"{who}.step_rows needs one position and one cache per token")
+    for p, c in zip(positions, caches, strict=True):
+        if c.mode != "absorb" or c.batch_size != 1:
+            raise ValueError(f"{who}.step_rows needs batch-1 absorb caches")
+        if not 0 <= p < c.max_seq_len:
+            raise ValueError(f"position {p} outside the cache's [0, {c.max_seq_len})")
+    return b
+
+
 class RopeRotations:
     """The model's RoPE at each position as a [dim, dim] matrix (row i of position p is
     rope(e_i), so ``x @ at(p) == rope(x)``): RoPE is linear, and rotating an identity matrix

@@ -31,8 +31,9 @@ INSTALL_HINT = ("install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`
                 "--unsafe-python (not recommended)")
 
 # Runs inside the jail as ``python -S -c _LAUNCHER uid nproc mem_bytes argv...``: drop to the
-# jail's uid (root only), set the limits, exec. Limits set here, after bwrap made the user
-# namespace, count only this jail's processes.
+# jail's uid (root only), set the limits (hard too, so the code cannot raise them again),
+# exec. Limits set here, after bwrap made the user namespace, count only this jail's
+# processes.
 _LAUNCHER = (
     "import os, resource, sys\n"
     "uid, nproc, mem = (int(v) for v in sys.argv[1:4])\n"
@@ -42,7 +43,7 @@ _LAUNCHER = (
     "    hard = resource.getrlimit(kind)[1]\n"
     "    if hard != resource.RLIM_INFINITY:\n"
     "        value = min(value, hard)\n"
-    "    resource.setrlimit(kind, (value, value if kind == resource.RLIMIT_NPROC else hard))\n"
+    "    resource.setrlimit(kind, (value, value))\n"
     "if mem > 0:\n"
     "    cap(resource.RLIMIT_AS, mem)\n"
     "if nproc > 0:\n"
@@ -90,11 +91,13 @@ class Jail:
         """The jailed code's uid as the host sees it."""
         return jail_uid(self.workspace) if _is_root() else os.getuid()
 
-    def prepare(self) -> None:
-        """Create the workspace (and extra binds) and, as root, give them to the jail's uid."""
+    def prepare(self, *, walk: bool = True) -> None:
+        """Create the workspace (and extra binds) and, as root, give them to the jail's uid:
+        all they hold, or with ``walk=False`` (a shell command, often) only a folder that is
+        not the jail's yet (host tools hand over what they write with ``match_owner``)."""
         for folder in (self.workspace, *self.binds):
             folder.mkdir(parents=True, exist_ok=True)
-            if _is_root():
+            if _is_root() and (walk or folder.stat().st_uid != self.uid):
                 give_tree(folder, self.uid)
 
     def env(self, base: Mapping[str, str] | None = None,
@@ -133,8 +136,10 @@ class Jail:
 
 
 def _system_mounts(network: bool) -> list[str]:
+    # /dev/shm: POSIX semaphores and shared memory (multiprocessing), private like /tmp
     args = ["--ro-bind", "/usr", "/usr", "--proc", "/proc", "--dev", "/dev",
-            "--perms", "1777", "--tmpfs", "/tmp", "--perms", "0755", "--dir", "/etc"]
+            "--perms", "1777", "--tmpfs", "/dev/shm", "--perms", "1777", "--tmpfs", "/tmp",
+            "--perms", "0755", "--dir", "/etc"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         top = Path("/") / name
         if top.is_symlink():
@@ -184,13 +189,15 @@ def _python_paths() -> tuple[Path, ...]:
 
 
 def give_tree(root: Path, uid: int) -> None:
-    """chown ``root`` and what is in it to ``uid`` (as root: so the jail may write there)."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in (".", *dirnames, *filenames):
-            path = os.path.join(dirpath, name)
-            st = os.lstat(path)
-            if st.st_uid != uid:
-                os.chown(path, uid, uid, follow_symlinks=False)
+    """chown ``root`` and what is in it to ``uid`` (as root: so the jail may write there).
+    By directory fd, never following a link: jailed code may swap a folder for a link to
+    ``/etc`` meanwhile, and must not get host files chowned that way."""
+    os.chown(root, uid, uid, follow_symlinks=False)
+    for _, dirnames, filenames, dirfd in os.fwalk(root):
+        for name in (*dirnames, *filenames):
+            with contextlib.suppress(FileNotFoundError):
+                if os.stat(name, dir_fd=dirfd, follow_symlinks=False).st_uid != uid:
+                    os.chown(name, uid, uid, dir_fd=dirfd, follow_symlinks=False)
 
 
 def match_owner(root: Path, path: Path) -> None:

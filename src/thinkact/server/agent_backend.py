@@ -13,6 +13,8 @@ short, tagged ``[k]`` (tool calls, failures, answers), then the aggregation in f
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -36,6 +38,22 @@ from thinkact.events import (
 )
 from thinkact.messages import Message, Usage
 from thinkact.tools.base import ToolSpec
+from thinkact.traces.base import TraceStore
+
+
+def _end_interrupted(store: TraceStore, run_ids: Sequence[str], started: float) -> None:
+    """Record ``stopped``/``interrupted`` for each of ``run_ids`` that has not finished."""
+    from thinkact.cli.common import interrupted_end
+
+    for rid in run_ids:
+        try:
+            if store.load_state(rid).finished:
+                continue
+        except KeyError:  # never started
+            continue
+        stop = interrupted_end(store, rid, started)
+        if stop is not None:
+            store.append(rid, stop)
 
 
 def _short(text: str, limit: int) -> str:
@@ -97,22 +115,41 @@ class AgentBackend:
 
     async def _run(self, run_id: str, task: str, opening: list[Message]
                    ) -> AsyncIterator[tuple[str, Any]]:
-        """The request's run (or heavy group) as ``(run_id, event)``; agents closed after."""
-        if self.heavy is None:
-            agent = self.make(run_id)
-            try:
-                async for event in agent.events(task, run_id=run_id, messages=opening):
-                    yield run_id, event
-            finally:
-                await agent.aclose()
-            return
-        heavy = Heavy(lambda k: self.make(f"{run_id}.{k}"), n=self.heavy,
-                      aggregator=self.aggregator)
+        """The request's run (or heavy group) as ``(run_id, event)``; agents closed after.
+        A client that goes away mid-run (the response is cancelled) ends the runs the store
+        still holds as running as ``stopped``/``interrupted``, so they can be resumed at
+        once: the server process that wrote them is still alive."""
+        stores: dict[int, TraceStore] = {}
+        started = time.monotonic()
+
+        def make(rid: str) -> Agent:
+            agent = self.make(rid)
+            if agent.trace is not None:
+                stores[id(agent.trace)] = agent.trace
+            return agent
+
+        members = [run_id] if self.heavy is None else [
+            *(f"{run_id}.{k}" for k in range(1, self.heavy + 1)), run_id]
         try:
-            async for item in heavy.events(task, run_id=run_id, messages=opening):
-                yield item
-        finally:
-            await heavy.aclose()
+            if self.heavy is None:
+                agent = make(run_id)
+                try:
+                    async for event in agent.events(task, run_id=run_id, messages=opening):
+                        yield run_id, event
+                finally:
+                    await agent.aclose()
+                return
+            heavy = Heavy(lambda k: make(f"{run_id}.{k}"), n=self.heavy,
+                          aggregator=self.aggregator)
+            try:
+                async for item in heavy.events(task, run_id=run_id, messages=opening):
+                    yield item
+            finally:
+                await heavy.aclose()
+        except (asyncio.CancelledError, GeneratorExit):
+            for store in stores.values():
+                _end_interrupted(store, members, started)
+            raise
 
     def _trajectory(self, run_id: str, event: Any) -> str:
         """A heavy trajectory, in short: its tool calls, failures and answer, tagged [k]

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import jsonschema
 
 from thinkact.messages import ErrorKind, ToolCall, ToolResult
+from thinkact.token_estimate import estimate_text, estimate_tokens
 from thinkact.tools.base import Tool, ToolContext, ToolError, ToolRejected, ToolSpec
 
 
@@ -27,8 +28,15 @@ class ApprovalPolicy(Protocol):
     async def __call__(self, call: ToolCall) -> tuple[bool, str]: ...
 
 
-def truncate(text: str, limit: int) -> tuple[str, bool]:
-    """Keep the head and tail of ``text`` within about ``limit`` characters."""
+def truncate(text: str, limit: int, max_tokens: int | None = None) -> tuple[str, bool]:
+    """Keep the head and tail of ``text`` within about ``limit`` characters and, when given,
+    ``max_tokens`` estimated tokens (what counts against the window: 20,000 CJK characters
+    are about 20,000 tokens, 20,000 of English about 5,700)."""
+    if max_tokens is not None and max_tokens > 0 and not text.isascii():
+        tokens = estimate_tokens(text)
+        if tokens > max_tokens:  # the kept share of characters, a little under, for density
+            cap = int(len(text) * max_tokens / tokens * 0.95)
+            limit = min(limit, cap) if limit > 0 else cap
     if limit <= 0 or len(text) <= limit:
         return text, False
     head = limit * 2 // 3
@@ -53,6 +61,7 @@ class Toolset:
         timeout_s: float = 300.0,
         timeouts: dict[str, float] | None = None,
         max_output_chars: int = 20000,
+        max_output_tokens: int | None = None,  # None: what max_output_chars of English is
         approval: ApprovalPolicy | None = None,
     ) -> None:
         self._tools: dict[str, Tool] = {}
@@ -60,6 +69,7 @@ class Toolset:
         self.timeout_s = timeout_s
         self.timeouts = dict(timeouts or {})
         self.max_output_chars = max_output_chars
+        self.max_output_tokens = max_output_tokens or estimate_text(max_output_chars)
         self.approval = approval
         for t in tools:
             self.add(t)
@@ -99,7 +109,7 @@ class Toolset:
             raise
         except Exception as exc:  # a tool (or approval policy) must never take the loop down
             kind, text = "exception", f"tool {call.name} raised {type(exc).__name__}: {exc}"
-        text, cut = truncate(text, self.max_output_chars)
+        text, cut = truncate(text, self.max_output_chars, self.max_output_tokens)
         return ToolResult(call_id=call.id, name=call.name, content=text, error=kind,
                           duration_s=time.monotonic() - started, truncated=cut)
 

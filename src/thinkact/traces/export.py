@@ -1,5 +1,6 @@
 """JSONL export: one ``Event`` JSON per line (parses back with ``EVENT_ADAPTER``), or the
-run's conversation, one ``Message`` JSON per line."""
+run's conversation, one ``Message`` JSON per line. An event a resume redid carries
+``"superseded": true`` (ignored when parsed back): it is not part of the final trace."""
 
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ def export_events(store: SQLiteTraceStore, run_id: str, out: TextIO, *,
     for record in store.records(run_id):
         if record.superseded and not include_superseded:
             continue
-        out.write(EVENT_ADAPTER.dump_json(record.event).decode() + "\n")
+        line = EVENT_ADAPTER.dump_json(record.event).decode()
+        if record.superseded:
+            line = '{"superseded":true,' + line[1:]
+        out.write(line + "\n")
         n += 1
     return n
 

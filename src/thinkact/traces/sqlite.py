@@ -43,7 +43,7 @@ from thinkact.events import (
 from thinkact.traces.base import ResumeState, RunSummary
 from thinkact.traces.projections import Cursor, project
 from thinkact.traces.replay import replay_state
-from thinkact.traces.schema import DELTA_TYPES, SCHEMA, SCHEMA_VERSION
+from thinkact.traces.schema import DELTA_TYPES, PROJECTIONS, SCHEMA, SCHEMA_VERSION
 
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
@@ -308,6 +308,20 @@ class SQLiteTraceStore:
         if not ids:
             raise KeyError(prefix)
         raise ValueError(f"run id prefix {prefix!r} is ambiguous: {', '.join(ids)} ...")
+
+    def merge(self, shard: Path) -> None:
+        """Copy every run of another trace file (a worker's shard) into this one, replacing
+        rows of the same runs; the shard's runs must not be written here meanwhile."""
+        with self._lock:
+            self._db.execute("ATTACH DATABASE ? AS shard", (str(shard),))
+            try:
+                with self._tx():
+                    for table in ("runs", "events", *PROJECTIONS):
+                        self._db.execute(f"INSERT OR REPLACE INTO main.{table} "
+                                         f"SELECT * FROM shard.{table}")
+            finally:
+                self._db.execute("DETACH DATABASE shard")
+            self._cursors.clear()
 
     def query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         """Read-only SQL over the projections (for reports and tests)."""

@@ -40,7 +40,7 @@ from thinkact.train.muonclip import StepStats
 
 TINY_SYSTEM = "You are thinkact-tiny, a small model that thinks and uses tools."
 TINY_FORMAT = ChatFormat(tool_declare="signatures", json_separators="compact",
-                         default_system=TINY_SYSTEM)
+                         default_system=TINY_SYSTEM, tool_envelope="strip")
 
 
 @dataclass

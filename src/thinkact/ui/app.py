@@ -22,9 +22,11 @@ from pydantic import BaseModel
 from sse_starlette.sse import EventSourceResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from thinkact.eval.store import default_eval_db
 from thinkact.server.openai_app import Access
 from thinkact.traces.sqlite import SQLiteTraceStore
 from thinkact.ui import queries
+from thinkact.ui.evals import eval_report, list_evals
 from thinkact.ui.launch import LaunchError, RunForm, fork_run, resume_run, start_run
 
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -68,9 +70,12 @@ def _known(store: SQLiteTraceStore, run_id: str) -> str:
     return run_id
 
 
-def create_ui_app(store: SQLiteTraceStore, access: Access | None = None) -> Guarded:
-    """The UI over ``store``; runs started from the page record into the same database."""
+def create_ui_app(store: SQLiteTraceStore, access: Access | None = None,
+                  eval_db: Path | None = None) -> Guarded:
+    """The UI over ``store`` (and the evals of ``eval_db``, default: the data dir's); runs
+    started from the page record into the same trace database."""
     app = FastAPI(title="thinkact ui", docs_url=None, redoc_url=None, openapi_url=None)
+    evals_at = eval_db or default_eval_db()
 
     @app.get("/", response_model=None)
     def index() -> Response:
@@ -112,6 +117,17 @@ def create_ui_app(store: SQLiteTraceStore, access: Access | None = None) -> Guar
     @app.get("/api/compare")
     def compare(a: str, b: str) -> dict[str, Any]:
         return queries.compare(store, _known(store, a), _known(store, b))
+
+    @app.get("/api/evals")
+    def evals() -> list[dict[str, Any]]:
+        return list_evals(evals_at)
+
+    @app.get("/api/evals/{eval_id}")
+    def eval_(eval_id: str) -> dict[str, Any]:
+        try:
+            return eval_report(evals_at, eval_id)
+        except KeyError:
+            raise HTTPException(404, f"no eval {eval_id!r}") from None
 
     @app.post("/api/runs", response_model=None)
     async def start(form: RunForm) -> Any:
@@ -159,7 +175,8 @@ async def _follow(store: SQLiteTraceStore, run_id: str, after: int
         await asyncio.sleep(POLL_S)
 
 
-def ui_root(store: SQLiteTraceStore, access: Access | None = None) -> FastAPI:
+def ui_root(store: SQLiteTraceStore, access: Access | None = None,
+            eval_db: Path | None = None) -> FastAPI:
     """``thinkact ui``'s app: the UI at ``/ui`` and ``/`` sending there."""
     root = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     guard = replace(access or Access(), same_origin=True)
@@ -169,5 +186,5 @@ def ui_root(store: SQLiteTraceStore, access: Access | None = None) -> FastAPI:
         refused = guard.refusal(request, post=False)
         return refused if refused is not None else RedirectResponse("/ui/")
 
-    root.mount("/ui", create_ui_app(store, access))
+    root.mount("/ui", create_ui_app(store, access, eval_db))
     return root

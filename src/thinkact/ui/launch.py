@@ -86,8 +86,7 @@ def fork_run(store: SQLiteTraceStore, run_id: str, step: int, message: str | Non
     there, with the last message's text replaced by ``message``; then run on from there."""
     state = store.load_state(run_id)
     if state.config.get("heavy"):
-        raise LaunchError("a heavy-mode run cannot be forked; fork one of its trajectories' "
-                          "plain runs instead")
+        raise LaunchError("runs of a heavy group cannot be forked one by one")
     if not 1 <= step <= state.steps_done + 1:
         raise LaunchError(f"step must be 1..{state.steps_done + 1}, not {step}")
     before = [r.event for r in store.records(run_id, include_deltas=False)

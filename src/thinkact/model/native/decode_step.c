@@ -1,4 +1,5 @@
-/* One K2 / DeepSeek-V3 decode step (one token per row, all rows at one position) in C.
+/* One K2 / DeepSeek-V3 decode step (one token per row; rows at one position of one cache, or
+ * each at its own position of its own cache) in C.
  *
  * Why: at the sizes thinkact decodes on CPU a step is a few hundred tiny ops; eager PyTorch
  * spends more time dispatching them (~5 us each) than multiplying. Here the whole step is one
@@ -53,10 +54,75 @@ typedef struct {
     const Layer *layers;
 } Model;
 
+#ifndef __AVX512F__
+typedef float v8 __attribute__((vector_size(32)));
+AI v8 ld8(const float *p) { v8 v; memcpy(&v, p, sizeof v); return v; }
+
+/* mm_rows where registers are 256 bits (AVX2, NEON): 16-float accumulators there are
+ * register pairs, and mm_rows' do not fit in 16 registers (spilled ones made each extra row
+ * cost as much as a whole batch-1 step). So each 32-column panel is walked in 8-column
+ * quarters, one register per row (one row: 16-column halves, four chains): the panel comes
+ * from memory once, the other walks hit the cache. Each output is the same sum over k in the
+ * same order as in mm_rows. */
+AI void mm_rows_q(const float *x, int xs, const Mat *m, float *y, int ys, float alpha, int add,
+                  const int R) {
+    const int K = m->k, N = m->n;
+    const float *wp = m->w;
+    for (int n0 = 0; n0 < N; n0 += PW, wp += (size_t)K * PW) {
+        const int nn = N - n0 < PW ? N - n0 : PW;
+        if (R == 1) { /* halves of 16 columns, four chains over k as in mm_rows */
+            for (int q = 0; q < nn; q += 16) {
+                v8 a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0}, c0 = {0}, c1 = {0}, d0 = {0}, d1 = {0};
+                int k = 0;
+                for (; k + 4 <= K; k += 4) {
+                    const float *w = wp + (size_t)k * PW + q;
+                    __builtin_prefetch(w + 32 * PW);
+                    a0 += x[k] * ld8(w);              a1 += x[k] * ld8(w + 8);
+                    b0 += x[k + 1] * ld8(w + PW);     b1 += x[k + 1] * ld8(w + PW + 8);
+                    c0 += x[k + 2] * ld8(w + 2 * PW); c1 += x[k + 2] * ld8(w + 2 * PW + 8);
+                    d0 += x[k + 3] * ld8(w + 3 * PW); d1 += x[k + 3] * ld8(w + 3 * PW + 8);
+                }
+                a0 += b0 + c0 + d0;
+                a1 += b1 + c1 + d1;
+                for (; k < K; k++) {
+                    const float *w = wp + (size_t)k * PW + q;
+                    a0 += x[k] * ld8(w);
+                    a1 += x[k] * ld8(w + 8);
+                }
+                float t[16], *yr = y + n0 + q;
+                memcpy(t, &a0, sizeof a0);
+                memcpy(t + 8, &a1, sizeof a1);
+                const int nq = nn - q < 16 ? nn - q : 16;
+                for (int j = 0; j < nq; j++) yr[j] = add ? yr[j] + alpha * t[j] : alpha * t[j];
+            }
+            continue;
+        }
+        for (int q = 0; q < nn; q += 8) {
+            v8 acc[MAXR];
+            for (int r = 0; r < R; r++) acc[r] = (v8){0};
+            for (int k = 0; k < K; k++) {
+                const v8 w = ld8(wp + (size_t)k * PW + q);
+                for (int r = 0; r < R; r++) acc[r] += x[(size_t)r * xs + k] * w;
+            }
+            const int nq = nn - q < 8 ? nn - q : 8;
+            for (int r = 0; r < R; r++) {
+                float t[8], *yr = y + (size_t)r * ys + n0 + q;
+                memcpy(t, &acc[r], sizeof t);
+                for (int j = 0; j < nq; j++) yr[j] = add ? yr[j] + alpha * t[j] : alpha * t[j];
+            }
+        }
+    }
+}
+#endif
+
 /* y[r] (= or +=) alpha * x[r] @ W for R rows (R <= MAXR, a compile-time constant once
  * inlined), x rows xs floats apart, y rows ys floats apart. */
 AI void mm_rows(const float *x, int xs, const Mat *m, float *y, int ys, float alpha, int add,
                 const int R) {
+#ifndef __AVX512F__
+    mm_rows_q(x, xs, m, y, ys, alpha, add, R);
+    return;
+#endif
     const int K = m->k, N = m->n;
     const float *wp = m->w;
     for (int n0 = 0; n0 < N; n0 += PW, wp += (size_t)K * PW) {
@@ -309,10 +375,19 @@ typedef struct {
     float *cw;
 } Work;
 
-static void attention(const Model *m, const Layer *L, float *x, int B, int pos, float *cache,
-                      int64_t row_stride, const float *rot, Work *w) {
+/* Where each row's cache and position are: rows may be at different positions, each in its
+ * own cache (separate conversations decoded together). */
+typedef struct {
+    const int32_t *pos;          /* [B] position of the new token */
+    float *const *cache;         /* [B] layer 0 of the row's [S][C] cache */
+    const int64_t *layer_stride; /* [B] floats between layers of that cache */
+    const float *const *rot;     /* [B] the [R, R] rope matrix of pos[b] */
+} Rows;
+
+static void attention(const Model *m, const Layer *L, float *x, int B, int l, const Rows *rs,
+                      Work *w) {
     const int H = m->hidden, h = m->heads, kv = m->kv, R = m->rope, C = kv + R, v = m->v_dim;
-    const int A = L->w_a.n, qin = L->w_q.k, QC = h * C, S = pos + 1;
+    const int A = L->w_a.n, qin = L->w_q.k, QC = h * C;
     for (int b = 0; b < B; b++) rmsnorm(x + (size_t)b * H, L->in_norm, L->eps_in, H, w->hn + (size_t)b * H);
     matmul(w->hn, H, &L->w_a, w->a, A, B, 1.0f, 0);
     const int qr = L->q_norm ? m->q_rank : 0;
@@ -323,7 +398,9 @@ static void attention(const Model *m, const Layer *L, float *x, int B, int pos, 
     }
     matmul(qsrc, qin, &L->w_q, w->q, QC, B, 1.0f, 0);
     for (int b = 0; b < B; b++) {
-        float *buf = cache + (size_t)b * row_stride; /* [S][C] */
+        const int pos = rs->pos[b], S = pos + 1;
+        const float *rot = rs->rot[b];
+        float *buf = rs->cache[b] + (size_t)l * rs->layer_stride[b]; /* [S][C] */
         const float *ab = w->a + (size_t)b * A + qr;
         rmsnorm(ab, L->kv_norm, L->eps_kv, kv, buf + (size_t)pos * C);
         vecmat(ab + kv, 1, R, rot, R, R, buf + (size_t)pos * C + kv); /* rope(k_pe) */
@@ -427,15 +504,21 @@ static void moe(const Model *m, const Layer *L, float *x, const float *hn, int B
     }
 }
 
-/* Decode one token per row at position pos. cache: layer 0 row 0 of an fp32 [L][B][S][C]
- * buffer; rot: the [R, R] rope matrix of pos; logits: [B, vocab] out.
+/* Decode one token per row, row b at position pos[b] of its own cache (cache[b]: layer 0 of
+ * an fp32 [L][S][C] buffer, layers layer_stride[b] floats apart); rot[b]: the [R, R] rope
+ * matrix of pos[b]; logits: [B, vocab] out. Every weight is still read once for all rows.
  * Returns 0, -1 for a token id outside the vocabulary, -2 when out of memory. */
-int ta_decode_step(const Model *m, const int64_t *tokens, int32_t B, int32_t pos, float *cache,
-                   int64_t layer_stride, int64_t row_stride, const float *rot, float *logits) {
-    const int H = m->hidden, C = m->kv + m->rope, QC = m->heads * C, S = pos + 1;
+int ta_decode_rows(const Model *m, const int64_t *tokens, int32_t B, const int32_t *pos,
+                   float *const *cache, const int64_t *layer_stride, const float *const *rot,
+                   float *logits) {
+    const int H = m->hidden, C = m->kv + m->rope, QC = m->heads * C;
     const int A = m->q_rank + C, E = m->n_experts > 0 ? m->n_experts : 1, K = m->top_k;
-    for (int b = 0; b < B; b++)
+    int S = 1;
+    for (int b = 0; b < B; b++) {
         if (tokens[b] < 0 || tokens[b] >= m->vocab) return -1;
+        if (pos[b] + 1 > S) S = pos[b] + 1; /* the longest row sizes the score workspace */
+    }
+    const Rows rs = {pos, cache, layer_stride, rot};
     const size_t floats = (size_t)B * (4 * H + A + m->q_rank + QC + m->heads * m->v_dim
                                        + m->max_ffn + E + 2 * K)
                           + (size_t)S * 64 + (size_t)C * 64 + (size_t)m->kv * 64 + 2 * (size_t)E + m->rope + 64;
@@ -465,7 +548,7 @@ int ta_decode_step(const Model *m, const int64_t *tokens, int32_t B, int32_t pos
         memcpy(x + (size_t)b * H, m->embed + (size_t)tokens[b] * H, (size_t)H * sizeof(float));
     for (int l = 0; l < m->n_layers; l++) {
         const Layer *L = &m->layers[l];
-        attention(m, L, x, B, pos, cache + (size_t)l * layer_stride, row_stride, rot, &w);
+        attention(m, L, x, B, l, &rs, &w);
         for (int b = 0; b < B; b++) rmsnorm(x + (size_t)b * H, L->post_norm, L->eps_post, H, w.hn + (size_t)b * H);
         if (L->moe) moe(m, L, x, w.hn, B, &w);
         else mlp_add(&L->gu, &L->down, w.hn, x, B, H, w.g);
@@ -474,4 +557,21 @@ int ta_decode_step(const Model *m, const int64_t *tokens, int32_t B, int32_t pos
     matmul(w.hn, H, &m->lm_head, logits, m->vocab, B, 1.0f, 0);
     free(mem);
     return 0;
+}
+
+/* All rows at one position pos of one [L][B][S][C] cache (cache: layer 0 row 0; rows
+ * row_stride floats apart): ta_decode_rows with the same position and rope for every row. */
+int ta_decode_step(const Model *m, const int64_t *tokens, int32_t B, int32_t pos, float *cache,
+                   int64_t layer_stride, int64_t row_stride, const float *rot, float *logits) {
+    int64_t *ls = malloc((size_t)B * (sizeof(int64_t) + 2 * sizeof(void *) + sizeof(int32_t)));
+    if (!ls) return -2;
+    float **cs = (float **)(ls + B);
+    const float **rots = (const float **)(cs + B);
+    int32_t *p = (int32_t *)(rots + B);
+    for (int b = 0; b < B; b++) {
+        p[b] = pos; ls[b] = layer_stride; cs[b] = cache + (size_t)b * row_stride; rots[b] = rot;
+    }
+    const int rc = ta_decode_rows(m, tokens, B, p, cs, ls, rots, logits);
+    free(ls);
+    return rc;
 }

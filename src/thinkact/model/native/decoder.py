@@ -20,7 +20,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from thinkact.model.fast_layers import ParamWatch, PreparedLayer, RopeRotations, check_step
+from thinkact.model.fast_layers import (
+    ParamWatch,
+    PreparedLayer,
+    RopeRotations,
+    check_rows,
+    check_step,
+)
 from thinkact.model.int4 import Int4Linear
 from thinkact.model.native.build import load_library
 
@@ -102,6 +108,10 @@ class NativeDecoder:
         self._fn.restype = c_int32
         self._fn.argtypes = [POINTER(Model), c_void_p, c_int32, c_int32, c_void_p,
                              c_int64, c_int64, c_void_p, c_void_p]  # fmt: skip
+        self._rows_fn = lib.ta_decode_rows
+        self._rows_fn.restype = c_int32
+        self._rows_fn.argtypes = [POINTER(Model), c_void_p, c_int32, c_void_p, c_void_p,
+                                  c_void_p, c_void_p, c_void_p]  # fmt: skip
         self._watch = ParamWatch(model)
         self._rot = RopeRotations(model, torch.float32, torch.device("cpu"))
         self._keep: list[Any] = []  # every tensor and array the C structs point into
@@ -195,6 +205,35 @@ class NativeDecoder:
         if rc != 0:
             raise MemoryError("native decode step could not allocate its workspace")
         cache.length = max(cache.length, pos + 1)
+        return logits
+
+    @torch.inference_mode()
+    def step_rows(self, tokens: list[int], positions: list[int], caches: list[Any]
+                  ) -> torch.Tensor:
+        """One token for each of several batch-1 caches, row b at ``positions[b]`` of
+        ``caches[b]``, in one call (weights read once for all rows); logits [B, V]."""
+        b = check_rows("NativeDecoder", tokens, positions, caches)
+        bufs = [c.buffers[0] for c in caches]  # [L, 1, S, C] each
+        if any(x.dtype != torch.float32 or not x.is_contiguous() or x.device.type != "cpu"
+               for x in bufs):
+            raise ValueError("NativeDecoder.step_rows needs contiguous float32 CPU caches")
+        ids = torch.as_tensor(tokens, dtype=torch.int64)
+        pos = torch.tensor(positions, dtype=torch.int32)
+        ptrs = torch.tensor([x.data_ptr() for x in bufs], dtype=torch.int64)
+        strides = torch.tensor([x.stride(0) for x in bufs], dtype=torch.int64)
+        rots = [self._rot.at(p) for p in positions]  # views into one table: kept alive
+        rot_ptrs = torch.tensor([r.data_ptr() for r in rots], dtype=torch.int64)
+        logits = torch.empty(b, self.vocab)
+        rc = self._rows_fn(ctypes.byref(self._model), ids.data_ptr(), b, pos.data_ptr(),
+                           ptrs.data_ptr(), strides.data_ptr(), rot_ptrs.data_ptr(),
+                           logits.data_ptr())
+        if rc == -1:
+            bad = next(int(t) for t in tokens if not 0 <= t < self.vocab)
+            raise ValueError(f"token id {bad} outside the vocabulary [0, {self.vocab})")
+        if rc != 0:
+            raise MemoryError("native decode step could not allocate its workspace")
+        for c, p in zip(caches, positions, strict=True):
+            c.length = max(c.length, p + 1)
         return logits
 
 

@@ -30,7 +30,7 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
-from thinkact.sandbox import Jail
+from thinkact.sandbox import Jail, match_owner
 from thinkact.tools.subprocess_env import child_env
 
 _KERNEL_NAME = "thinkact-python"
@@ -292,4 +292,5 @@ class KernelSession:
                 break
         raw = payload if isinstance(payload, str) else "".join(payload)
         path.write_bytes(base64.b64decode(raw))
+        match_owner(self.cwd, path)  # written here, as root: still the jail's to change
         return f"{self.image_dir}/{path.name}"

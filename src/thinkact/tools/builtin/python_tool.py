@@ -16,7 +16,7 @@ from typing import Any
 from thinkact.sandbox import Jail, SandboxUnavailable, check_available
 from thinkact.tools.base import ToolContext, ToolError, ToolSpec
 from thinkact.tools.builtin.python_kernel import ExecOutcome, KernelSession
-from thinkact.tools.untrusted import neutralize
+from thinkact.tools.untrusted import mark_untrusted
 
 _DESCRIPTION = """\
 Run Python code in a persistent Jupyter (IPython) kernel and get back what it printed.
@@ -58,6 +58,7 @@ class PythonTool:
         self.unsafe, self.network, self.max_processes = unsafe, network, max_processes
         self._session: KernelSession | None = None
         self._run_id: str | None = None
+        self._lost = False  # this run used a kernel of an earlier process: say it is gone
         self._lock = asyncio.Lock()
         self._spec = ToolSpec(
             name=name, description=_DESCRIPTION,
@@ -106,7 +107,8 @@ class PythonTool:
             except Exception as exc:
                 raise ToolError(f"could not start the Python kernel: {exc}") from exc
             outcome = await session.execute(code, limit)
-        return _report(outcome, limit) + note
+            notice, self._lost = (RESUMED if self._lost else ""), False
+        return _report(outcome, limit, self.spec.name, notice) + note
 
     def _limit(self, asked: Any) -> tuple[float, str]:
         """The time limit for a call and a note for the result when the asked one was not
@@ -139,6 +141,7 @@ class PythonTool:
                                                    max_processes=self.max_processes),
             )
             self._run_id = ctx.run_id
+            self._lost = self.spec.name in ctx.extra.get("resumed_tools", ())
         return self._session
 
     async def aclose(self) -> None:
@@ -147,18 +150,27 @@ class PythonTool:
             await session.shutdown()
 
 
-def _report(outcome: ExecOutcome, limit: float) -> str:
-    text = neutralize(outcome.text)
+RESUMED = ("[this run was resumed in a new process: the Python kernel of the earlier calls is "
+           "gone, so their variables, imports and definitions are lost, and so are files "
+           "written outside the workspace; files in the workspace are kept; re-run what you "
+           "need]\n")
+
+
+def _report(outcome: ExecOutcome, limit: float, source: str, notice: str = "") -> str:
+    """What the model reads: ``notice``, then the output inside the untrusted envelope (it
+    may print a web page or a file), then what happened to the kernel."""
+    text = notice + (mark_untrusted(outcome.text.rstrip("\n"), source)
+                     if outcome.text.strip() else "")
     if outcome.status == "timeout":
         raise ToolError(
-            f"{text.rstrip()}\n[interrupted: the code ran longer than {limit:g}s and was "
+            f"{text}\n[interrupted: the code ran longer than {limit:g}s and was "
             "stopped with KeyboardInterrupt; the kernel is still running and variables "
             "defined before this call are kept]".lstrip()
         )
     if outcome.status == "died":
         why = f" ({outcome.detail})" if outcome.detail else ""
         raise ToolError(
-            f"{text.rstrip()}\n[the Python kernel died{why} and was restarted: all variables, "
+            f"{text}\n[the Python kernel died{why} and was restarted: all variables, "
             "imports and definitions from earlier calls are lost; re-run what you need]".lstrip()
         )
-    return text if text.strip() else "(no output)"
+    return text if outcome.text.strip() else notice + "(no output)"

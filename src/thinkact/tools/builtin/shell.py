@@ -111,7 +111,7 @@ class ShellTool:
         if self.unsafe:
             return ["bash", "-c", command], child_env(self.env, pass_secrets=self.pass_secrets)
         jail = Jail(cwd, network=self.network, max_processes=self.max_processes)
-        jail.prepare()
+        jail.prepare(walk=False)
         given = child_env(self.env, pass_secrets=True) if self.pass_secrets else (
             child_env(self.env) if self.env else {})
         return jail.command(["bash", "-c", command]), jail.env(extra=given)

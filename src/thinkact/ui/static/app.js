@@ -119,9 +119,11 @@ function stepCard(n, recs, line, cost) {
 
 // --- a run --------------------------------------------------------------------------------
 async function runPage(runId, params) {
-  let sum = await api(`api/runs/${runId}`);
-  const total = () => Math.max(1, ...sum.lines.map(s => s.step));
   let page = Math.floor(((+params.get("step") || 1) - 1) / PAGE), hits = [], hitAt = -1;
+  const stepsOf = p => api(`api/runs/${runId}/steps?first=${p * PAGE + 1}&last=${p * PAGE + PAGE}`);
+  const firstPage = stepsOf(page);  // asked for alongside the summary
+  let sum = await api(`api/runs/${runId}`);
+  const total = () => sum.lines.reduce((m, l) => Math.max(m, l.step), 1);
   const head = h("div", {class: "runhead"});
   const mini = h("div", {class: "minimap", id: "minimap"});
   const jump = h("input", {id: "jump", type: "number", min: 1, placeholder: "step", style: "width:80px"});
@@ -148,9 +150,12 @@ async function runPage(runId, params) {
         ["interrupted", "stopped", "failed"].includes(s.status) && !s.heavy ? h("button", {id: "resume", text: "Resume", onclick: () => act(`api/runs/${runId}/resume`, {})}) : null,
         !s.heavy ? h("button", {id: "fork", text: "Fork from step…", onclick: forkForm}) : null,
         s.answer != null ? h("span", {class: "muted", text: "answer: " + s.answer.slice(0, 120)}) : null));
-    mini.replaceChildren(...s.lines.map(l => h("span", {title: `step ${l.step}: ${l.tools.join(", ")}`,
-      class: (l.errors ? "err " : "") + (hits.includes(l.step) ? "hit " : "") + (Math.floor((l.step - 1) / PAGE) === page ? "cur" : ""),
-      onclick: () => goStep(l.step)})));
+    if (mini.children.length !== s.lines.length)  // built once; later only classes change
+      mini.replaceChildren(...s.lines.map(l => h("span", {title: `step ${l.step}: ${l.tools.join(", ")}`, onclick: () => goStep(l.step)})));
+    const hit = new Set(hits);
+    s.lines.forEach((l, i) => {
+      mini.children[i].className = (l.errors ? "err " : "") + (hit.has(l.step) ? "hit " : "") + (Math.floor((l.step - 1) / PAGE) === page ? "cur" : "");
+    });
   }
 
   async function act(path, body) {
@@ -169,9 +174,9 @@ async function runPage(runId, params) {
       h("button", {class: "primary", id: "fork-go", text: "Fork and run", onclick: () => act(`api/runs/${runId}/fork`, {step: +step.value, message: text.value || null})})));
   }
 
-  async function renderPage(scrollTo) {
+  async function renderPage(scrollTo, fetched) {
     const first = page * PAGE + 1, last = first + PAGE - 1;
-    const recs = await api(`api/runs/${runId}/steps?first=${first}&last=${last}`);
+    const recs = await (fetched || stepsOf(page));
     const byStep = new Map();
     for (const r of recs) {
       const n = r.step == null ? 0 : r.step;
@@ -179,11 +184,19 @@ async function runPage(runId, params) {
       byStep.get(n).push(r);
     }
     const lines = new Map(sum.lines.map(l => [l.step, l]));
-    timeline.replaceChildren(...[...byStep.keys()].sort((a, b) => a - b).map(n => {
-      const card = stepCard(n, byStep.get(n), lines.get(n), cost);
-      if (hits.includes(n)) card.classList.add("hit");
-      return card;
-    }));
+    const card = n => {
+      const el = stepCard(n, byStep.get(n), lines.get(n), cost);
+      if (hits.includes(n)) el.classList.add("hit");
+      return el;
+    };
+    const order = [...byStep.keys()].sort((a, b) => a - b);
+    // the first cards at once, the rest of the page on the next frame (first paint sooner)
+    const near = scrollTo ? order.findIndex(n => n >= scrollTo) : 0;
+    const head = new Set(order.slice(Math.max(0, near - 2), near + 12));
+    const cards = new Map(order.filter(n => head.has(n)).map(n => [n, card(n)]));
+    timeline.replaceChildren(...cards.values());
+    await new Promise(r => requestAnimationFrame(() => setTimeout(r, 0)));
+    timeline.replaceChildren(...order.map(n => cards.get(n) || card(n)));
     const pages = Math.ceil(total() / PAGE);
     pager.replaceChildren(h("button", {id: "prev", text: "‹", disabled: page === 0, onclick: () => { page--; renderPage(); }}),
       ` steps ${first}–${Math.min(last, total())} of ${total()} `,
@@ -191,7 +204,12 @@ async function runPage(runId, params) {
     renderHead();
     if (scrollTo) {
       const el = document.getElementById(`step-${scrollTo}`);
-      if (el) { el.classList.add("jumped"); el.scrollIntoView({block: "start"}); }
+      if (el) {  // again after a frame: cards above it may change height once laid out
+        el.scrollIntoView({block: "start"});
+        await new Promise(r => requestAnimationFrame(r));
+        el.scrollIntoView({block: "start"});
+        el.classList.add("jumped");
+      }
     }
     timeline.dataset.loaded = `${first}-${last}`;
   }
@@ -206,21 +224,21 @@ async function runPage(runId, params) {
   jump.addEventListener("keydown", e => { if (e.key === "Enter") goStep(+jump.value); });
   let findTimer = null;
   find.addEventListener("keydown", e => {
-    if (e.key === "Enter" && hits.length) { hitAt = (hitAt + 1) % hits.length; found.textContent = `${hitAt + 1} of ${hits.length} steps`; goStep(hits[hitAt]); }
+    if (e.key === "Enter" && hits.length) { hitAt = (hitAt + 1) % hits.length; found.textContent = `match ${hitAt + 1} of ${hits.length}`; goStep(hits[hitAt]); }
   });
   find.addEventListener("input", () => {
     clearTimeout(findTimer);
     findTimer = setTimeout(async () => {
       hits = find.value ? await api(`api/runs/${runId}/search?q=${encodeURIComponent(find.value)}`) : [];
       hitAt = -1;
-      found.textContent = find.value ? `${hits.length} steps match` : "";
+      found.textContent = find.value ? `${hits.length} step${hits.length === 1 ? "" : "s"} match${hits.length === 1 ? "es" : ""}` : "";
       found.dataset.hits = hits.join(",");
       await renderPage();
     }, 200);
   });
 
   view.replaceChildren(head, mini, h("div", {class: "bar sticky"}, "jump to ", jump, find, found, pager), msg, timeline, live);
-  await renderPage(+params.get("step") || null);
+  await renderPage(+params.get("step") || null, firstPage);
 
   // live: follow the store while the run is running
   if (sum.status !== "running") return;
@@ -318,6 +336,65 @@ async function comparePage(a, b) {
   if (c.diverged_at != null) document.getElementById(`cmp-${c.diverged_at}`).scrollIntoView({block: "center"});
 }
 
+// --- evals --------------------------------------------------------------------------------
+const pct = x => (100 * x).toFixed(1) + "%";
+const ci = c => `[${pct(c[0])}, ${pct(c[1])}]`;
+
+async function evalsPage() {
+  const rows = await api("api/evals");
+  view.replaceChildren(h("h2", {text: "Evals"}), rows.length ? h("table", {id: "evals"},
+    h("thead", {}, h("tr", {}, ["eval", "suite", "passed", "accuracy", "95% CI", "unfinished", "started"].map(t => h("th", {text: t})))),
+    h("tbody", {}, rows.map(e => h("tr", {"data-eval": e.eval_id},
+      h("td", {}, h("a", {href: `#/eval/${e.eval_id}`, text: e.eval_id})), h("td", {text: e.suite}),
+      h("td", {class: "num", text: `${e.passed}/${e.n}`}), h("td", {class: "num", text: pct(e.accuracy)}),
+      h("td", {class: "num", text: ci(e.ci95)}), h("td", {class: "num", text: e.unfinished}),
+      h("td", {class: "muted", text: when(e.created_at)}))))) : h("p", {class: "muted", text: "no evals yet: thinkact eval run SUITE"}));
+}
+
+// accuracy per category with its 95% interval, as an SVG bar chart
+function accuracyChart(points) {
+  const NS = "http://www.w3.org/2000/svg", W = 70, H = 160, top = 10, left = 36;
+  const svg = document.createElementNS(NS, "svg");
+  const el = (tag, attrs, text) => { const e = document.createElementNS(NS, tag); for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v); if (text != null) e.textContent = text; svg.append(e); return e; };
+  svg.setAttribute("width", left + W * points.length + 10); svg.setAttribute("height", H + 50);
+  svg.setAttribute("id", "accuracy-chart");
+  const y = v => top + H * (1 - v);
+  for (const v of [0, 0.5, 1]) { el("line", {x1: left, x2: left + W * points.length, y1: y(v), y2: y(v), stroke: "#ddd"}); el("text", {x: 2, y: y(v) + 4, "font-size": 10, fill: "#666"}, pct(v)); }
+  points.forEach((p, i) => {
+    const x = left + i * W + 12;
+    el("rect", {x, y: y(p.accuracy), width: W - 24, height: H * p.accuracy, fill: p.overall ? "#dd8452" : "#4c72b0", "data-name": p.name});
+    el("line", {x1: x + (W - 24) / 2, x2: x + (W - 24) / 2, y1: y(p.ci95[0]), y2: y(p.ci95[1]), stroke: "#222"});
+    el("text", {x: x + (W - 24) / 2, y: top + H + 16, "text-anchor": "middle", "font-size": 11}, p.name);
+    el("text", {x: x + (W - 24) / 2, y: top + H + 30, "text-anchor": "middle", "font-size": 10, fill: "#666"}, pct(p.accuracy));
+  });
+  return svg;
+}
+
+async function evalPage(evalId) {
+  const r = await api(`api/evals/${evalId}`);
+  const cats = Object.entries(r.categories);
+  const points = [...cats.map(([name, c]) => ({name, ...c})), {name: "overall", overall: true, accuracy: r.accuracy, ci95: r.ci95}];
+  view.replaceChildren(
+    h("div", {class: "runhead"}, h("h2", {text: `${r.eval_id}: ${r.suite}`}),
+      h("div", {class: "facts", id: "eval-summary"}, h("span", {}, "passed ", h("b", {text: `${r.passed}/${r.n}`})),
+        h("span", {}, "accuracy ", h("b", {text: pct(r.accuracy)})), h("span", {}, "95% CI ", h("b", {text: ci(r.ci95)})),
+        h("span", {}, "unfinished ", h("b", {text: r.unfinished})),
+        h("span", {}, "mean ", h("b", {text: `${r.mean.steps.toFixed(1)} steps, ${fmtTok(Math.round(r.mean.tokens))} tokens, ${fmtS(r.mean.wall_s)}`})),
+        h("span", {}, "cost ", h("b", {text: fmtCost(r.total.cost_usd)})))),
+    accuracyChart(points),
+    h("table", {id: "categories"}, h("thead", {}, h("tr", {}, ["category", "n", "passed", "accuracy", "95% CI"].map(t => h("th", {text: t})))),
+      h("tbody", {}, cats.map(([name, c]) => h("tr", {}, h("td", {text: name}), h("td", {class: "num", text: c.n}), h("td", {class: "num", text: c.passed}), h("td", {class: "num", text: pct(c.accuracy)}), h("td", {class: "num", text: ci(c.ci95)}))))),
+    h("div", {class: "facts", id: "pass-at-k"}, Object.entries(r.pass_at_k || {}).map(([k, v]) => h("span", {}, `pass@${k} `, h("b", {text: pct(v)})))),
+    h("h3", {text: "items"}),
+    h("table", {id: "items"}, h("thead", {}, h("tr", {}, ["item", "epoch", "category", "outcome", "answer", "steps", "tool calls", "tokens", "time", "run"].map(t => h("th", {text: t})))),
+      h("tbody", {}, r.rows.map(x => h("tr", {"data-item": x.item_id, "data-outcome": x.outcome || x.status},
+        h("td", {text: x.item_id}), h("td", {class: "num", text: x.epoch}), h("td", {text: x.category}),
+        h("td", {}, status(x.outcome === "passed" ? "completed" : x.status === "running" ? "running" : "failed"), " ", x.outcome || ""),
+        h("td", {class: "task", title: x.answer || "", text: x.answer || ""}), h("td", {class: "num", text: x.steps ?? ""}),
+        h("td", {class: "num", text: x.tool_calls ?? ""}), h("td", {class: "num", text: fmtTok(x.tokens)}), h("td", {class: "num", text: fmtS(x.wall_s)}),
+        h("td", {}, h("a", {href: `#/run/${x.run_id}`, text: x.run_id})))))));
+}
+
 // --- playground ---------------------------------------------------------------------------
 function playPage() {
   const field = (label, el) => [h("label", {for: el.id, text: label}), el];
@@ -360,6 +437,8 @@ async function route() {
     else if (parts[0] === "group") await groupPage(parts[1]);
     else if (parts[0] === "compare") await comparePage(parts[1], parts[2]);
     else if (parts[0] === "play") playPage();
+    else if (parts[0] === "evals") await evalsPage();
+    else if (parts[0] === "eval") await evalPage(parts[1]);
     else await runsPage(params);
   } catch (err) {
     view.replaceChildren(h("div", {class: "msg bad", id: "error", text: err.message}));
