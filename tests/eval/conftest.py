@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from thinkact.eval.pydocs import PyDocs, corpus_tree, pydocs_root
+from thinkact.eval.suites.pydocs import PyDocs, corpus_tree, pydocs_root
 from thinkact.tools.builtin.search.index import SearchIndex
 
 

@@ -12,7 +12,7 @@ from support.docs_agent import pages_of, reader_policy
 from support.docs_reader import read_answer
 from thinkact.agent import Agent
 from thinkact.backends.scripted import ScriptedBackend
-from thinkact.eval.docsearch import (
+from thinkact.eval.suites.docsearch import (
     KINDS,
     Question,
     generate,
@@ -21,9 +21,7 @@ from thinkact.eval.docsearch import (
     score,
     split,
 )
-from thinkact.eval.pydocs import PyDocs
-from thinkact.tools.builtin.browse import BrowseTool
-from thinkact.tools.builtin.search import SearchTool
+from thinkact.eval.suites.pydocs import PyDocs, corpus_tools
 from thinkact.tools.builtin.search.index import doc_id_for
 
 
@@ -74,10 +72,8 @@ def _sample(questions: list[Question], per_kind: int = 2) -> list[Question]:
 async def _run(docs: PyDocs, sample: list[Question], policy: object,
                workspace: Path) -> list[float]:
     assert docs.index is not None
-    tools = [SearchTool(index=docs.index),
-             BrowseTool(workspace, index=docs.index, allowed_roots=[docs.root],
-                        page_chars=8000)]
-    agent = Agent(ScriptedBackend(policy), tools=tools, workspace=workspace)  # type: ignore[arg-type]
+    agent = Agent(ScriptedBackend(policy), tools=corpus_tools(docs, workspace),  # type: ignore[arg-type]
+                  workspace=workspace)
     scores = []
     for q in sample:
         result = await agent.arun(q.prompt)

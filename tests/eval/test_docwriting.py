@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from thinkact.eval.docwriting import (
+from support.docs_guides import GUIDE, PAGE
+from thinkact.eval.suites.docwriting import (
     CHECKS,
     WritingTask,
     citations,
@@ -19,31 +20,9 @@ from thinkact.eval.docwriting import (
     score_text,
     split,
 )
-from thinkact.eval.pydocs import PyDocs
+from thinkact.eval.suites.pydocs import PyDocs
 from thinkact.messages import Message, ToolCall
 from thinkact.tools.builtin.search.index import doc_id_for
-
-PAGE = "library/functools.html"
-GUIDE = f"""# A guide to functools
-
-`functools` holds higher-order functions ([the functools page]({PAGE})).
-
-## Main functions
-
-| Function | Signature | Added in | Source |
-|---|---|---|---|
-| `cache` | `cache(user_function)` | 3.9 | [docs]({PAGE}#functools.cache) |
-| `lru_cache` | `lru_cache(maxsize=128, typed=False)` | 3.2 | [docs]({PAGE}#functools.lru_cache) |
-| `cmp_to_key` | `cmp_to_key(func)` | 3.2 | [docs]({PAGE}) |
-| `reduce` | `functools.reduce(function, iterable[, initializer])` | - | [docs]({PAGE}) |
-| `wraps` | `wraps(wrapped, assigned=WRAPPER_ASSIGNMENTS, updated=WRAPPER_UPDATES)` | - | \
-[docs]({PAGE}) |
-| `total_ordering` | `@total_ordering` | 3.2 | [docs]({PAGE}) |
-
-## Notes
-
-`cache` is `lru_cache(maxsize=None)`, as the page says.
-"""
 
 TASK = WritingTask(id="guide:functools", module="functools", page=PAGE,
                    functions=("cache", "lru_cache", "cmp_to_key", "reduce", "wraps"))
@@ -153,7 +132,7 @@ async def test_a_scripted_writer_through_the_agent_loop(pydocs: PyDocs, tmp_path
                                                         failed: set[str]) -> None:
     from thinkact.agent import Agent
     from thinkact.backends.scripted import ScriptedBackend
-    from thinkact.eval.pydocs import corpus_tools
+    from thinkact.eval.suites.pydocs import corpus_tools
     from thinkact.tools.builtin.files import FilesTool
 
     assert pydocs.index is not None

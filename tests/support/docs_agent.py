@@ -1,5 +1,6 @@
 """Scripted agents for the docs suites: a policy that searches, finds the entry on each page
-it is told to read, reads the browse pages there, and answers from what it was shown."""
+it is told to read, reads on from there until the page has shown it the fact, and answers
+from what it was shown."""
 
 from __future__ import annotations
 
@@ -7,12 +8,19 @@ import json
 import re
 from collections.abc import Callable, Sequence
 
-from support.docs_reader import read_answer
-from thinkact.eval.docsearch import Question
+from support.docs_reader import (
+    added_in,
+    default_of,
+    module_of,
+    module_with_synopsis,
+    read_answer,
+)
+from thinkact.eval.suites.docsearch import Question
 from thinkact.messages import Message, ToolCall
 from thinkact.tools.builtin.search.index import doc_id_for
 
 ReadAs = Callable[[Question], Question]
+MAX_PAGES = 40
 
 
 def pages_of(q: Question) -> list[tuple[str, str]]:
@@ -26,28 +34,50 @@ def pages_of(q: Question) -> list[tuple[str, str]]:
     return opened
 
 
+def _has_fact(q: Question, page: str, needle: str, text: str) -> bool:
+    """Whether ``text`` (read so far) shows the fact this page is read for."""
+    if page == "py-modindex.html":
+        return module_with_synopsis(text, needle) is not None
+    if q.param is not None:
+        return default_of(text, needle, q.param) is not None
+    if q.kind == "module":
+        return module_of(text, needle.rsplit(".", 1)[-1]) is not None
+    return added_in(text, needle) is not None
+
+
+_PAGE = re.compile(r"^Page \d+ of \d+ \(characters (\d+)-(\d+) of \d+\)\n(?:Passage .*\n)?\n",
+                   re.MULTILINE)
+
+
+def page_text(out: str) -> str:
+    """The document text a browse page showed, without its header and links (consecutive
+    pages then join into the document's own text)."""
+    found = _PAGE.search(out)
+    if found is None:
+        return ""
+    return out[found.end():found.end() + int(found.group(2)) - int(found.group(1))]
+
+
 def _call(n: int, name: str, **arguments: object) -> Message:
     return Message(role="assistant", reasoning=f"step {n}", tool_calls=[ToolCall(
         id=f"functions.{name}:{n}", name=name, arguments=json.dumps(arguments))])
 
 
-def _entry_page(found: str, needle: str) -> int | None:
-    """The browse page of the best ``find`` match: a signature (``**name**(``) if any."""
-    hits = re.findall(r"^- page (\d+): (.*)$", found, re.MULTILINE)
-    if not hits:
-        return None
-    for page, snippet in hits:
-        if re.search(rf"\*\*{re.escape(needle)}\*\*(?:\(| - |…$)", snippet):
+def _entry_page(found: str, needle: str) -> int:
+    """The browse page of the first ``find`` match that is a signature (``**name**(``, not
+    in backticks, which is a mention); page 1 when none of the listed matches is."""
+    for page, snippet in re.findall(r"^- page (\d+): (.*)$", found, re.MULTILINE):
+        if re.search(rf"(?<!`)\*\*{re.escape(needle)}\*\*(?:\(| - |…$)", snippet):
             return int(page)
-    return int(hits[0][0])
+    return 1
 
 
 def reader_policy(questions: Sequence[Question], read_as: ReadAs = lambda q: q
                   ) -> Callable[[Sequence[Message]], Message]:
     """For question ``q``: search its subject; on each page of ``read_as(q)``, ``find`` the
-    subject and read the browse page it is on and the next; then answer what those pages
-    say for ``read_as(q)`` (``unknown`` when they do not), citing them. The default reads
-    the right pages; another ``read_as`` answers from wrong ones."""
+    subject and read browse pages from there until they show the fact; then answer what
+    those pages say for ``read_as(q)`` (``unknown`` when they do not), citing them. The
+    default reads the right pages; another ``read_as`` answers from wrong ones."""
     by_prompt = {q.prompt: q for q in questions}
 
     def policy(messages: Sequence[Message]) -> Message:
@@ -63,14 +93,13 @@ def reader_policy(questions: Sequence[Question], read_as: ReadAs = lambda q: q
             found = next(steps, None)
             if found is None:
                 return _call(n, "browse", url=url, find=needle)
-            k = _entry_page(found, needle)
-            text = ""
-            for extra in (0, 1) if k is not None else ():
+            start, text = _entry_page(found, needle), ""
+            for k in range(start, start + MAX_PAGES):
                 out = next(steps, None)
                 if out is None:
-                    return _call(n, "browse", url=url, page=k + extra)  # type: ignore[operator]
-                text += out
-                if "(Next: page" not in out:
+                    return _call(n, "browse", url=url, page=k)
+                text += page_text(out)
+                if _has_fact(q, page, needle, text) or "(Next: page" not in out:
                     break
             shown[page] = text
         answer = read_answer(q, shown) or "unknown"

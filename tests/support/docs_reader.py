@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from thinkact.eval.docsearch import Question
+from thinkact.eval.suites.docsearch import Question
 
 _NOTE = re.compile(r"New in version (\d+\.\d+)\.(?=\s|$)")
 

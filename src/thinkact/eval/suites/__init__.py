@@ -13,6 +13,8 @@ SUITES = {
     "reasoning": "thinkact.eval.suites.reasoning",
     "humaneval": "thinkact.eval.suites.humaneval",
     "bfcl": "thinkact.eval.suites.bfcl",
+    "docsearch": "thinkact.eval.suites.docsearch",
+    "docwriting": "thinkact.eval.suites.docwriting",
 }
 
 

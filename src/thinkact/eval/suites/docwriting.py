@@ -7,6 +7,10 @@ their signatures. The scorer gives one point per check, each independent of the 
 ``columns`` (the table has the required columns), ``citations`` (there are citations and
 every one resolves to a corpus page), ``facts`` (each row's signature and version match the
 page it cites) and ``grounded`` (each function in the table is documented on a cited page).
+
+As the ``docwriting`` suite each run gets ``files`` and the docs' ``search`` and ``browse``;
+the document is scored from the run's ``files`` calls. Options: ``split`` (test, the
+default, or dev), ``seed`` (0), ``n`` (tasks generated before the split, 40).
 """
 
 from __future__ import annotations
@@ -17,9 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from thinkact.eval.docsearch import check_split, normalise, split_of
-from thinkact.eval.pydocs import ApiEntry, PyDocs
+from thinkact.eval.suite import Attempt, Item, ListSuite, Score
+from thinkact.eval.suites.docsearch import check_split, normalise, split_of
+from thinkact.eval.suites.package import no_more
+from thinkact.eval.suites.pydocs import ApiEntry, PyDocs, corpus_tools, open_pydocs
 from thinkact.messages import Message
+from thinkact.tools.base import Tool
 
 COLUMNS = ("Function", "Signature", "Added in", "Source")
 CHECKS = ("exists", "structure", "columns", "citations", "facts", "grounded")
@@ -257,3 +264,37 @@ def score_text(task: WritingTask, text: str | None, docs: PyDocs) -> WritingScor
         detail["grounded"] = ("not on a cited page: " + ", ".join(absent)) if absent else \
             "no table of functions to check"
     return WritingScore(sum(checks.values()) / len(CHECKS), checks, detail)
+
+
+@dataclass
+class DocWritingSuite(ListSuite):
+    """Items are guide tasks; ``score`` is the share of checks the written guide passes."""
+
+    docs: PyDocs | None = None
+    tasks: dict[str, WritingTask] = field(default_factory=dict)
+
+    def score(self, item: Item, attempt: Attempt) -> Score:
+        assert self.docs is not None
+        task = self.tasks[item.id]
+        s = score_text(task, document_from_messages(attempt.messages, task.path), self.docs)
+        failed = ", ".join(f"{c}: {s.detail.get(c, 'failed')}" for c, ok in s.checks.items()
+                           if not ok)
+        return Score(s.score, failed or "all checks passed")
+
+    def extra_tools(self, item: Item) -> list[Tool]:
+        assert self.docs is not None
+        return corpus_tools(self.docs)
+
+
+def suite_of(docs: PyDocs, tasks: list[WritingTask]) -> DocWritingSuite:
+    rows = [Item(id=t.id, input=t.prompt, target={"module": t.module, "path": t.path},
+                 category="guide", tools=("files",)) for t in tasks]
+    return DocWritingSuite(rows, "docwriting", docs.version, docs, {t.id: t for t in tasks})
+
+
+def load(options: dict[str, str]) -> DocWritingSuite:
+    which = check_split(options.pop("split", "test"))
+    seed, n = int(options.pop("seed", 0)), int(options.pop("n", 40))
+    no_more(options, "docwriting", "split, seed and n")
+    docs = open_pydocs()
+    return suite_of(docs, split(generate(docs, seed, n), which))

@@ -9,6 +9,7 @@ produce (search id, file URL, loopback URL, relative path) resolve to that name.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 from dataclasses import dataclass
@@ -89,13 +90,15 @@ def _rendered(dt: Any, module: str, name: str) -> str:
 
 
 def _added(dd: Any) -> str | None:
-    """The entry's own "New in version X.Y." (direct child note, whole-entry form only)."""
-    versions = set()
-    for span in dd.xpath("./div[@class='versionadded']//span[contains(@class,'versionmodified')]"):
-        match = _ADDED.match(_text(span))
-        if match:
-            versions.add(match.group(1))
-    return versions.pop() if len(versions) == 1 else None
+    """The entry's own "New in version X.Y.": the first version note directly in the entry,
+    in the whole-entry form. A bare note after a later paragraph dates that paragraph (a
+    parameter), not the entry, and so does one that follows other notes."""
+    notes = dd.xpath("./div[@class='versionadded' or @class='versionchanged' "
+                     "or @class='deprecated']")
+    if not notes or notes[0].get("class") != "versionadded":
+        return None
+    match = _ADDED.match(_text(notes[0]))
+    return match.group(1) if match else None
 
 
 class PyDocs:
@@ -107,6 +110,14 @@ class PyDocs:
             raise FileNotFoundError(f"{self.root} is not a Python docs tree (no py-modindex.html)")
         self.index = index
         self._texts: dict[str, str] = {}
+
+    @cached_property
+    def version(self) -> str:
+        """What the docs call themselves: ``Python 3.11.2 documentation``."""
+        import lxml.html
+
+        title = lxml.html.parse(str(self.root / "index.html")).findtext(".//title") or ""
+        return title.split("—")[-1].strip() or str(self.root)
 
     @cached_property
     def pages(self) -> frozenset[str]:
@@ -177,7 +188,12 @@ class PyDocs:
         if page not in self._texts:
             passages = self.index.passages(doc_id_for(page)) if self.index else []
             if passages:
-                self._texts[page] = "\n\n".join(p.body for p in passages)
+                parts = [passages[0].body]
+                for prev, cur in itertools.pairwise(passages):
+                    # a passage cut inside a paragraph (at a space) joins back with a space
+                    cut = cur.start - (prev.start + len(prev.body)) < 2
+                    parts += [" " if cut else "\n\n", cur.body]
+                self._texts[page] = "".join(parts)
             else:
                 self._texts[page] = extract_file(self.root / page).text
         return self._texts[page]
@@ -256,8 +272,9 @@ def open_pydocs(home: Path | None = None, prefixes: tuple[str, ...] = ("",)) -> 
     return docs
 
 
-def corpus_tools(docs: PyDocs, workspace: Path) -> list[Any]:
-    """``search`` over the corpus index and ``browse`` that may read the corpus pages."""
+def corpus_tools(docs: PyDocs, workspace: Path | None = None) -> list[Any]:
+    """``search`` over the corpus index and ``browse`` that may read the corpus pages
+    (``workspace`` None: the run's own)."""
     from thinkact.tools.builtin.browse import BrowseTool
     from thinkact.tools.builtin.search import SearchTool
 

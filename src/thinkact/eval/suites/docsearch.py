@@ -8,6 +8,10 @@ comparisons across pages (``compare``: which of two entries is older). Generatio
 deterministic for a seed and a docs tree; ``split`` is fixed per question id (a quarter
 held out as ``test``). A reply scores 1 only when its answer matches and, for every page
 the answer comes from, some page it cites really contains the evidence.
+
+As the ``docsearch`` suite (``thinkact eval docsearch``) each run gets ``search`` and
+``browse`` over the docs' own index (built in the data dir on first use) and no other
+tool. Options: ``split`` (test, the default, or dev), ``seed`` (0), ``kinds`` (comma list).
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from thinkact.eval.pydocs import ApiEntry, PyDocs
+from thinkact.eval.suite import Attempt, Item, ListSuite, Score
+from thinkact.eval.suites.package import no_more, pick
+from thinkact.eval.suites.pydocs import ApiEntry, PyDocs, corpus_tools, open_pydocs
+from thinkact.tools.base import Tool
 
 KINDS = ("version", "default", "module", "two_hop", "compare")
 DEFAULT_COUNTS = {"version": 100, "default": 80, "module": 60, "two_hop": 60, "compare": 60}
@@ -97,8 +104,11 @@ def _version_key(version: str) -> tuple[int, ...]:
 
 
 def _candidates(docs: PyDocs) -> list[ApiEntry]:
-    """Module-level functions and classes of the library reference, named once each."""
+    """Module-level functions and classes of the library reference, named once each; a
+    method that the page shows under the same dotted name (``socket.close`` for the
+    method of ``socket.socket``) rules the entry out."""
     names = Counter(e.qualname for e in docs.entries)
+    names.update(".".join(e.qualname.split(".")[-2:]) for e in docs.entries if "." in e.name)
     return [e for e in docs.entries
             if e.page.startswith("library/") and "." not in e.name
             and e.kind in ("function", "class", "exception") and names[e.qualname] == 1]
@@ -269,3 +279,35 @@ def score(question: Question, reply: str, docs: PyDocs) -> SearchScore:
             " + ".join(repr(s) for s in question.evidence[i]) for i in missing))
     return SearchScore(1.0 if correct and cited else 0.0, correct, cited, answer, citations,
                        "; ".join(detail) or "ok")
+
+
+@dataclass
+class DocSearchSuite(ListSuite):
+    """Items are questions (target: the answer); ``score`` checks the answer's citations."""
+
+    docs: PyDocs | None = None
+    questions: dict[str, Question] = field(default_factory=dict)
+
+    def score(self, item: Item, attempt: Attempt) -> Score:
+        assert self.docs is not None
+        s = score(self.questions[item.id], attempt.answer or "", self.docs)
+        return Score(s.score, s.detail)
+
+    def extra_tools(self, item: Item) -> list[Tool]:
+        assert self.docs is not None
+        return corpus_tools(self.docs)
+
+
+def suite_of(docs: PyDocs, questions: list[Question]) -> DocSearchSuite:
+    rows = [Item(id=q.id, input=q.prompt, target=q.answer, category=q.kind, tools=(),
+                 meta={"depth": q.depth, "sources": list(q.sources)}) for q in questions]
+    return DocSearchSuite(rows, "docsearch", docs.version, docs, {q.id: q for q in questions})
+
+
+def load(options: dict[str, str]) -> DocSearchSuite:
+    which = check_split(options.pop("split", "test"))
+    seed = int(options.pop("seed", 0))
+    kinds = pick(options, "kinds", KINDS, "question kinds")
+    no_more(options, "docsearch", "split, seed and kinds")
+    docs = open_pydocs()
+    return suite_of(docs, [q for q in split(generate(docs, seed), which) if q.kind in kinds])
