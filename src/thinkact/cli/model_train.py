@@ -27,20 +27,23 @@ def train_command(
     config: Annotated[Path | None, Opt(help="JSON file of training settings (e.g. a "
                                             "checkpoint's training.json); flags given "
                                             "override it.")] = None,
-    preset: Annotated[str | None, Opt(help="Model shape preset [thinkact-tiny].")] = None,
-    steps: Annotated[int | None, Opt(help="Optimizer steps [1500].")] = None,
+    preset: Annotated[str | None, Opt(help="Model shape preset (default thinkact-tiny).")
+                      ] = None,
+    steps: Annotated[int | None, Opt(help="Optimizer steps (default 1500).")] = None,
     lr: Annotated[float | None, Opt(help="Peak learning rate (Muon and AdamW, Moonlight "
-                                         "scaling) [3e-3].")] = None,
-    batch_tokens: Annotated[int | None, Opt(help="Padded tokens per batch [6144].")] = None,
+                                         "scaling) (default 3e-3).")] = None,
+    batch_tokens: Annotated[int | None, Opt(help="Padded tokens per batch (default 6144).")
+                            ] = None,
     vocab_size: Annotated[int | None, Opt(help="BPE vocabulary, K2 special tokens included "
-                                               "[1024].")] = None,
+                                               "(default 1024).")] = None,
     qk_clip_tau: Annotated[float | None, Opt(help="QK-Clip threshold on max attention "
-                                                  "logits [30].")] = None,
+                                                  "logits (default 30).")] = None,
     eval_every: Annotated[int | None, Opt(help="Evaluate and save every N steps; 0: at the "
-                                               "end [250].")] = None,
+                                               "end (default 250).")] = None,
     data: Annotated[str | None, Opt(help="'tasks' (one python call) or 'families' (the task "
-                                         "families) [tasks].")] = None,
-    seed: Annotated[int | None, Opt(help="Seed for data, tokenizer and weights [0].")] = None,
+                                         "families) (default tasks).")] = None,
+    seed: Annotated[int | None, Opt(help="Seed for data, tokenizer and weights (default 0).")
+                    ] = None,
     threads: Annotated[int, Opt(help="torch threads (0: leave default).")] = 0,
     resume: Annotated[bool, Opt("--resume", help="Continue the run saved in OUT.")] = False,
     log_json: Annotated[bool, Opt("--json", help="Log lines as JSON, no progress bar.")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from thinkact.messages import Message, ToolCall, ToolResult
+from thinkact.tools.untrusted import unmarked
 from thinkact.train.world import WORLD_TOOLS, WorldTools
 
 Split = Literal["train", "test"]
@@ -55,7 +56,8 @@ class Builder:
         self.results: list[ToolResult] = []
 
     def call(self, reasoning: str, name: str, **arguments: Any) -> str:
-        """One assistant step that calls ``name``; returns the real output, stripped."""
+        """One assistant step that calls ``name``; returns the real output (inside its
+        untrusted-data envelope, if any), stripped."""
         call_id = f"functions.{name}:{len(self.results)}"
         call = ToolCall(id=call_id, name=name,
                         arguments=json.dumps(arguments, ensure_ascii=False))
@@ -64,7 +66,7 @@ class Builder:
         result = self.world.call(call_id, name, arguments)
         self.messages.append(Message.tool(result))
         self.results.append(result)
-        return result.content.strip()
+        return unmarked(result.content).strip()
 
     def finish(self, reasoning: str, answer: str, expect: str, trap: bool = False
                ) -> Trajectory:
