@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	# torch pinned first so pip never resolves a (multi-GB CUDA) torch on its own
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[model,dev,eval,otel,ray]'
+	$(PY) -m pip install -q -e '.[model,dev,eval,otel,ray,inspect]'
 	# BFCL's data and checker; --no-deps: it declares every provider SDK as a dependency
 	$(PY) -m pip install -q --no-deps bfcl-eval==2026.3.23
 	touch $(STAMP)

@@ -1,6 +1,6 @@
 """Decode speed of thinkact's KV-cached engine vs transformers, against a measured roofline.
 
-Model: the reference sheet's §11.3 shape (preset ``bench-18m``: vocab 8192, hidden 256,
+Model: the benchmark shape of docs/performance.md (preset ``bench-18m``: vocab 8192, hidden 256,
 8 layers, 16 routed experts top-2, 1 shared, q_lora 128, kv_lora 64, YaRN), random init,
 fp32. Both implementations load the same HF-format safetensors written by thinkact.
 
@@ -169,7 +169,7 @@ def main() -> None:
         type=int,
         default=1,
         help="torch threads for every measurement (1: the CPU-clock figures stay meaningful "
-        "on a shared machine; §11.3 used 2)",
+        "on a shared machine; docs/performance.md used 2)",
     )
     ap.add_argument("--new-tokens", type=int, default=128)
     ap.add_argument("--prompt-len", type=int, default=32)

@@ -7,7 +7,11 @@ late to early per-step cost: a flat engine keeps it near 1.0 however long the hi
 The same run with the SQLite trace store (if present) is measured as a peer. Each
 configuration runs ``--repeat`` times; medians pool the repetitions (the machine is shared).
 
-    .venv/bin/python benchmarks/loop_overhead.py [--steps 300] [--chars 2000]
+    .venv/bin/python benchmarks/loop_overhead.py [--steps 300] [--chars 2000] [--window N]
+
+With ``--window 131072 --steps 1000`` the history outgrows the window several times over:
+old tool outputs are hidden, then older steps summarised, and the per-step cost at step
+1000 is compared with step 10's.
 """
 
 from __future__ import annotations
@@ -44,13 +48,13 @@ def rss_mib() -> float:
 class InstantBackend:
     """Answers immediately: a tool call per step until ``steps``, then a final answer."""
 
-    def __init__(self, steps: int, chars: int) -> None:
+    def __init__(self, steps: int, chars: int, window: int = 10**9) -> None:
         self.steps, self.chars = steps, chars
+        self.context_window = window  # 10**9: no compaction, the plain loop over the history
         self.calls = 0
         self.time_s = 0.0
 
     model_name = "instant"
-    context_window = 10**9  # no compaction: measure the plain loop over the full history
 
     def count_tokens(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> int:
         return 0
@@ -95,9 +99,10 @@ class NoopTool:
         return None
 
 
-async def measure(steps: int, chars: int, trace: Any = None) -> dict[int, tuple[float, float]]:
+async def measure(steps: int, chars: int, trace: Any = None, window: int = 10**9
+                  ) -> dict[int, tuple[float, float]]:
     """Per step: (engine seconds, RSS MiB at the end of the step)."""
-    backend, noop = InstantBackend(steps, chars), NoopTool(chars)
+    backend, noop = InstantBackend(steps, chars, window), NoopTool(chars)
     agent = Agent(backend, tools=[noop], trace=trace, budget=Budget(max_steps=steps + 1),
                   repeat=RepeatPolicy(warn_at=None, stop_at=None))
     out: dict[int, tuple[float, float]] = {}
@@ -132,13 +137,17 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="runs per configuration")
     ap.add_argument("--chars", type=int, default=2000,
                     help="reasoning and tool-output characters per step")
+    ap.add_argument("--window", type=int, default=10**9,
+                    help="context window: a small one makes the run compact (hide tool "
+                         "outputs, then summarise older steps) as a long real run does")
     args = ap.parse_args()
     marks = sorted({10, *range(100, args.steps + 1, 100), args.steps})
     history_mib = args.steps * 2 * args.chars / 2**20
     print(f"{args.steps} tool steps, {args.chars} chars of reasoning + {args.chars} of tool "
           f"output per step (history text ≈ {history_mib:.1f} MiB)")
     asyncio.run(measure(20, args.chars))  # warm-up: imports, pydantic schema builds
-    runs = [asyncio.run(measure(args.steps, args.chars)) for _ in range(args.repeat)]
+    runs = [asyncio.run(measure(args.steps, args.chars, window=args.window))
+            for _ in range(args.repeat)]
     report("engine only (no trace)", runs, marks)
     try:
         from thinkact.traces.sqlite import SQLiteTraceStore  # type: ignore[import-not-found]
@@ -150,7 +159,8 @@ def main() -> None:
         for i in range(args.repeat):
             store = SQLiteTraceStore(Path(tmp) / f"traces{i}.db")
             try:
-                runs.append(asyncio.run(measure(args.steps, args.chars, trace=store)))
+                runs.append(asyncio.run(measure(args.steps, args.chars, trace=store,
+                                                window=args.window)))
             finally:
                 store.close()
     report("engine + SQLite trace store (every event appended)", runs, marks)

@@ -10,11 +10,14 @@ JSON via ``EVENT_ADAPTER``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, Field, TypeAdapter
 
 from thinkact.messages import Message, ToolCall, ToolResult, Usage
+
+RunStatus = Literal["completed", "stopped", "failed"]  # how a run ended
+RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
 
 
 class RunStarted(BaseModel):
@@ -114,7 +117,7 @@ class RunError(BaseModel):
 
 class RunFinished(BaseModel):
     type: Literal["run_finished"] = "run_finished"
-    status: Literal["completed", "stopped", "failed"]
+    status: RunStatus
     reason: str
     steps: int
     tool_calls: int

@@ -174,7 +174,7 @@ async def test_grace_zero_ends_at_the_deadline_and_resume_redoes_the_cut_step(
     assert state.steps_done == 1 and not state.finished
 
     hang["on"] = False
-    agent.budget = Budget(max_wall_time_s=60)
+    agent.config.budget = Budget(max_wall_time_s=60)
     resumed = [e async for e in agent.resume_events(run_id)]
     assert last(resumed).status == "completed" and last(resumed).steps == 3
     assert [e.content for e in resumed if isinstance(e, FinalAnswer)] == ["resumed answer"]

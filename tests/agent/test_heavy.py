@@ -84,7 +84,7 @@ async def test_trajectories_run_concurrently_and_the_model_aggregates(tmp_path: 
     group = store.run_info("g1")
     assert group["status"] == "completed" and group["task"] == TASK
     assert group["config"]["heavy"]["trajectories"] == [f"g1.{k}" for k in range(1, 5)]
-    assert group["config"]["tools"] == []
+    assert group["config"]["tools"]["names"] == []
     store.close()
 
 
@@ -212,8 +212,8 @@ async def test_one_heavy_serves_several_groups_each_with_its_own_agents() -> Non
         await heavy.arun(TASK, run_id="gb")
         await close_backends()
     assert made == [1, 2, 1, 2]
-    assert {g: heavy.agents[g, 1].meta["heavy"]["group"] for g in ("ga", "gb")} == {
-        "ga": "ga", "gb": "gb"}
+    groups = {g: heavy.agents[g, 1].config.heavy for g in ("ga", "gb")}
+    assert {g: h.group if h else None for g, h in groups.items()} == {"ga": "ga", "gb": "gb"}
 
 
 async def test_a_group_where_nothing_answered_aggregates_after_resume(tmp_path: Path) -> None:

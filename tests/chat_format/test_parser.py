@@ -1,4 +1,4 @@
-"""Parser conformance (reference §5.1–5.3), non-streaming and streamed in many chunkings."""
+"""Parser conformance (docs/k2.md, "Output parsing"), non-streaming and streamed in chunks."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ PRETTY = '{\n  "name": "test",\n  "value": 123\n}'
 NESTED = '{"code": "def f():\\n    return {\\"a\\": {\\"b\\": 1}}", "md": "## T\\n- `x`"}'
 
 CASES = [
-    # vLLM kimi_k2 tool parser (§5.1)
+    # vLLM kimi_k2 tool parser
     Case("no tools", "This is a test", content="This is a test"),
     Case("single call", "I'll check. " + SB + call("functions.get_weather:0", BJ) + SE,
          [("functions.get_weather:0", "get_weather", BJ)], content="I'll check. "),
@@ -114,7 +114,7 @@ CASES = [
          + "functions.g:1" + AB + '{"x"',
          [("functions.f:0", "f", "{}"), ("functions.g:1", "g", '{"x"')],
          truncated=[False, True]),
-    # SGLang KimiK2Detector (§5.3)
+    # SGLang KimiK2Detector
     Case("sglang single call", SB + call("functions.get_weather:0", PARIS, "") + SE,
          [("functions.get_weather:0", "get_weather", PARIS)]),
     Case("sglang two calls", SB + call("functions.get_weather:0", PARIS, "")
@@ -129,7 +129,7 @@ CASES = [
          [("functions.run:0", "run", NESTED)]),
     Case("sglang prefix text", "Let me look. " + SB + call("functions.f:0", "{}", "") + SE,
          [("functions.f:0", "f", "{}")], content="Let me look. "),
-    # vLLM kimi_k2 reasoning parser (§5.2) and SGLang forced reasoning
+    # vLLM kimi_k2 reasoning parser and SGLang forced reasoning
     Case("think then answer", "<think>step by step reasoning</think>final answer",
          content="final answer", reasoning="step by step reasoning", implicit=True),
     Case("empty think", "<think></think>final answer", content="final answer", reasoning="",

@@ -1,4 +1,4 @@
-"""The K2 chat template rendering (reference §4.2–4.5)."""
+"""The K2 chat template rendering (docs/k2.md, "Chat template", "Tool-call ids")."""
 
 from __future__ import annotations
 

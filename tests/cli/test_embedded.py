@@ -28,7 +28,7 @@ def test_run_with_no_provider_uses_the_bundled_model_and_the_real_python_tool(
     assert proc.returncode == 0, proc.stderr
     events = _events(proc.stdout)
     started = next(e for e in events if e["type"] == "run_started")
-    assert started["config"]["backend"]["profile"] == "embedded"
+    assert started["config"]["backend"]["provider"] == "embedded"
     calls = [e for e in events if e["type"] == "tool_call"]
     results = [e for e in events if e["type"] == "tool_result"]
     assert [c["call"]["name"] for c in calls] == ["python"]

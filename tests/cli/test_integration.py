@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
+import thinkact
 from support.cli_run import CLI, clean_env, run_cli, write_script
+from thinkact.backends import BackendSpec
 from thinkact.events import (
     EVENT_ADAPTER,
     Event,
@@ -55,7 +57,8 @@ def test_local_checkpoint_runs_and_resume_reloads_it(tmp_path: Path, checkpoint:
     backend = first.config["backend"]
     assert backend["provider"] == "local"
     assert backend["checkpoint"] == str(checkpoint.resolve())
-    assert first.config["context_window"] == 1024  # the checkpoint's, not a remote preset's
+    rebuilt = thinkact.backend(BackendSpec.model_validate(backend))
+    assert rebuilt.context_window == 1024  # the checkpoint's, not a remote preset's
     if last.status == "completed":
         return  # the random model happened to answer; nothing left to resume
     # No provider or checkpoint given again: the recorded config names the checkpoint.
@@ -77,9 +80,10 @@ def test_local_provider_from_a_config_profile(tmp_path: Path, checkpoint: Path) 
     assert proc.returncode in (0, 1), proc.stderr
     first = events[0]
     assert isinstance(first, RunStarted) and first.model == "tiny-k2"
-    assert first.config["backend"] == {"provider": "local", "profile": "tiny",
-                                       "checkpoint": str(checkpoint.resolve()),
-                                       "temperature": 0.5, "name": "tiny-k2"}
+    assert first.config["backend"] == {
+        "provider": "tiny", "model": None, "base_url": None, "api_key_env": None,
+        "checkpoint": str(checkpoint.resolve()), "script": None,
+        "options": {"temperature": 0.5, "name": "tiny-k2"}}
     assert isinstance(events[-1], RunFinished)
     if events[-1].status != "completed":  # resuming keeps the profile's name and options
         resumed = run_cli(["--resume", first.run_id, "--max-steps", "2"], tmp_path,
@@ -111,7 +115,8 @@ def test_mcp_server_tools_run_and_resume_without_the_config(tmp_path: Path) -> N
     assert proc.returncode == 1, proc.stderr  # stopped by the budget after the tool step
     first = events[0]
     assert isinstance(first, RunStarted)
-    assert first.config["tools"] == ["time__get_current_time", "time__convert_time"]
+    assert first.config["tools"]["names"] == []
+    assert [s["name"] for s in first.config["tools"]["mcp"]] == ["time"]
     [tokyo] = results(events)
     assert tokyo.ok and '"timezone": "Asia/Tokyo"' in tokyo.content
     assert "T21:00:00+09:00" in tokyo.content
@@ -125,7 +130,8 @@ def test_mcp_server_tools_run_and_resume_without_the_config(tmp_path: Path) -> N
     assert kolkata.ok and "T14:00:00+05:30" in kolkata.content
     off = run_cli(["again", "--provider", "scripted", "--script", str(script), "--tools",
                    "none", "--no-mcp", "--max-steps", "1"], tmp_path, config)[1]
-    assert off[0].config["tools"] == []  # type: ignore[union-attr]
+    assert off[0].config["tools"]["names"] == []  # type: ignore[union-attr]
+    assert off[0].config["tools"]["mcp"] == []  # type: ignore[union-attr]
     assert results(off)[0].error is not None  # the model asked for a tool it does not have
 
 
@@ -137,7 +143,7 @@ def test_mcp_selection_and_failures_are_clear(tmp_path: Path) -> None:
     assert unknown.returncode == 2 and "'weather'" in unknown.stderr and "time" in unknown.stderr
     picked, events = run_cli([*base, "--mcp", "time"], tmp_path, config)
     assert picked.returncode == 0, picked.stderr
-    assert events[0].config["setup"]["mcp"][0]["name"] == "time"  # type: ignore[union-attr]
+    assert events[0].config["tools"]["mcp"][0]["name"] == "time"  # type: ignore[union-attr]
     broken = tmp_path / "broken.toml"
     broken.write_text('[mcp.servers.gone]\ncommand = "/nonexistent/mcp-server"\n')
     failed = run_cli(base, tmp_path, broken)[0]
@@ -201,7 +207,7 @@ def test_shell_with_and_without_the_approval_opt_out(tmp_path: Path) -> None:
     [refused] = results(events)
     assert refused.error == "rejected" and "--yes-shell" in refused.content
     assert time.monotonic() - started < 60
-    assert events[0].config["setup"]["shell_approval"] == "ask"  # type: ignore[union-attr]
+    assert events[0].config["tools"]["shell_approval"] == "ask"  # type: ignore[union-attr]
     off = run_cli(["x", "--provider", "scripted", "--script", str(script), "--yes-shell"],
                   tmp_path)[0]
     assert off.returncode == 2 and "--yes-shell only applies with --shell" in off.stderr
@@ -225,14 +231,13 @@ def test_resume_rebuilds_shell_facts_and_builtin_tools(tmp_path: Path) -> None:
     assert proc.returncode == 1, proc.stderr
     first = events[0]
     assert isinstance(first, RunStarted)
-    assert first.config["tools"] == ["files", "facts", "shell"]
+    assert first.config["tools"]["names"] == ["files", "facts", "shell"]
     assert "522250" in results(events)[0].content
     again, resumed = run_cli(["--resume", first.run_id, "--max-steps", "5"], tmp_path)
     assert again.returncode == 0, again.stderr
     start = resumed[0]
     assert isinstance(start, RunStarted)
     assert start.config["tools"] == first.config["tools"]
-    assert start.config["setup"] == first.config["setup"]
     [shell] = results(resumed)
     assert shell.ok and "resumed" in shell.content
     assert (ws / "out.txt").read_text().strip() == "resumed"

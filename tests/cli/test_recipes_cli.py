@@ -35,11 +35,11 @@ def test_run_with_a_recipe_records_its_settings_and_options_override(tmp_path: P
     writing = load_recipe("writing")
     with SQLiteTraceStore(tmp_path / "t.sqlite") as store:
         config = store.run_config(events[0].run_id)
-    assert config["tools"] == ["search", "browse", "files"]
+    assert config["tools"]["names"] == ["search", "browse", "files"]
     assert config["system_prompt"] == writing.prompt
     assert config["budget"]["max_steps"] == writing.max_steps
     assert config["budget"]["max_tool_calls"] == 3  # the option, not the recipe's
-    assert config["context"] == "summarize" and config["verify"]["rounds"] == 1
+    assert config["context"]["name"] == "summarize" and config["verify"]["rounds"] == 1
     assert [e.kind for e in events if isinstance(e, Notice)] == ["verify"]
     assert [e.content for e in events if isinstance(e, FinalAnswer)] == ["done"]
 
@@ -64,7 +64,7 @@ def test_serve_with_a_recipe_runs_each_request_with_it(tmp_path: Path) -> None:
         (run,) = store.list_runs()
         config = store.run_config(run.run_id)
     reasoning = load_recipe("reasoning")
-    assert config["tools"] == ["python"] and config["system_prompt"] == reasoning.prompt
+    assert config["tools"]["names"] == ["python"] and config["system_prompt"] == reasoning.prompt
     assert config["budget"]["max_thinking_tokens"] == reasoning.max_thinking_tokens
     assert config["verify"]["rounds"] == 0  # the option, not the recipe's
     refused = thinkact(["serve", "--recipe", "cooking"], tmp_path)

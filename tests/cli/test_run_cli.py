@@ -138,14 +138,14 @@ def test_resume_can_turn_shell_approval_back_on(tmp_path: Path) -> None:
                            "--workspace", str(ws)], tmp_path, timeout=60)
     assert proc.returncode == 1, proc.stderr
     start = first[0]
-    assert isinstance(start, RunStarted) and start.config["setup"]["shell_approval"] == "off"
+    assert isinstance(start, RunStarted) and start.config["tools"]["shell_approval"] == "off"
     assert [ok for ok, _ in shell_results(first)] == [True] and (ws / "one").exists()
 
     proc, again = run_cli(["--resume", start.run_id, "--ask-shell", "--max-steps", "3"],
                           tmp_path, timeout=60)
     assert proc.returncode == 1, proc.stderr
     assert isinstance(again[0], RunStarted)
-    assert again[0].config["setup"]["shell_approval"] == "ask"
+    assert again[0].config["tools"]["shell_approval"] == "ask"
     [(ok, content)] = shell_results(again)
     assert not ok and "--yes-shell" in content  # refused, not run: nobody can approve
     assert not (ws / "two").exists()
@@ -153,7 +153,7 @@ def test_resume_can_turn_shell_approval_back_on(tmp_path: Path) -> None:
     proc, last = run_cli(["--resume", start.run_id, "--max-steps", "6"], tmp_path, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert isinstance(last[0], RunStarted)
-    assert last[0].config["setup"]["shell_approval"] == "ask"  # the latest choice stays
+    assert last[0].config["tools"]["shell_approval"] == "ask"  # the latest choice stays
     [(ok, content)] = shell_results(last)
     assert not ok and not (ws / "three").exists()
 
@@ -196,3 +196,45 @@ def test_verify_checks_the_answer_and_records_the_rounds_for_resume(tmp_path: Pa
         assert store.run_config(events[0].run_id)["verify"]["rounds"] == 1
     bad = thinkact(["run", "x", "--verify", "-1"], tmp_path)
     assert bad.returncode == 2 and "--verify must be 0 or more" in bad.stderr
+
+
+def test_a_run_recorded_before_agent_config_still_resumes(tmp_path: Path) -> None:
+    """A trace whose config has the old hand-built shape (model, backend description,
+    tool names, the CLI's setup block) resumes with the same backend, tools and workspace."""
+    from support.trace_events import tool_step
+    from thinkact.messages import Message
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    script = write_script(tmp_path / "s.json", [
+        {"content": "listing", "tool_calls": [{"name": "files", "arguments": {
+            "action": "list", "path": "."}}]},
+        {"content": "two steps done"}])
+    old = {"model": "scripted", "context_window": 262144,
+           "backend": {"provider": "scripted", "script": str(script), "delay_s": 0.0},
+           "tools": ["files"], "budget": {"max_steps": 1, "final_answer_grace_s": 30.0},
+           "context": "hide_tool_outputs",
+           "options": {"max_tokens": None, "temperature": None, "top_p": None, "seed": None,
+                       "extra": {}},
+           "repeat": {"warn_at": 3, "stop_at": 5}, "verify": {"rounds": 0},
+           "system_prompt": None, "workspace": str(ws),
+           "setup": {"builtin_tools": ["files"], "shell": False, "shell_approval": None,
+                     "facts_db": None, "mcp": []}}
+    db = tmp_path / "t.sqlite"
+    with SQLiteTraceStore(db) as store:
+        store.append("old-run", RunStarted(run_id="old-run", task="list", model="scripted",
+                                           config=old, messages=[Message.user("list")]))
+        for event in tool_step(1):
+            store.append("old-run", event)
+        store.append("old-run", RunFinished(status="stopped", reason="interrupted", steps=1,
+                                            tool_calls=1))
+    proc = thinkact(["run", "--resume", "old-run", "--max-steps", "5", "--json",
+                     "--trace-db", str(db)], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    events = [EVENT_ADAPTER.validate_json(line) for line in proc.stdout.splitlines()]
+    start = events[0]
+    assert isinstance(start, RunStarted) and start.resumed_from_step == 1
+    assert start.config["backend"]["script"] == str(script)
+    assert start.config["tools"]["names"] == ["files"]
+    assert start.config["workspace"] == str(ws) and start.config["budget"]["max_steps"] == 5
+    assert [e.content for e in events if isinstance(e, FinalAnswer)] == ["two steps done"]

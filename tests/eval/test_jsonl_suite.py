@@ -75,3 +75,17 @@ def test_bad_lines_are_named(tmp_path: Path, line: str, error: str) -> None:
 def test_unknown_suite_is_named() -> None:
     with pytest.raises(ValueError, match="unknown suite 'nope'"):
         load_suite("nope")
+
+
+def test_heavy_items_vote_over_their_trajectories(tmp_path: Path) -> None:
+    suite = load_suite(str(write(tmp_path / "h.jsonl", LINES[:2])))
+    seen: dict[str, int] = {}
+
+    def reply(item: Item, _msgs: object) -> Message:  # trajectory 2 of 3 is wrong
+        seen[item.id] = seen.get(item.id, 0) + 1
+        good = RIGHT[item.meta["scorer"]]
+        return Message(role="assistant", content="wrong" if seen[item.id] == 2 else good)
+
+    report = evaluate(suite, answering(suite, reply), tmp_path, heavy=3)
+    assert report["accuracy"] == 1.0 and seen == {"1": 3, "2": 3}
+    assert report["mean"]["steps"] == 3.0  # the trajectories' steps, summed per item

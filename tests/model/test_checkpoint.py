@@ -186,7 +186,7 @@ def test_loading_into_an_existing_model_also_checks_completeness(model: K2ForCau
     _same_weights(model, load_checkpoint(full, K2ForCausalLM(model.config)))
 
 
-_HF_TO_REF = {  # §3.7, written out independently of the loader's table
+_HF_TO_REF = {  # DeepSeek-V3 inference/convert.py, written out independently of the loader's table
     "embed_tokens": "embed", "input_layernorm": "attn_norm",
     "post_attention_layernorm": "ffn_norm", "q_a_proj": "wq_a", "q_a_layernorm": "q_norm",
     "q_b_proj": "wq_b", "kv_a_proj_with_mqa": "wkv_a", "kv_a_layernorm": "kv_norm",

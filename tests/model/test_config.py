@@ -1,5 +1,5 @@
 """K2Config reads K2-Thinking / DeepSeek-V3 config dicts and writes what transformers loads;
-YaRN frequencies and softmax scale match the reference sheet and transformers."""
+YaRN frequencies and softmax scale match docs/k2.md and transformers."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from thinkact.model.rope import yarn_inv_freq
 
 pytestmark = pytest.mark.torch
 
-# The K2-Thinking config.json as the reference sheet §1.2 lists it (legacy rope keys, kimi_k2).
+# The K2-Thinking config.json as its published copies give it (docs/k2.md), legacy rope keys.
 K2_THINKING_JSON: dict[str, Any] = {
     "architectures": ["DeepseekV3ForCausalLM"], "model_type": "kimi_k2",
     "vocab_size": 163840, "hidden_size": 7168, "intermediate_size": 18432,
@@ -45,7 +45,7 @@ def test_reads_k2_thinking_config() -> None:
     assert cfg.rope_theta == 50000.0 and cfg.rope_scaling is not None
     assert cfg.rope_scaling.factor == 64.0 and cfg.rope_scaling.beta_fast == 1.0
     assert cfg.extra == {"aux_loss_alpha": 0.001, "seq_aux": True}
-    # §2.4: 192^-0.5 × (1 + 0.1·ln 64)^2 = 0.144680
+    # docs/k2.md, "YaRN and the softmax scale": 192^-0.5 × (1 + 0.1·ln 64)^2 = 0.144680
     assert cfg.softmax_scale() == pytest.approx(0.144680, abs=1e-6)
     assert cfg.rope_attention_factor() == 1.0
     preset = get_preset("kimi-k2-thinking")

@@ -1,5 +1,5 @@
-"""Meta-device sizing: the 1T K2-Thinking shape against the reference sheet's derived figures
-(§1.4), a tiny model against its real parameter count, and ``thinkact model info``."""
+"""Meta-device sizing: the 1T K2-Thinking shape against its derived figures (docs/k2.md,
+"Sizes"), a tiny model against its real parameter count, and ``thinkact model info``."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def test_kimi_k2_thinking_matches_reference_figures() -> None:
     assert s.total == pytest.approx(1.026e12, rel=1e-3)
     assert s.routed_experts == pytest.approx(1.015e12, rel=1e-3)
     assert s.attention / 61 == pytest.approx(101.1e6, rel=1e-3)
-    # Active: ≈31.7B without the input embedding table, ≈32.9B with it (§1.4).
+    # Active: ≈31.7B without the input embedding table, ≈32.9B with it (docs/k2.md, "Sizes").
     assert s.active == pytest.approx(31.7e9, rel=2e-3)
     assert s.active_with_embedding == pytest.approx(32.9e9, rel=2e-3)
     assert s.kv_values_latent_per_layer == 576

@@ -8,9 +8,20 @@ import json
 from pathlib import Path
 from typing import Any
 
-from support.cli_run import files_turns, run_cli, thinkact, write_script
+import httpx
+
+from support.cli_run import (
+    clean_env,
+    files_turns,
+    run_cli,
+    serve_model,
+    thinkact,
+    wait_for,
+    write_script,
+)
 from support.otlp_receiver import OTLPReceiver
 from thinkact.otel.spans import span_id_of, trace_id_of
+from thinkact.traces import SQLiteTraceStore
 
 
 def tree(spans: list[dict[str, Any]]) -> set[tuple[str, int, int | None, int]]:
@@ -43,6 +54,7 @@ def test_live_export_then_the_same_spans_again(tmp_path: Path) -> None:
         assert tool["attributes"]["gen_ai.tool.call.id"]
         chat = next(s for s in live if s["name"] == "chat scripted")
         assert chat["attributes"]["gen_ai.usage.reasoning.output_tokens"] > 0
+        assert chat["attributes"]["gen_ai.provider.name"] == "scripted"
         assert chat["resource"]["service.name"] == "thinkact"
         assert "input.value" not in root["attributes"]  # content is opt-in
         receiver.spans.clear()
@@ -76,3 +88,24 @@ def test_a_heavy_group_exports_as_one_trace(tmp_path: Path) -> None:
         assert thinkact(["trace", "otel", group, "--trace-db", str(tmp_path / "t.sqlite"),
                          "--endpoint", receiver.url], tmp_path).returncode == 0
         assert tree(receiver.spans) == live
+
+
+def test_serve_exports_each_request_run(tmp_path: Path) -> None:
+    script = write_script(tmp_path / "s.json", files_turns(1, "Wrote it."))
+    db = tmp_path / "t.sqlite"
+    with OTLPReceiver() as receiver:
+        args = ["--provider", "scripted", "--script", str(script), "--tools", "files",
+                "--trace-db", str(db), "--otel-endpoint", receiver.url]
+        with serve_model(args, clean_env(tmp_path), command="serve") as v1:
+            reply = httpx.post(f"{v1}/chat/completions", timeout=60, json={
+                "model": "m", "messages": [{"role": "user", "content": "Write a file."}]})
+            assert reply.json()["choices"][0]["message"]["content"] == "Wrote it."
+            # sent once the run finished, while the server goes on serving
+            wait_for(lambda: any(s["name"] == "invoke_agent thinkact"
+                                 for s in receiver.spans), 30)
+        with SQLiteTraceStore(db) as store:
+            (run,) = store.list_runs()
+        runs = [s for s in receiver.spans if s["name"] == "invoke_agent thinkact"]
+        assert [s["attributes"]["gen_ai.conversation.id"] for s in runs] == [run.run_id]
+        assert {s["trace_id"] for s in receiver.spans} == {trace_id_of(run.run_id)}
+        assert sum(s["name"] == "execute_tool files" for s in receiver.spans) == 1

@@ -75,8 +75,9 @@ def test_a_recipe_builds_an_agent(tmp_path: Path) -> None:
     agent = Agent(ScriptedBackend(turns),
                   tools=recipe.build_tools(tmp_path), workspace=tmp_path,
                   **recipe.agent_kwargs())
-    config = agent.config()
-    assert config["tools"] == ["python", "files"] and config["system_prompt"] == recipe.prompt
+    config = agent.config.model_dump(mode="json")
+    assert config["tools"]["names"] == ["python", "files"]
+    assert config["system_prompt"] == recipe.prompt
     assert config["budget"]["max_steps"] == recipe.max_steps
-    assert (config["context"], config["verify"]["rounds"]) == ("summarize", recipe.verify)
+    assert (config["context"]["name"], config["verify"]["rounds"]) == ("summarize", recipe.verify)
     assert agent.run("fix it").answer == "done"  # after the recipe's verify round

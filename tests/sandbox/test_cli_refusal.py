@@ -3,8 +3,11 @@ passes --unsafe-python, which the trace records and the live view shows."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
+
+import pytest
 
 from support.cli_run import CLI, clean_env, write_script
 from thinkact.traces import SQLiteTraceStore
@@ -31,6 +34,20 @@ def test_no_bwrap_refuses_then_unsafe_python_runs_recorded_and_shown(tmp_path: P
     store = SQLiteTraceStore(db)
     try:
         run = store.list_runs()[0].run_id
-        assert store.load_state(run).config["setup"]["unsafe_python"] is True
+        assert store.load_state(run).config["tools"]["unsafe_python"] is True
     finally:
         store.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root gives its workspace to the jail")
+def test_a_workspace_holding_home_is_refused_as_root(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    script = write_script(tmp_path / "s.json", [{"reasoning": "Done.", "content": "ok"}])
+    env = clean_env(tmp_path) | {"HOME": str(home)}  # a harmless stand-in for a real home
+    done = subprocess.run([*CLI, "run", "x", "--provider", "scripted", "--script", str(script),
+                           "--tools", "python", "--workspace", str(tmp_path), "--trace-db",
+                           str(tmp_path / "t.sqlite")], capture_output=True, text=True,
+                          env=env, timeout=120, stdin=subprocess.DEVNULL)
+    assert done.returncode == 2 and "cannot be a jailed workspace" in done.stderr, done.stderr
+    assert tmp_path.stat().st_uid == 0  # nothing was given away

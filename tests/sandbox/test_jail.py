@@ -132,3 +132,12 @@ def test_network_only_when_allowed(tmp_path: Path) -> None:
         opened = jailed(Jail(tmp_path / "b", network=True), code)
     assert closed.stdout.startswith("refused"), closed.stderr
     assert opened.stdout.strip() == "connected", opened.stderr
+
+
+def test_a_workspace_holding_the_interpreter_or_home_is_refused(tmp_path: Path) -> None:
+    from thinkact.sandbox.jail import _python_paths, check_workspace
+
+    for folder in (_python_paths()[0].parent, Path.home(), Path("/"), Path("/usr")):
+        with pytest.raises(SandboxUnavailable, match="cannot be a jailed workspace"):
+            check_workspace(folder)
+    check_workspace(tmp_path / "ws")  # a folder of its own is fine

@@ -1,5 +1,5 @@
 """Shared fixtures for chat-format and local-backend tests: a tiny trained K2 tokenizer and
-the §4.4 example conversation."""
+the example conversation of the K2 chat template."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def tiny_tokenizer() -> K2Tokenizer:
 
 
 def example_conversation() -> list[Message]:
-    """Reference §4.4: two user turns, each with a weather tool call; provider-style ids."""
+    """Two user turns, each with a weather tool call; provider-style ids."""
     return [
         Message.user("Q1"),
         Message(role="assistant", reasoning="R1a", tool_calls=[

@@ -35,6 +35,9 @@ class MemoryTraceStore:
         for raw in self._runs[run_id]:
             yield EVENT_ADAPTER.validate_json(raw)
 
+    def has_run(self, run_id: str) -> bool:
+        return run_id in self._runs
+
     def load_state(self, run_id: str) -> ResumeState:
         return replay_state(run_id, self.events(run_id))
 

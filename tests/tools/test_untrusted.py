@@ -16,7 +16,7 @@ ATTACK = (
 )
 
 
-# The K2 tokenizer's special tokens (k2-reference section 4.1).
+# The K2 tokenizer's special tokens (docs/k2.md, "Special tokens").
 K2_SPECIALS = [
     "[BOS]", "[EOS]", "<|im_end|>", "<|im_user|>", "<|im_assistant|>", "<|start_header_id|>",
     "<|end_header_id|>", "[EOT]", "<|im_system|>", "<|tool_calls_section_begin|>",

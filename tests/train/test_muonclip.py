@@ -1,5 +1,6 @@
 """MuonClip: Newton–Schulz properties, the Muon update against a hand computation and
-torch.optim.Muon, §7.7 grouping, learning-rate control, state round trip, and real training."""
+torch.optim.Muon, the MuonClip grouping, learning-rate control, state round trip, and real
+training."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def _loss(model: K2ForCausalLM, ids: torch.Tensor) -> torch.Tensor:
 
 
 def _ns_by_hand(g: torch.Tensor) -> torch.Tensor:
-    """The §7.4 recipe written out for one fp32 matrix."""
+    """The Newton–Schulz recipe (docs/k2.md) written out for one fp32 matrix."""
     a, b, c = 3.4445, -4.7750, 2.0315
     x = g.T if g.shape[0] > g.shape[1] else g
     x = x / (x.norm() + 1e-7)

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.cli_run import clean_env, files_turns, serve_model, write_script
+from support.cli_run import clean_env, files_turns, serve_model, thinkact, write_script
 from support.ui_runs import _turn, record, ui_server
 from thinkact.messages import Message
 from thinkact.server.openai_app import Access
@@ -113,3 +113,11 @@ def test_the_playground_names_what_is_wrong(base: str, db: Path) -> None:
     assert fork.status_code == 400 and "step must be 1..4" in fork.json()["error"]
     with SQLiteTraceStore(db) as store:
         assert [r.run_id for r in store.list_runs()] == ["run-a"]  # nothing was recorded
+
+
+def test_ui_refuses_to_bind_beyond_loopback_without_a_key(tmp_path: Path) -> None:
+    refused = thinkact(["ui", "--host", "0.0.0.0", "--trace-db", str(tmp_path / "t.sqlite")],
+                       tmp_path)
+    assert refused.returncode == 2 and "needs --key-env" in refused.stderr
+    unset = thinkact(["ui", "--host", "0.0.0.0", "--key-env", "NO_SUCH_KEY_VAR"], tmp_path)
+    assert unset.returncode == 2 and "NO_SUCH_KEY_VAR" in unset.stderr

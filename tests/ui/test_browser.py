@@ -189,15 +189,23 @@ def test_live_run_from_the_cli_updates_the_page(page: Any, site: Site) -> None:
         proc.communicate()
 
 
-def test_playground_starts_a_run_and_forks_it(page: Any, site: Site) -> None:
-    script = site.script("play", 3)
+def start_from_playground(page: Any, site: Site, task: str, steps: int,
+                          **fields: str) -> Any:
+    """Fill the playground's form for a scripted run of ``steps`` file writes; start it."""
     p = open_(page, site, "play")
-    p.fill("#task", "Write three files.")
-    p.fill("#provider", "scripted")
-    p.fill("#script", str(script))
-    p.fill("#tools", "files")
-    p.fill("#max_steps", "10")
+    given = {"task": task, "provider": "scripted", "tools": "files",
+             "script": str(site.script(f"play-{steps}", steps)), **fields}
+    for name, value in given.items():
+        if name == "aggregate":
+            p.select_option("#aggregate", value)
+        else:
+            p.fill(f"#{name}", value)
     p.click("#start")
+    return p
+
+
+def test_playground_starts_a_run_and_forks_it(page: Any, site: Site) -> None:
+    p = start_from_playground(page, site, "Write three files.", 3, max_steps="10")
     p.wait_for_url("**/#/run/*")
     run_id = p.url.rsplit("/", 1)[1]
     p.wait_for_selector(".runhead [data-status='completed']", timeout=60_000)
@@ -272,3 +280,17 @@ def test_evals_page_reports_and_links_each_item_to_its_run(page: Any, site: Site
     failed.locator("a").click()
     p.wait_for_selector(".runhead [data-status='completed']")
     assert "What is 2+2?" in p.inner_text(".runhead")
+
+
+def test_playground_starts_a_heavy_run_and_shows_its_lanes(page: Any, site: Site) -> None:
+    p = start_from_playground(page, site, "Write one file, twice over.", 1, heavy="2",
+                              aggregate="vote")
+    p.wait_for_url("**/#/group/*")
+    p.wait_for_selector("#agreed", timeout=60_000)  # the page polls until the vote is in
+    assert p.locator("#lanes .lane").count() == 2
+    assert p.locator(".lane.agrees").count() == 2
+    assert p.inner_text("#agreed") == "agrees with trajectories 1, 2"
+    group = p.url.rsplit("/", 1)[1]
+    with SQLiteTraceStore(site.db) as store:
+        assert store.run_info(group)["reason"] == "vote: attempt 1"
+        assert store.run_info(f"{group}.2")["tool_calls"] == 1

@@ -7,6 +7,7 @@
 
 from thinkact.agent.agent import Agent, RunResult, new_run_id
 from thinkact.agent.budget import Budget, Spend
+from thinkact.agent.config import AgentConfig, HeavyConfig, ToolsConfig
 from thinkact.agent.context import (
     ContextStrategy,
     HideToolOutputs,
@@ -21,7 +22,25 @@ from thinkact.agent.verify import VerifyPolicy
 from thinkact.backends.base import GenerationOptions
 
 __all__ = [
-    "Agent", "Budget", "ContextStrategy", "ContextView", "GenerationOptions", "Heavy",
-    "HeavyResult", "HideToolOutputs", "NoCompaction", "Reflect", "RepeatPolicy", "RunResult",
-    "Spend", "Summarize", "VerifyPolicy", "Vote", "extractive_summary", "new_run_id",
+    "Agent",
+    "AgentConfig",
+    "Budget",
+    "ContextStrategy",
+    "ContextView",
+    "GenerationOptions",
+    "Heavy",
+    "HeavyConfig",
+    "HeavyResult",
+    "HideToolOutputs",
+    "NoCompaction",
+    "Reflect",
+    "RepeatPolicy",
+    "RunResult",
+    "Spend",
+    "Summarize",
+    "ToolsConfig",
+    "VerifyPolicy",
+    "Vote",
+    "extractive_summary",
+    "new_run_id",
 ]

@@ -1,23 +1,25 @@
-"""The public entry point: ``Agent(backend, tools=...).events(task)`` / ``arun`` / ``run``."""
+"""The public entry point: ``Agent(backend, tools=...)``; ``start(task)`` / ``resume(run_id)``
+give a ``Run`` to iterate, ``events`` / ``arun`` / ``run`` drive one."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from thinkact.agent.budget import Budget, Spend
-from thinkact.agent.context import ContextStrategy, HideToolOutputs
+from thinkact.agent.budget import Spend
+from thinkact.agent.config import AgentConfig, ToolsConfig
 from thinkact.agent.loop import Run, RunSetup
-from thinkact.agent.repeat import RepeatDetector, RepeatPolicy
-from thinkact.agent.verify import VerifyPolicy
-from thinkact.backends.base import GenerationOptions, ModelBackend
-from thinkact.events import Event, RunFinished
+from thinkact.agent.repeat import RepeatDetector
+from thinkact.backends.base import ModelBackend
+from thinkact.events import Event, RunFinished, RunStatus
 from thinkact.messages import Message, Usage
+from thinkact.paths import default_workspace
 from thinkact.tools.base import Tool, ToolContext
 from thinkact.tools.toolset import ApprovalPolicy, Toolset
 from thinkact.traces.base import TraceStore
@@ -47,7 +49,7 @@ def run_then_close(work: Callable[[], Awaitable[T]], close: Callable[[], Awaitab
 class RunResult:
     run_id: str
     answer: str | None
-    status: str  # completed | stopped | failed
+    status: RunStatus
     reason: str
     steps: int
     tool_calls: int
@@ -56,80 +58,96 @@ class RunResult:
 
 
 class Agent:
-    """A model, its tools and the rules of a run. Reusable across runs (not concurrently)."""
+    """A model, its tools and the rules of a run (``config``). Reusable across runs (not
+    concurrently). ``Agent(backend, tools=[...], budget=Budget(...))`` takes ``AgentConfig``
+    fields as keywords; ``AgentConfig.build()`` makes the whole agent from a config."""
 
     def __init__(
         self,
         backend: ModelBackend,
         tools: Sequence[Tool] | Toolset = (),
-        system_prompt: str | None = None,
-        budget: Budget | None = None,
-        context: ContextStrategy | None = None,
+        *,
+        config: AgentConfig | None = None,
         trace: TraceStore | None = None,
-        workspace: Path | None = None,
-        options: GenerationOptions | None = None,
         approval: ApprovalPolicy | None = None,
-        repeat: RepeatPolicy | None = None,
-        output_reserve: int | None = None,
-        verify: VerifyPolicy | None = None,
+        **settings: Any,
     ) -> None:
         self.backend = backend
         self.toolset = tools if isinstance(tools, Toolset) else Toolset(tools)
         if approval is not None:
             self.toolset.approval = approval
-        self.system_prompt = system_prompt
-        self.budget = budget or Budget()
-        self.context = context or HideToolOutputs()
+        if config is None:  # tools given as objects: the record names them
+            settings.setdefault("tools", ToolsConfig(names=self.toolset.names))
+            config = AgentConfig(**settings)
+        elif settings:
+            config = config.replace(**settings)
+        self.config = config
         self.trace = trace
-        self.workspace = workspace
-        self.options = options or GenerationOptions()
-        self.repeat = repeat or RepeatPolicy()
-        self.output_reserve = output_reserve
-        self.verify = verify or VerifyPolicy()
-        self.meta: dict[str, Any] = {}  # recorded with the config (heavy mode: the group)
 
-    def config(self) -> dict[str, Any]:
-        """What the trace records about how this run was set up (JSON-safe, no secrets)."""
-        backend_config = getattr(self.backend, "config", None)
-        describe = getattr(backend_config, "describe", None)
-        return {
-            "model": self.backend.model_name,
-            "context_window": self.backend.context_window,
-            "backend": describe() if callable(describe) else {},
-            "tools": self.toolset.names,
-            "budget": self.budget.describe(),
-            "context": self.context.name,
-            "options": asdict(self.options),
-            "repeat": asdict(self.repeat),
-            "verify": asdict(self.verify),
-            "system_prompt": self.system_prompt,
-            "workspace": str(self.workspace) if self.workspace else None,
-            **self.meta,
-        }
+    @classmethod
+    def from_config(cls, config: AgentConfig, *, run_id: str | None = None,
+                    backend: ModelBackend | None = None, trace: TraceStore | None = None,
+                    tools: Sequence[Tool] | None = None,
+                    approver: ApprovalPolicy | None = None) -> Agent:
+        """The agent ``config`` describes: its backend (or ``backend``, shared), its built-in
+        tools by name in its workspace (default: a fresh one named after ``run_id``), plus
+        ``tools`` (e.g. MCP tools). ``approver`` answers for the shell tool (default: from
+        ``config.tools.shell_approval``). Bad names or options raise ``ValueError``; code tools
+        whose jail cannot start here raise ``SandboxUnavailable``."""
+        from thinkact.backends.factory import build, resolve
+        from thinkact.tools.approval import shell_approver
+        from thinkact.tools.registry import build_tools
+
+        if backend is None:
+            spec = resolve(config.backend)
+            config, backend = config.replace(backend=spec), build(spec)
+        workspace = config.workspace or default_workspace(run_id or new_run_id())
+        workspace.mkdir(parents=True, exist_ok=True)
+        config = config.replace(workspace=workspace)
+        t = config.tools
+        names = t.names
+        shell = names is not None and "shell" in names
+        if shell and approver is None:
+            approver = shell_approver(t.shell_approval == "off")
+        built = [] if names == [] else build_tools(
+            names, workspace=workspace, facts_db=Path(t.facts_db) if t.facts_db else None,
+            shell=shell, approver=approver, unsafe=t.unsafe_python, network=t.python_network,
+            **t.options)
+        if not t.unsafe_python and {"python", "shell"} & {tool.spec.name for tool in built}:
+            from thinkact.sandbox import check_available, check_workspace
+
+            check_available(t.python_network)  # refuse now, not at the first call
+            if os.geteuid() == 0:  # the workspace is handed to the jail's uid
+                check_workspace(workspace)
+        return cls(backend, [*built, *(tools or ())], config=config, trace=trace)
 
     def _setup(self, run_id: str) -> RunSetup:
-        workspace = self.workspace or Path.cwd()
+        workspace = self.config.workspace or Path.cwd()
         return RunSetup(
-            backend=self.backend, toolset=self.toolset, budget=self.budget,
-            context=self.context, options=self.options,
-            repeats=RepeatDetector(self.repeat),
-            ctx=ToolContext(run_id=run_id, workspace=workspace), trace=self.trace,
-            output_reserve=self.output_reserve, config=self.config(), verify=self.verify,
-        )
+            backend=self.backend, toolset=self.toolset, config=self.config,
+            repeats=RepeatDetector(self.config.repeat),
+            ctx=ToolContext(run_id=run_id, workspace=workspace), trace=self.trace)
 
     def initial_messages(self, task: str) -> list[Message]:
-        msgs = [Message.system(self.system_prompt)] if self.system_prompt else []
-        return [*msgs, Message.user(task)]
+        prompt = self.config.system_prompt
+        return [*([Message.system(prompt)] if prompt else []), Message.user(task)]
 
-    def _new_run(self, task: str, run_id: str | None,
-                 messages: list[Message] | None = None) -> Run:
+    def start(self, task: str, run_id: str | None = None,
+              messages: list[Message] | None = None) -> Run:
+        """A new run of ``task`` (iterate ``run.events()`` to run it). ``messages``: the
+        opening conversation instead of the task alone (the system prompt is put first when
+        it has none)."""
         run_id = run_id or new_run_id()
         opening = list(messages) if messages is not None else self.initial_messages(task)
-        if self.system_prompt and not any(m.role == "system" for m in opening):
-            opening.insert(0, Message.system(self.system_prompt))
+        prompt = self.config.system_prompt
+        if prompt and not any(m.role == "system" for m in opening):
+            opening.insert(0, Message.system(prompt))
         return Run(self._setup(run_id), run_id, task, opening, Spend())
 
-    def _resumed_run(self, run_id: str) -> tuple[Run, int]:
+    def resume(self, run_id: str) -> Run:
+        """The recorded run ``run_id``, to go on from its last complete step under the same
+        id; ``ValueError`` without a trace store or for a finished run, ``KeyError`` for an
+        unknown one."""
         if self.trace is None:
             raise ValueError("resume needs a trace store: pass trace=... to Agent")
         state = self.trace.load_state(run_id)
@@ -142,33 +160,29 @@ class Agent:
             {c.name for m in state.messages for c in m.tool_calls or ()})
         spend = Spend(steps=state.steps_done, tool_calls=state.tool_calls, usage=state.usage,
                       thinking_tokens=state.usage.reasoning_tokens)
-        price = self.budget.price or getattr(self.backend, "price", None)
+        price = self.config.budget.price or getattr(self.backend, "price", None)
         if price is not None:
             u = state.usage
             spend.cost_usd = price.cost(u.prompt_tokens, u.completion_tokens, u.cached_tokens)
-        return Run(setup, run_id, state.task, list(state.messages), spend), state.steps_done
+        return Run(setup, run_id, state.task, list(state.messages), spend,
+                   resumed_from=state.steps_done)
 
     async def events(self, task: str, run_id: str | None = None,
                      messages: list[Message] | None = None) -> AsyncIterator[Event]:
-        """Run ``task``, yielding every event as it happens (and recording it first).
-        ``messages``: the opening conversation instead of the task alone (the system prompt
-        is put first when it has none)."""
-        async for event in self._new_run(task, run_id, messages).events():
+        """Run ``task``, yielding every event as it happens (and recording it first)."""
+        async for event in self.start(task, run_id, messages).events():
             yield event
 
     async def resume_events(self, run_id: str) -> AsyncIterator[Event]:
         """Continue a recorded run from its last complete step, under the same run id."""
-        run, done = self._resumed_run(run_id)
-        async for event in run.events(resumed_from=done):
+        async for event in self.resume(run_id).events():
             yield event
 
     async def arun(self, task: str, run_id: str | None = None) -> RunResult:
-        run = self._new_run(task, run_id)
-        return await _result(run, run.events())
+        return await _result(self.start(task, run_id))
 
     async def aresume(self, run_id: str) -> RunResult:
-        run, done = self._resumed_run(run_id)
-        return await _result(run, run.events(resumed_from=done))
+        return await _result(self.resume(run_id))
 
     def run(self, task: str, run_id: str | None = None) -> RunResult:
         """Synchronous ``arun``; tools are closed at the end (their resources belong to the
@@ -185,9 +199,9 @@ class Agent:
         await self.aclose()
 
 
-async def _result(run: Run, stream: AsyncIterator[Event]) -> RunResult:
+async def _result(run: Run) -> RunResult:
     finished: RunFinished | None = None
-    async for event in stream:
+    async for event in run.events():
         if isinstance(event, RunFinished):
             finished = event
     assert finished is not None

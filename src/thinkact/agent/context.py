@@ -125,6 +125,8 @@ def extractive_summary(messages: list[Message], max_chars: int = 4000) -> str:
             lines.extend(f"- called {c.name}({_clip(c.arguments, 160)})" for c in m.tool_calls)
         elif m.role == "tool":
             lines.append(f"  -> {m.name}: {_clip(m.content or '', 200)}")
+        elif m.role == "user" and (m.content or "").startswith(SUMMARY_PREFIX):
+            lines.append((m.content or "")[len(SUMMARY_PREFIX):])  # an earlier summary, whole
         elif m.role == "user":
             lines.append(f"- user/notice: {_clip(m.content or '', 200)}")
     text = "\n".join(lines)

@@ -1,10 +1,10 @@
 """Heavy mode: N trajectories of one task run in parallel, then one aggregation.
 
 K2 Thinking's heavy mode rolls out 8 trajectories in parallel and reflectively aggregates them
-into the final answer (k2-reference §9.3). The aggregation procedure is unpublished, so N and
-the aggregator are choices: ``Reflect`` (default) asks the model, without tools, to weigh the
-candidates' answers and evidence and write one answer; ``Vote`` picks the most common answer
-without a model call.
+into the final answer (K2 Thinking blog; docs/k2.md). The aggregation procedure is unpublished,
+so N and the aggregator are choices: ``Reflect`` (default) asks the model, without tools, to
+weigh the candidates' answers and evidence and write one answer; ``Vote`` picks the most common
+answer without a model call.
 
 Every trajectory is an ordinary run ``G.k`` (own tools, own workspace, resumable alone) and the
 aggregation is the ordinary run ``G``, so traces, views and resume need nothing new: each run's
@@ -21,12 +21,12 @@ from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing, suppress
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
 
 from thinkact.agent.agent import Agent, new_run_id, run_then_close
 from thinkact.agent.budget import Budget
+from thinkact.agent.config import AgentConfig, HeavyConfig, ToolsConfig
 from thinkact.agent.loop import Run
-from thinkact.events import Event, FinalAnswer, Notice, RunFinished, RunStarted
+from thinkact.events import Event, FinalAnswer, Notice, RunFinished, RunStarted, RunStatus
 from thinkact.messages import Message
 
 REFLECT_PROMPT = """\
@@ -52,7 +52,7 @@ class Candidate:
     index: int
     run_id: str
     answer: str | None
-    status: str  # completed | stopped | failed
+    status: RunStatus
     reason: str
     steps: int
     tool_calls: int
@@ -128,7 +128,7 @@ class Vote:
 class HeavyResult:
     run_id: str
     answer: str | None
-    status: str
+    status: RunStatus
     reason: str
     candidates: list[Candidate]
 
@@ -153,11 +153,12 @@ class Heavy:
     def _agent(self, k: int, group: str) -> Agent:
         if (group, k) not in self.agents:
             agent = self.agent_for(k)
-            seed = agent.options.seed
+            seed = agent.config.options.seed
             # distinct seeds, so sampled trajectories differ even where the seed is fixed
-            agent.options = replace(agent.options, seed=None if seed is None else seed + k)
-            agent.meta = {"heavy": {"group": group, "index": k, "of": self.n,
-                                    "aggregator": self.aggregator.name}}
+            agent.config = agent.config.replace(
+                options=replace(agent.config.options, seed=None if seed is None else seed + k),
+                heavy=HeavyConfig(of=self.n, aggregator=self.aggregator.name, group=group,
+                                  index=k))
             self.agents[group, k] = agent
         return self.agents[group, k]
 
@@ -168,9 +169,8 @@ class Heavy:
         task), as for ``Agent.events``."""
         group = run_id or new_run_id()
         self.conversation = _earlier_turns(messages or [])
-        runs: dict[int, tuple[Run, int | None]] = {
-            k: (self._agent(k, group)._new_run(task, f"{group}.{k}", messages), None)
-            for k in range(1, self.n + 1)}
+        runs = {k: self._agent(k, group).start(task, f"{group}.{k}", messages)
+                for k in range(1, self.n + 1)}
         async with aclosing(self._trajectories_then_aggregate(group, task, runs, {})) as items:
             async for item in items:
                 yield item
@@ -190,15 +190,15 @@ class Heavy:
         first = next(e for e in records[1] if isinstance(e, RunStarted))
         task, opening = first.task, first.messages
         self.conversation = _earlier_turns(opening)
-        runs: dict[int, tuple[Run, int | None]] = {}
+        runs: dict[int, Run] = {}
         done: dict[int, Candidate] = {}
         for k in range(1, self.n + 1):
             rid, agent = f"{group}.{k}", self._agent(k, group)
             ended = _ended(records[k]) if k in records else None
             if k not in records:
-                runs[k] = (agent._new_run(task, rid, opening), None)
+                runs[k] = agent.start(task, rid, opening)
             elif ended is None:
-                runs[k] = agent._resumed_run(rid)
+                runs[k] = agent.resume(rid)
             else:
                 done[k] = Candidate.of(k, rid, store.load_state(rid).messages, *ended)
         async with aclosing(self._trajectories_then_aggregate(group, task, runs, done)) as items:
@@ -232,11 +232,10 @@ class Heavy:
         return HeavyResult(group, answer, finished.status, finished.reason, self.candidates)
 
     async def _trajectories_then_aggregate(
-        self, group: str, task: str, runs: dict[int, tuple[Run, int | None]],
-        done: dict[int, Candidate],
+        self, group: str, task: str, runs: dict[int, Run], done: dict[int, Candidate],
     ) -> AsyncGenerator[tuple[str, Event], None]:
         started, finished = time.monotonic(), dict[int, RunFinished]()
-        streams = {run.run_id: run.events(resumed_from=start) for run, start in runs.values()}
+        streams = {run.run_id: run.events() for run in runs.values()}
         # aclosing: a consumer that stops (Ctrl-C, a closed pipe) cancels the trajectories
         # now, not when the abandoned generators are finalized later
         async with aclosing(_merge(streams)) as merged:
@@ -244,7 +243,7 @@ class Heavy:
                 if isinstance(event, RunFinished):
                     finished[int(rid.rsplit(".", 1)[1])] = event
                 yield rid, event
-        for k, (run, _) in runs.items():
+        for k, run in runs.items():
             done[k] = Candidate.of(k, run.run_id, run.history, finished[k], run.answer)
         self.candidates = [done[k] for k in sorted(done)]
         async with aclosing(self._aggregate(group, task, started)) as judged:
@@ -254,42 +253,42 @@ class Heavy:
     async def _aggregate(self, group: str, task: str, started: float
                          ) -> AsyncGenerator[Event, None]:
         base = self._agent(1, group)
-        meta = {"heavy": {"group": group, "of": self.n, "aggregator": self.aggregator.name,
-                          "trajectories": [c.run_id for c in self.candidates]}}
+        config = base.config.replace(tools=ToolsConfig(names=[]), heavy=HeavyConfig(
+            of=self.n, aggregator=self.aggregator.name, group=group,
+            trajectories=[c.run_id for c in self.candidates]))
         answered = [c for c in self.candidates if c.answer]
         if isinstance(self.aggregator, Vote) or not answered:
-            async for event in self._record_choice(base, group, task, meta, answered):
+            async for event in self._record_choice(base, config, group, task, answered):
                 yield event
             return
         # (no answer at all is reported, not recorded: run GROUP stays free for an
         # aggregation once a resume has made some trajectory answer)
-        limit = base.budget.max_wall_time_s
+        budget = base.config.budget
+        limit = budget.max_wall_time_s
         if limit is not None:  # the deadline bounds the group: the aggregation gets what is
             # left of it, and at least the final-answer grace
-            limit = max(limit - (time.monotonic() - started), base.budget.final_answer_grace_s,
-                        1.0)
-        judge = Agent(base.backend, tools=(), budget=Budget(
-            max_steps=2, max_thinking_tokens_per_step=base.budget.max_thinking_tokens_per_step,
-            max_wall_time_s=limit, final_answer_grace_s=base.budget.final_answer_grace_s),
-            trace=base.trace, options=base.options, output_reserve=base.output_reserve)
-        judge.meta = meta
+            limit = max(limit - (time.monotonic() - started), budget.final_answer_grace_s, 1.0)
+        judge = Agent(base.backend, config=config.replace(budget=Budget(
+            max_steps=2, max_thinking_tokens_per_step=budget.max_thinking_tokens_per_step,
+            max_wall_time_s=limit, final_answer_grace_s=budget.final_answer_grace_s)),
+            trace=base.trace)
         store = base.trace
-        if store is not None and _exists(store, group):  # a resumed group, cut in aggregation
-            stream = judge.resume_events(group)
+        if store is not None and store.has_run(group):  # a resumed group, cut in aggregation
+            run = judge.resume(group)
         else:
             shown = f"{self.conversation}\n\n{task}" if self.conversation else task
             prompt = self.aggregator.render(shown, answered, base.backend.context_window)
-            stream = judge.events(task, run_id=group, messages=[Message.user(prompt)])
-        async for event in stream:
+            run = judge.start(task, run_id=group, messages=[Message.user(prompt)])
+        async for event in run.events():
             yield event
 
-    async def _record_choice(self, base: Agent, group: str, task: str, meta: dict[str, Any],
+    async def _record_choice(self, base: Agent, config: AgentConfig, group: str, task: str,
                              answered: list[Candidate]) -> AsyncGenerator[Event, None]:
         """A run without a model call: the vote (or the failure when nothing answered)."""
         start = time.monotonic()
         events: list[Event] = [RunStarted(run_id=group, task=task, model=base.backend.model_name,
-                                          config={**base.config(), **meta, "tools": []})]
-        status: Literal["completed", "failed"] = "failed"
+                                          config=config.record())]
+        status: RunStatus = "failed"
         reason = "no trajectory produced an answer"
         if answered:
             best, tally = Vote().pick(answered)
@@ -313,14 +312,6 @@ def _earlier_turns(messages: list[Message]) -> str:
         return ""
     lines = "\n\n".join(f"{m.role}: {m.content}" for m in earlier)
     return f"<conversation so far>\n{lines}\n</conversation so far>"
-
-
-def _exists(store: Any, run_id: str) -> bool:
-    try:
-        store.load_state(run_id)
-    except KeyError:
-        return False
-    return True
 
 
 def _ended(events: list[Event]) -> tuple[RunFinished, str | None] | None:

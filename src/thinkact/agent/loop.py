@@ -12,11 +12,11 @@ gets no ``StepFinished`` and the run goes on from the conversation of complete s
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from thinkact.agent.budget import Budget, Deadline, DeadlineExceeded, Spend
-from thinkact.agent.context import ContextStrategy, HideToolOutputs, MeteredBackend
+from thinkact.agent.context import ContextStrategy, HideToolOutputs, MeteredBackend, Summarize
 from thinkact.agent.context_view import MAX_SCALE, ContextView
 from thinkact.agent.repeat import RepeatDetector
 from thinkact.agent.verify import VerifyPolicy
@@ -34,6 +34,7 @@ from thinkact.events import (
     RunError,
     RunFinished,
     RunStarted,
+    RunStatus,
     StepFinished,
     StepStarted,
     ToolCallStarted,
@@ -43,6 +44,9 @@ from thinkact.messages import Message, ToolCall, ToolResult
 from thinkact.tools.base import ToolContext, ToolSpec
 from thinkact.tools.toolset import Toolset
 from thinkact.traces.base import TraceStore
+
+if TYPE_CHECKING:
+    from thinkact.agent.config import AgentConfig
 
 WRAP_UP = ("[notice] The run must stop now ({reason}). Do not call any more tools. Give your "
            "best final answer using what you have found so far.")
@@ -63,33 +67,50 @@ class ContextOverflow(RuntimeError):
 
 @dataclass
 class RunSetup:
-    """Everything fixed for a run (the Agent builds it)."""
+    """Everything fixed for a run (the Agent builds it): the backend, the tools, the
+    config and what a run keeps beside them."""
 
     backend: ModelBackend
     toolset: Toolset
-    budget: Budget
-    context: ContextStrategy
-    options: GenerationOptions
+    config: AgentConfig
     repeats: RepeatDetector
     ctx: ToolContext
     trace: TraceStore | None
-    output_reserve: int | None = None
-    config: dict[str, Any] = field(default_factory=dict)
-    verify: VerifyPolicy = field(default_factory=VerifyPolicy)
+
+    @property
+    def budget(self) -> Budget:
+        return self.config.budget
+
+    @property
+    def context(self) -> ContextStrategy:
+        return self.config.context
+
+    @property
+    def options(self) -> GenerationOptions:
+        return self.config.options
+
+    @property
+    def verify(self) -> VerifyPolicy:
+        return self.config.verify
+
+    @property
+    def output_reserve(self) -> int | None:
+        return self.config.output_reserve
 
 
 class Run:
     def __init__(self, setup: RunSetup, run_id: str, task: str, history: list[Message],
-                 spend: Spend) -> None:
+                 spend: Spend, resumed_from: int | None = None) -> None:
         self.s = setup
         self.run_id, self.task = run_id, task
+        self.resumed_from = resumed_from  # the steps already done, for a resumed run
         self.history = history
         self.spend = spend
         self.specs: list[ToolSpec] = setup.toolset.specs()
         self.view = ContextView(history, estimate_tools(self.specs))
         self.price: Price | None = setup.budget.price or getattr(setup.backend, "price", None)
         self.answer: str | None = None
-        self.status: Literal["completed", "stopped", "failed"] = "failed"
+        self.status: RunStatus = "failed"
         self.reason = ""
         self.stop_reason: str | None = None
         self.asked_empty = False  # an empty reply is asked again once, then ends the run
@@ -103,10 +124,12 @@ class Run:
         self.history.append(msg)
         self.view.append(msg)
 
-    async def events(self, resumed_from: int | None = None) -> AsyncIterator[Event]:
+    async def events(self) -> AsyncIterator[Event]:
+        resumed_from = self.resumed_from
         yield self._emit(RunStarted(
             run_id=self.run_id, task=self.task, model=self.s.backend.model_name,
-            config=self.s.config, messages=[] if resumed_from is not None else self.history,
+            config=self.s.config.record(),
+            messages=[] if resumed_from is not None else self.history,
             resumed_from_step=resumed_from))
         deadline = Deadline.of(self.s.budget, self.spend)
         try:
@@ -116,8 +139,8 @@ class Run:
             while self.answer is None:
                 reason = self.stop_reason or self.s.budget.exhausted(self.spend)
                 if reason and deadline.passed() and not deadline.grace_s:
-                    self.status, self.reason = "stopped", deadline.reason  # no final call
-                    self.answer = best_answer(self.history)
+                    # no final call
+                    self._end("stopped", deadline.reason, best_answer(self.history))
                     break
                 mark = self._mark()
                 step = self._wrap_up(reason) if reason else self._step()
@@ -127,15 +150,14 @@ class Run:
                 except DeadlineExceeded as cut:
                     self._rollback(mark)  # the cut step is left unfinished, as a kill leaves it
                     if reason:  # the final answer ran out of grace too
-                        self.status, self.reason = "stopped", f"{cut}; final answer cut off"
-                        self.answer = best_answer(self.history)
+                        self._end("stopped", f"{cut}; final answer cut off",
+                                  best_answer(self.history))
                         break
         except ContextOverflow as exc:
-            self.status, self.reason = "stopped", f"context window exceeded: {exc}"
-            self.answer = best_answer(self.history)
+            self._end("stopped", f"context window exceeded: {exc}", best_answer(self.history))
             yield self._emit(RunError(message=self.reason, fatal=True))
         except Exception as exc:  # errors end the run as events; it can be resumed
-            self.status, self.reason = "failed", f"{type(exc).__name__}: {exc}"
+            self._end("failed", f"{type(exc).__name__}: {exc}")
             yield self._emit(RunError(message=self.reason, fatal=True))
         if self.answer:
             yield self._emit(FinalAnswer(content=self.answer))
@@ -143,6 +165,10 @@ class Run:
             status=self.status, reason=self.reason, steps=self.spend.steps,
             tool_calls=self.spend.tool_calls, usage=self.spend.usage,
             duration_s=self.spend.elapsed_s()))
+
+    def _end(self, status: RunStatus, reason: str, answer: str | None = None) -> None:
+        """The one place that decides how the run ends (``RunFinished`` reports it)."""
+        self.status, self.reason, self.answer = status, reason, answer
 
     def _mark(self) -> tuple[int, int, str | None]:
         return self.spend.steps, len(self.history), self.stop_reason
@@ -176,9 +202,9 @@ class Run:
                 yield Notice(kind=note[0], text=note[1], message=msg)
             yield StepFinished(step=self.spend.steps)
             if note is None and not (reply.content or "").strip():
-                self.answer, self.status, self.reason = "", "stopped", "no_answer"
+                self._end("stopped", "no_answer", "")
             elif note is None:
-                self.answer, self.status, self.reason = reply.content or "", "completed", "answered"
+                self._end("completed", "answered", reply.content or "")
             return
         for call in reply.tool_calls:
             yield ToolCallStarted(call=call)
@@ -251,7 +277,7 @@ class Run:
             self._add(Message.tool(result))
             yield ToolResultEvent(result=result)
         yield StepFinished(step=self.spend.steps)
-        self.answer, self.status, self.reason = reply.content or "", "stopped", reason
+        self._end("stopped", reason, reply.content or "")
 
     async def _model_call(self, tools: list[ToolSpec]) -> AsyncIterator[Event]:
         for refusals in range(CONTEXT_RETRIES + 1):
@@ -301,8 +327,12 @@ class Run:
         before = self.view.estimate(with_tools)
         if before <= limit:
             return
-        strategies: list[ContextStrategy] = [self.s.context, HideToolOutputs(keep_recent=0)]
-        for strategy in strategies:  # the configured one, then hiding everything as a last resort
+        # the configured strategy; then hiding every old tool output; when even that is not
+        # enough (a long run's calls and reasoning alone fill the window), older steps are
+        # summarised into a user turn, so the ongoing turn's reasoning stays carried exactly
+        strategies: list[ContextStrategy] = [self.s.context, HideToolOutputs(keep_recent=0),
+                                             Summarize(use_model=False)]
+        for strategy in strategies:
             metered = MeteredBackend(self.s.backend)
             detail = await strategy.compact(self.view, limit, metered)
             for reply in metered.replies:  # a summary's model call is spent like a step's

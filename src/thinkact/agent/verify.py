@@ -1,8 +1,8 @@
 """Verify, then replan: one more look at an answer before it becomes final.
 
-K2 Thinking verifies inside its own reasoning (k2-reference §9.1: no separate mechanism is
-published). ``VerifyPolicy`` adds an explicit, opt-in check for any model: when the model
-answers, the loop may reply with a verification request instead of ending the run. The model
+K2 Thinking verifies inside its own reasoning (the K2 Thinking blog publishes no separate
+mechanism; docs/k2.md). ``VerifyPolicy`` adds an explicit, opt-in check for any model: when the
+model answers, the loop may reply with a verification request instead of ending the run. The model
 then either confirms (answers again: that answer is final) or finds a problem and goes on
 working with its tools: the replan. ``rounds`` bounds how many answers get checked.
 

@@ -15,14 +15,31 @@ from thinkact.backends.config import (
     resolve_backend_config,
 )
 from thinkact.backends.embedded import embedded_backend
+from thinkact.backends.factory import backend
 from thinkact.backends.presets import PRESETS, Price, ProviderPreset
 from thinkact.backends.retry import BackendError, RetryPolicy
-from thinkact.backends.scripted import ScriptedBackend, ScriptExhausted
+from thinkact.backends.scripted import ScriptedBackend, ScriptExhausted, ScriptFileBackend
+from thinkact.backends.spec import BackendSpec
 
 __all__ = [
-    "PRESETS", "BackendConfig", "BackendError", "ConfigError", "GenerationOptions",
-    "ModelBackend", "OpenAIBackend", "Price", "ProviderPreset", "RetryPolicy", "ScriptExhausted",
-    "ScriptedBackend", "config_path", "embedded_backend", "make_backend",
+    "PRESETS",
+    "BackendConfig",
+    "BackendError",
+    "BackendSpec",
+    "ConfigError",
+    "GenerationOptions",
+    "ModelBackend",
+    "OpenAIBackend",
+    "Price",
+    "ProviderPreset",
+    "RetryPolicy",
+    "ScriptExhausted",
+    "ScriptFileBackend",
+    "ScriptedBackend",
+    "backend",
+    "config_path",
+    "embedded_backend",
+    "make_backend",
     "resolve_backend_config",
 ]
 

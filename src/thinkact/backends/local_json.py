@@ -4,8 +4,8 @@
 some JSON object and whether it is a complete one. :class:`ArgumentGuard` watches the token
 stream: between ``<|tool_call_argument_begin|>`` and ``<|tool_call_end|>`` it rejects any
 token whose text would make the arguments an invalid JSON prefix, and allows the end marker
-only once the object is complete. This is the "schema_accuracy" lever of reference §5.4 in
-its simplest form (valid JSON; no schema).
+only once the object is complete. This is the "schema accuracy" lever of K2-Vendor-Verifier
+(docs/k2.md) in its simplest form (valid JSON; no schema).
 """
 
 from __future__ import annotations

@@ -3,16 +3,27 @@
 ``script`` is either a list of assistant ``Message`` objects (played in order) or a policy
 ``(messages) -> Message`` deciding the next turn from the conversation. Turns are streamed
 as reasoning deltas then content deltas, exactly like a real thinking API.
+
+``ScriptFileBackend`` (``thinkact.backend("scripted", script=FILE)``, ``--provider
+scripted --script FILE``) plays turns from a JSON file: a list of ``{"reasoning": ...,
+"content": ..., "tool_calls": [{"name": ..., "arguments": {...}}]}`` or ``{"turns": [...],
+"delay_s": 0.05}``. The turn played is chosen by the number of assistant messages already in
+the conversation, so a resumed run continues the script where the trace left it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 from thinkact.backends.base import GenerationOptions
+from thinkact.backends.config import ConfigError
 from thinkact.backends.tokens import estimate_request, estimate_tokens
 from thinkact.events import AssistantMessage, BackendEvent, ContentDelta, ReasoningDelta
-from thinkact.messages import Message, Usage
+from thinkact.messages import Message, ToolCall, Usage
 from thinkact.tools.base import ToolSpec
 
 Policy = Callable[[Sequence[Message]], Message]
@@ -86,3 +97,55 @@ class ScriptedBackend:
             message=turn.model_copy(update={"role": "assistant"}), usage=usage,
             finish_reason="tool_calls" if turn.tool_calls else "stop",
         )
+
+
+class ScriptFileBackend(ScriptedBackend):
+    """``ScriptedBackend`` playing turns from a JSON file, optionally slowed per chunk."""
+
+    def __init__(self, path: Path, *, model_name: str = "scripted") -> None:
+        turns, delay = load_script(path)
+        self.turns = turns
+        super().__init__(self._policy_for, model_name=model_name, record=False)
+        self.delay_s = delay
+
+    def _policy_for(self, messages: Sequence[Message]) -> Message:
+        index = sum(m.role == "assistant" for m in messages)
+        if index >= len(self.turns):
+            raise ScriptExhausted(f"the script has {len(self.turns)} turns; turn {index + 1} "
+                                  "was asked for")
+        return self.turns[index]
+
+    async def stream(self, messages: Sequence[Message], tools: Sequence[ToolSpec],
+                     options: GenerationOptions) -> AsyncIterator[BackendEvent]:
+        async for event in super().stream(messages, tools, options):
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            yield event
+
+
+def load_script(path: Path) -> tuple[list[Message], float]:
+    """The turns of a script file and its per-chunk delay; ``ConfigError`` when malformed."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot read script {path}: {exc}") from None
+    delay = 0.0
+    if isinstance(data, dict):
+        delay = float(data.get("delay_s", 0.0))
+        data = data.get("turns")
+    if not isinstance(data, list) or not data:
+        raise ConfigError(f"script {path} must be a non-empty JSON list of assistant turns "
+                          "(or an object with a 'turns' list)")
+    return [_turn(t, i) for i, t in enumerate(data)], delay
+
+
+def _turn(raw: Any, i: int) -> Message:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"script turn {i + 1} must be an object, got {type(raw).__name__}")
+    calls = []
+    for j, c in enumerate(raw.get("tool_calls") or []):
+        args = c.get("arguments", {})
+        calls.append(ToolCall(id=c.get("id") or f"call_{i + 1}_{j}", name=c["name"],
+                              arguments=args if isinstance(args, str) else json.dumps(args)))
+    return Message(role="assistant", content=raw.get("content"),
+                   reasoning=raw.get("reasoning"), tool_calls=calls)

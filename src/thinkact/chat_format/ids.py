@@ -1,4 +1,5 @@
-"""Tool-call id normalisation: history ids become ``functions.NAME:IDX`` (reference §4.5).
+"""Tool-call id normalisation: history ids become ``functions.NAME:IDX`` (docs/k2.md,
+"Tool-call ids").
 
 The official API rewrites every historical call id to this form before the model sees it;
 foreign ids such as ``call_abc`` or ``search:0`` in history can make K2 emit wrong ids. Whether

@@ -1,4 +1,5 @@
-"""Incremental parser for K2 output: reasoning, content and tool calls (reference §5.1–5.3).
+"""Incremental parser for K2 output: reasoning, content and tool calls (docs/k2.md,
+"Output parsing").
 
 Feed decoded text in any chunking (single characters, token pieces, whole strings); the
 result is the same. A possible marker prefix at the end of a chunk is held back until the next

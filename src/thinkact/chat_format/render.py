@@ -1,4 +1,4 @@
-"""Render a conversation into K2 Thinking's chat format (reference §4.2–4.4).
+"""Render a conversation into K2 Thinking's chat format (docs/k2.md, "Chat template").
 
 The output is the exact string the upstream Jinja template produces, so a real K2 model sees
 what it was trained on. Every UNCONFIRMED detail (tool-declaration JSON separators, tool-call
@@ -33,7 +33,7 @@ class ChatFormat:
 
     ``default_system``: inserted when the conversation has no leading system message
     (``None`` turns it off). ``reasoning_retention``: ``current_turn`` is the template's rule
-    (§4.3); ``all``/``none`` are for experiments. ``think_in_prompt`` pre-fills ``<think>``
+    (docs/k2.md); ``all``/``none`` are for experiments. ``think_in_prompt`` pre-fills ``<think>``
     after the generation prompt (the upstream template does not). ``tool_declare``: ``full``
     declares tools as the template does; ``signatures`` drops every ``description`` (names and
     JSON schemas only), which is what a tiny model with a short context is trained on.

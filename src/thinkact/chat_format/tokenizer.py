@@ -1,4 +1,5 @@
-"""Byte-level BPE tokenizer with K2's special tokens as single tokens (reference §4.1).
+"""Byte-level BPE tokenizer with K2's special tokens as single tokens (docs/k2.md,
+"Special tokens").
 
 Two interchangeable engines behind one :class:`K2Tokenizer` interface:
 
@@ -24,7 +25,7 @@ from typing import Any, Protocol
 
 from thinkact.chat_format.tokens import K2_SPECIAL_IDS, K2_SPECIAL_NAMES
 
-# Pre-tokenizer split close to K2's (§4.1): Han runs; letter words (Han excluded) with English
+# Pre-tokenizer split close to K2's (docs/k2.md): Han runs; letter words (Han excluded) with English
 # contractions, split at case changes; 1-3 digit numbers; punctuation runs; newlines; spaces.
 _LETTERS_UPPER = r"[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]"
 _LETTERS_LOWER = r"[\p{Ll}\p{Lm}\p{Lo}\p{M}&&[^\p{Han}]]"

@@ -1,4 +1,5 @@
-"""K2's special token strings and their ids (reference §4.1), configurable by name.
+"""K2's special token strings and their ids (docs/k2.md, "Special tokens"),
+configurable by name.
 
 The strings are what the chat template writes and the parser looks for; the ids are where a
 tokenizer keeps them. Real K2 tokenizers use :data:`K2_SPECIAL_IDS`; a small trained vocab puts
@@ -35,7 +36,7 @@ UNK = "[UNK]"
 PAD = "[PAD]"
 
 # Ids in the K2 tiktoken tokenizer. <think>/</think> numbers are UNCONFIRMED for K2-Thinking
-# (reference §12 item 2): pass your own mapping when loading a tokenizer that differs.
+# (docs/k2.md, "Special tokens"): pass your own mapping when loading a tokenizer that differs.
 K2_SPECIAL_IDS: dict[str, int] = {
     BOS: 163584,
     EOS: 163585,

@@ -9,6 +9,7 @@ Exit status: 0 when every item was scored, 1 when cut short, 2 bad usage.
 from __future__ import annotations
 
 import inspect
+import json
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,7 +28,6 @@ from thinkact.eval.store import EvalStore, default_eval_db
 from thinkact.paths import default_trace_db
 
 Opt = typer.Option
-COMMANDS = ("show", "compare", "list")
 
 
 class _RunByDefault(TyperGroup):
@@ -67,13 +67,6 @@ def _eval_run(
     sweep: Annotated[list[str] | None, Opt("--sweep", help="SETTING=V1,V2,...: one eval per "
                                            "value (heavy, max_tool_calls, thinking_tokens, "
                                            "any run option); repeatable.")] = None,
-    thinking_tokens: Annotated[int | None, Opt(help="Reasoning tokens per step: a local "
-                                               "model's thinking is closed there and it "
-                                               "answers; remote: max_tokens and the "
-                                               "provider's reasoning setting.")] = None,
-    min_thinking_tokens: Annotated[int | None, Opt(help="Local models: an end of thinking "
-                                                   "before this many tokens becomes 'Wait' "
-                                                   "(at most twice a step).")] = None,
     executor: Annotated[str, Opt(help="local, or ray (items, epochs and heavy trajectories "
                                  "over a Ray cluster; thinkact[ray]).")] = "local",
     ray_address: Annotated[str | None, Opt(help="Ray cluster address (default: start a "
@@ -99,8 +92,6 @@ def _eval_run(
                 members = store.sweep_members(ref) if ref.startswith("sw-") else [ref]
             else:
                 assert suite is not None
-                run_options.update(thinking_tokens=thinking_tokens,
-                                   min_thinking_tokens=min_thinking_tokens)
                 spec = _spec(suite, run_options, {
                     "limit": limit, "per_category": per_category, "epochs": epochs,
                     "concurrency": concurrency, "item_timeout": item_timeout,
@@ -208,6 +199,52 @@ def compare(a: Annotated[str, typer.Argument(help="Eval A.")],
     """A minus B over shared items: paired difference (95% CI), McNemar's exact test, flips."""
     with EvalStore(eval_db or default_eval_db()) as store:
         eval_view.print_compare(store, _resolve(store, a), _resolve(store, b), json_out)
+
+
+@eval_app.command("export")
+def export(ref: Annotated[str, typer.Argument(help="Eval id, prefix or 'latest'.")],
+           output: Annotated[Path, Opt("-o", "--output", help="File to write (.eval or "
+                                       ".json for inspect).")],
+           fmt: Annotated[str, Opt("--format", help="inspect (an Inspect AI eval log), "
+                                   "json or csv (the rows).")] = "inspect",
+           eval_db: EvalDb = None) -> None:
+    """Write an eval as an Inspect AI log (``inspect view`` opens it), or its rows."""
+    from thinkact.eval.report import to_csv
+    from thinkact.eval.store import as_dict
+
+    err = Console(stderr=True)
+    with EvalStore(eval_db or default_eval_db()) as store:
+        eval_id = _resolve(store, ref)
+        if fmt == "csv":
+            output.write_text(to_csv(store.results(eval_id)))
+        elif fmt == "json":
+            output.write_text(json.dumps([as_dict(r) for r in store.results(eval_id)],
+                                         indent=1))
+        elif fmt == "inspect":
+            _export_inspect(store, eval_id, output, err)
+        else:
+            _usage(err, f"--format must be inspect, json or csv, not {fmt!r}")
+    typer.echo(str(output))
+
+
+def _export_inspect(store: EvalStore, eval_id: str, output: Path, err: Console) -> None:
+    from thinkact.eval.select import select
+    from thinkact.eval.suites import load_suite
+    from thinkact.traces.sqlite import SQLiteTraceStore
+
+    spec = store.spec(eval_id)
+    try:
+        from thinkact.eval.inspect_export import export_inspect
+
+        suite = load_suite(spec["suite"], dict(spec.get("suite_options") or {}))
+        items = select(suite.items(), spec.get("limit"), spec.get("per_category"))
+        with SQLiteTraceStore(Path(spec["trace_db"])) as trace:
+            export_inspect(store, trace, eval_id, items, output)
+    except ImportError:
+        _usage(err, "--format inspect needs the inspect-ai package: pip install "
+               "'thinkact[inspect]'")
+    except ValueError as exc:
+        _usage(err, str(exc))
 
 
 @eval_app.command("list")

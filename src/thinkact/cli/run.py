@@ -22,8 +22,8 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, fields
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,14 +31,21 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from thinkact.agent.agent import Agent, new_run_id
+from thinkact.agent.config import AgentConfig
+from thinkact.backends.base import ModelBackend
+from thinkact.backends.config import ConfigError
 from thinkact.backends.embedded import EMBEDDED_NAME
+from thinkact.backends.factory import build
 from thinkact.cli.common import UsageError, interrupted_end, otel_export
 from thinkact.cli.run_heavy import drive_heavy, heavy_group_of, heavy_settings
-from thinkact.cli.setup import RunAgent, build_run_backend, plan_tools, prompt_of
+from thinkact.cli.setup import RunFlags, cli_approver, prompt_of, servers_of
 from thinkact.cli.view import LiveView, ReasoningMode
 from thinkact.events import EVENT_ADAPTER, Event, RunFinished, RunStarted
-from thinkact.paths import default_trace_db, default_workspace
+from thinkact.paths import default_trace_db
 from thinkact.recipes import apply_recipe
+from thinkact.sandbox import SandboxUnavailable
+from thinkact.tools.base import Tool
 from thinkact.traces.sqlite import SQLiteTraceStore
 
 Opt = typer.Option
@@ -72,6 +79,13 @@ def run_command(
     max_thinking_tokens: Annotated[int | None, Opt(help="Reasoning tokens for the whole "
                                                    "run.")] = None,
     max_step_tokens: Annotated[int | None, Opt(help="max_tokens of each model call.")] = None,
+    thinking_tokens: Annotated[int | None, Opt(help="Reasoning tokens per step: a local "
+                                               "model's thinking is closed there and it goes "
+                                               "on to answer; remote: max_tokens and the "
+                                               "provider's reasoning setting.")] = None,
+    min_thinking_tokens: Annotated[int | None, Opt(help="Local models: an end of thinking "
+                                                   "before this many tokens becomes 'Wait' "
+                                                   "(at most twice a step).")] = None,
     timeout: Annotated[float | None, Opt(help="Wall-clock budget in seconds: a deadline "
                                           "that cuts off a model or tool call still "
                                           "running.")] = None,
@@ -137,7 +151,18 @@ def run_command(
                                        "by --provider scripted.")] = None,
 ) -> None:
     """Run an agent on TASK (or --resume a recorded run)."""
-    options = dict(locals())  # every option by name, for plan_launch
+    flags = RunFlags(
+        provider=provider, model=model, base_url=base_url, context_window=context_window,
+        api_key_env=api_key_env, checkpoint=checkpoint, script=script, max_steps=max_steps,
+        max_tool_calls=max_tool_calls, max_thinking_tokens=max_thinking_tokens,
+        thinking_tokens=thinking_tokens, min_thinking_tokens=min_thinking_tokens,
+        max_step_tokens=max_step_tokens, timeout=timeout,
+        final_answer_grace=final_answer_grace, max_cost=max_cost,
+        context_strategy=context_strategy, tools=tools, workspace=workspace,
+        system_prompt=system_prompt, shell=shell, yes_shell=yes_shell,
+        unsafe_python=unsafe_python, python_network=python_network, facts_db=facts_db,
+        mcp=mcp, no_mcp=no_mcp, temperature=temperature, top_p=top_p, seed=seed,
+        verify=verify, heavy=heavy, aggregate=aggregate)
     err = Console(stderr=True)
     if show_reasoning not in ("collapsed", "full", "hidden"):
         _usage(err, f"--show-reasoning must be collapsed, full or hidden, not {show_reasoning!r}")
@@ -146,18 +171,18 @@ def run_command(
     if recipe is not None and resume is not None:
         _usage(err, "--recipe starts a new run; a resumed run keeps its recorded settings")
     try:
-        options = apply_recipe(options, recipe)
+        flags = replace(flags, **apply_recipe(vars(flags), recipe))  # explicit flags win
     except ValueError as exc:
         _usage(err, str(exc))
     store = SQLiteTraceStore(trace_db or default_trace_db())
     exporting = otel_export(store, otel_endpoint, otel_content)
     try:
         try:
-            launch = plan_launch(store, task, resume, options)
+            launch = Launch.of(store, resume, flags)
         except UsageError as exc:
             _usage(err, str(exc))
         try:
-            code = asyncio.run(_main(launch, store, task if resume is None else None, json_out,
+            code = asyncio.run(_main(launch, task if resume is None else None, json_out,
                                      show_reasoning))  # type: ignore[arg-type]
         except KeyboardInterrupt:  # before the run started (e.g. while MCP servers start)
             code = 1
@@ -175,106 +200,69 @@ def _usage(err: Console, message: str) -> None:
 
 @dataclass
 class Launch:
-    """What ``plan_launch`` decided: the run (or heavy group) id, how to build the agent of
-    a run id (all sharing one backend), the MCP servers, the heavy settings (None: one run)."""
+    """A run (or heavy group, ``config.heavy``) ready to start or resume: its id, its
+    config, the backend its agents share, and where its runs' workspaces are."""
 
+    store: SQLiteTraceStore
     run_id: str
-    make: Callable[[str], Any]
-    backend: Any
-    servers: list[Any]
-    heavy: dict[str, Any] | None = None
+    config: AgentConfig
+    backend: ModelBackend
+    given_workspace: Path | None  # --workspace given now
+    recorded_id: str | None = None  # the run whose record ``config`` came from (a resume)
+    built: dict[str, Agent] = field(default_factory=dict)
 
+    @classmethod
+    def of(cls, store: SQLiteTraceStore, resume: str | None, flags: RunFlags) -> Launch:
+        """The options over the resumed run's recorded config (a new run: the defaults);
+        the backend is built and the first run's tools checked here, as usage errors."""
+        recorded, recorded_id = None, None
+        if resume is not None:
+            run_id, group = _resumable(store, resume)
+            # the latest segment's config: what a resume changed stays changed
+            recorded_id = f"{run_id}.1" if group else run_id
+            recorded = AgentConfig.from_record(store.load_state(recorded_id).config)
+        else:
+            run_id = new_run_id()
+        config = flags.config(recorded)
+        try:
+            backend = build(config.backend)
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+        if config.heavy is not None and config.heavy.aggregator == "auto":
+            auto = "vote" if backend.model_name == EMBEDDED_NAME else "reflect"
+            config = config.replace(heavy=config.heavy.model_copy(update={"aggregator": auto}))
+        launch = cls(store, run_id, config, backend, flags.workspace, recorded_id)
+        first = f"{run_id}.1" if config.heavy is not None else run_id
+        launch.built[first] = launch.agent(first)  # bad tool options fail here
+        return launch
 
-def plan_launch(store: SQLiteTraceStore, task: str | None, resume: str | None,
-                o: dict[str, Any]) -> Launch:
-    from thinkact.agent import (
-        Budget,
-        GenerationOptions,
-        HideToolOutputs,
-        Summarize,
-        VerifyPolicy,
-        new_run_id,
-    )
-
-    if o["heavy"] is not None and o["heavy"] < 1:
-        raise UsageError(f"--heavy needs N >= 1, not {o['heavy']}")
-    if o["heavy"] is not None and resume is not None:
-        raise UsageError("--heavy starts a new group; a resumed group keeps its settings")
-    if o["aggregate"] not in ("auto", "reflect", "vote"):
-        raise UsageError(f"--aggregate must be auto, reflect or vote, not {o['aggregate']!r}")
-    recorded: dict[str, Any] = {}
-    recorded_id: str | None = None  # the run ``recorded`` comes from
-    heavy: dict[str, Any] | None = None
-    if resume is not None:
-        run_id, heavy = _resumable(store, resume)
-        # the latest segment's config: what a resume changed stays changed
-        recorded_id = f"{run_id}.1" if heavy else run_id
-        recorded = store.load_state(recorded_id).config
-    else:
-        run_id = new_run_id()
-        if o["heavy"] is not None:
-            heavy = {"of": o["heavy"], "aggregator": o["aggregate"]}
-            if o["shell"] and not o["yes_shell"]:
-                raise UsageError("--heavy runs trajectories side by side, so it cannot ask "
-                                 "before each shell command: add --yes-shell, or drop --shell")
-    backend = build_run_backend(o["provider"], o["model"], o["base_url"], o["api_key_env"],
-                                o["script"], o["checkpoint"], recorded.get("backend"),
-                                context_window=o["context_window"])
-    if heavy is not None and heavy["aggregator"] == "auto":
-        heavy["aggregator"] = "vote" if backend.model_name == EMBEDDED_NAME else "reflect"
-    plan = plan_tools(o, recorded)
-    budget_args = {k: v for k, v in (recorded.get("budget") or {}).items()
-                   if k in {f.name for f in fields(Budget)}}
-    for key, opt in [("max_steps", "max_steps"), ("max_tool_calls", "max_tool_calls"),
-                     ("max_thinking_tokens", "max_thinking_tokens"),
-                     ("max_thinking_tokens_per_step", "max_step_tokens"),
-                     ("max_wall_time_s", "timeout"), ("max_cost_usd", "max_cost"),
-                     ("final_answer_grace_s", "final_answer_grace")]:
-        if o[opt] is not None:
-            budget_args[key] = o[opt]
-    sampling = {k: v for k, v in (recorded.get("options") or {}).items()
-                if k in ("temperature", "top_p", "seed") and v is not None}
-    if heavy is not None and resume is not None and "seed" in sampling:
-        sampling["seed"] -= 1  # recorded from trajectory 1, which ran with seed + 1
-    sampling.update({k: o[k] for k in ("temperature", "top_p", "seed") if o[k] is not None})
-    if sampling.get("temperature", 0) < 0 or not 0 < sampling.get("top_p", 1) <= 1:
-        raise UsageError("--temperature must be >= 0 and --top-p in (0, 1]")
-    verify = o["verify"] if o["verify"] is not None else (recorded.get("verify") or {}).get(
-        "rounds", 0)
-    if verify < 0:
-        raise UsageError(f"--verify must be 0 or more, not {verify}")
-    strategy = o["context_strategy"] or {"summarize": "summarize"}.get(
-        recorded.get("context", ""), "hide")
-    if strategy not in ("hide", "summarize"):
-        raise UsageError(f"--context-strategy must be hide or summarize, not {strategy!r}")
-
-    def make(rid: str) -> Any:
+    def agent(self, rid: str, shared: Sequence[Tool] = ()) -> Agent:
         """The agent of run ``rid``: its own tools in its own workspace (a heavy group's
-        trajectories get ``--workspace``/N, or their recorded or default one)."""
-        if rid in built:
-            return built.pop(rid)
-        own = None  # the workspace its latest segment recorded; a new run has none
-        if rid == recorded_id:
-            own = recorded.get("workspace")
-        elif resume is not None:  # another trajectory of a resumed group
-            with contextlib.suppress(KeyError):
-                own = store.load_state(rid).config.get("workspace")
-        given = o["workspace"]
-        if given is not None and heavy is not None:
-            given = given / rid.rsplit(".", 1)[-1]
-        ws = given or (Path(own) if own else default_workspace(rid))
-        ws.mkdir(parents=True, exist_ok=True)
-        return RunAgent(backend, tools=plan.build_builtin(ws), setup=plan.record(),
-                        system_prompt=o["system_prompt"] or recorded.get("system_prompt"),
-                        budget=Budget(**budget_args),
-                        context=Summarize() if strategy == "summarize" else HideToolOutputs(),
-                        trace=store, workspace=ws, verify=VerifyPolicy(rounds=verify),
-                        options=GenerationOptions(**sampling))
-
-    built: dict[str, Any] = {}
-    first = f"{run_id}.1" if heavy else run_id
-    built[first] = make(first)  # bad tool options fail here, as usage errors
-    return Launch(run_id, make, backend, plan.servers, heavy)
+        trajectories get ``--workspace``/k, or their recorded or default one), plus the
+        ``shared`` ones (one connection per MCP server for a whole group)."""
+        if rid in self.built:
+            agent = self.built.pop(rid)
+            for tool in shared:
+                agent.toolset.add(tool)
+            return agent
+        config = self.config
+        if config.heavy is not None:
+            own = None  # the workspace its latest segment recorded; a new run has none
+            if rid == self.recorded_id:
+                own = config.workspace
+            elif self.recorded_id is not None:  # another trajectory of a resumed group
+                with contextlib.suppress(KeyError):
+                    own = self.store.load_state(rid).config.get("workspace")
+            given = self.given_workspace
+            config = config.replace(workspace=given / rid.rsplit(".", 1)[-1]
+                                    if given is not None else own)
+        names = config.tools.names or []
+        approver = cli_approver(config.tools.shell_approval == "off") if "shell" in names else None
+        try:
+            return config.build(run_id=rid, backend=self.backend, trace=self.store,
+                                tools=list(shared), approver=approver)
+        except (ValueError, SandboxUnavailable) as exc:
+            raise UsageError(str(exc)) from None
 
 
 def _resumable(store: SQLiteTraceStore, ref: str) -> tuple[str, dict[str, Any] | None]:
@@ -310,44 +298,42 @@ def _json_sink(event: Event) -> None:
     sys.stdout.flush()
 
 
-async def _main(launch: Launch, store: SQLiteTraceStore, task: str | None, json_out: bool,
+async def _main(launch: Launch, task: str | None, json_out: bool,
                 show_reasoning: ReasoningMode) -> int:
     """Connect the MCP servers, run, and close tools, servers and backend whatever happens."""
     mcp = None
     agent = None
+    store = launch.store
     try:
-        if launch.servers:
+        servers = servers_of(launch.config.tools.mcp)
+        if servers:
             from thinkact.tools.mcp_client import connect_mcp
 
             try:
-                mcp = await connect_mcp(launch.servers)
+                mcp = await connect_mcp(servers)
             except (ConnectionError, ValueError) as exc:
                 Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}",
                                            highlight=False)
                 return 2
         shared = mcp.tools if mcp is not None else []
-
-        def agent_of(rid: str) -> Any:
-            built = launch.make(rid)
-            for tool in shared:  # one connection per server, shared by a group's runs
-                built.toolset.add(tool)
-            return built
-
-        if launch.heavy is not None:
+        heavy = launch.config.heavy
+        if heavy is not None:
             from thinkact.agent.heavy import Heavy, Reflect, Vote
 
-            group, h = launch.run_id, launch.heavy
+            group = launch.run_id
             if hasattr(launch.backend, "max_sessions"):  # a local model: a cache per trajectory
-                launch.backend.max_sessions = max(launch.backend.max_sessions, int(h["of"]))
-            runner = Heavy(lambda k: agent_of(f"{group}.{k}"), n=int(h["of"]),
-                           aggregator=Vote() if h["aggregator"] == "vote" else Reflect())
+                launch.backend.max_sessions = max(launch.backend.max_sessions, heavy.of)
+            runner = Heavy(lambda k: launch.agent(f"{group}.{k}", shared), n=heavy.of,
+                           aggregator=Vote() if heavy.aggregator == "vote" else Reflect())
             return await drive_heavy(runner, store, group, task, json_out, show_reasoning)
-        agent = agent_of(launch.run_id)
+        agent = launch.agent(launch.run_id, shared)
         sink = _json_sink if json_out else None
         return await _drive(agent, store, launch.run_id, task, sink, show_reasoning)
     finally:
         if agent is not None:
             await agent.aclose()
+        for unused in launch.built.values():  # built to check the options, never run
+            await unused.aclose()
         if mcp is not None:
             await mcp.aclose()
         closer = getattr(launch.backend, "aclose", None)
@@ -355,7 +341,7 @@ async def _main(launch: Launch, store: SQLiteTraceStore, task: str | None, json_
             await closer()
 
 
-async def _drive(agent: Any, store: SQLiteTraceStore, run_id: str, task: str | None,
+async def _drive(agent: Agent, store: SQLiteTraceStore, run_id: str, task: str | None,
                  sink: Callable[[Event], None] | None, show_reasoning: ReasoningMode) -> int:
     """Consume the run's events; on cancellation (Ctrl-C, SIGTERM) record a stopped end."""
     me = asyncio.current_task()
@@ -367,8 +353,8 @@ async def _drive(agent: Any, store: SQLiteTraceStore, run_id: str, task: str | N
     if prompt is not None:
         prompt.view = view
     emit = sink or (view.handle if view is not None else _json_sink)
-    stream: AsyncIterator[Event] = (agent.events(task, run_id=run_id) if task is not None
-                                    else agent.resume_events(run_id))
+    run = agent.start(task, run_id=run_id) if task is not None else agent.resume(run_id)
+    stream: AsyncIterator[Event] = run.events()
     started, status = time.monotonic(), None
     try:
         if view is not None:

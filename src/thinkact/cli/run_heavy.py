@@ -27,6 +27,7 @@ from thinkact.cli.common import interrupted_end
 from thinkact.cli.view import LiveView, ReasoningMode, clip, human_tokens
 from thinkact.events import (
     EVENT_ADAPTER,
+    RUN_STATUSES,
     Event,
     FinalAnswer,
     Retry,
@@ -139,7 +140,7 @@ class HeavyView:
             f"{human_tokens(usage.completion_tokens)} out", style="dim"))
 
     def _status(self) -> Text:
-        done = sum(s in ("completed", "stopped", "failed") for s in self.state.values())
+        done = sum(s in RUN_STATUSES for s in self.state.values())
         parts = [f"{rid.rsplit('.', 1)[-1]}: {s}" for rid, s in sorted(self.state.items())]
         return Text(f"{done}/{self.n} trajectories done · " + " · ".join(parts),
                     style="bold blue")

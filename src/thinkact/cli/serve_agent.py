@@ -11,9 +11,9 @@ terminal to approve commands, and one MCP connection per request would be slow.
 from __future__ import annotations
 
 import asyncio
-import inspect
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -74,7 +74,8 @@ def serve_agent(
     import uvicorn
 
     from thinkact.agent import Reflect, Vote
-    from thinkact.cli.run import plan_launch, run_command
+    from thinkact.cli.run import Launch
+    from thinkact.cli.setup import RunFlags
     from thinkact.paths import default_trace_db
     from thinkact.recipes import apply_recipe
     from thinkact.server.agent_backend import AgentBackend
@@ -82,13 +83,16 @@ def serve_agent(
     from thinkact.traces.sqlite import SQLiteTraceStore
     from thinkact.ui import create_ui_app
 
-    given = {k: v for k, v in locals().items() if k in inspect.signature(run_command).parameters}
-    options: dict[str, Any] = {k: p.default for k, p in
-                               inspect.signature(run_command).parameters.items()}
-    options.update(given, no_mcp=True)
+    flags = RunFlags(
+        provider=provider, model=model, base_url=base_url, context_window=context_window,
+        api_key_env=api_key_env, checkpoint=checkpoint, script=script, tools=tools,
+        facts_db=facts_db,
+        max_steps=max_steps, max_tool_calls=max_tool_calls, timeout=timeout, verify=verify,
+        temperature=temperature, top_p=top_p, system_prompt=system_prompt, heavy=heavy,
+        aggregate=aggregate, no_mcp=True)
     err = Console(stderr=True)
     try:
-        options = apply_recipe(options, recipe)
+        flags = replace(flags, **apply_recipe(vars(flags), recipe))  # explicit flags win
     except ValueError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(2) from None
@@ -96,20 +100,21 @@ def serve_agent(
     store = SQLiteTraceStore(trace_db or default_trace_db())
     exporting = otel_export(store, otel_endpoint, otel_content)
     try:
-        launch = plan_launch(store, "serve", None, options)
+        launch = Launch.of(store, None, flags)
     except UsageError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         store.close()
         raise typer.Exit(2) from None
-    h = launch.heavy
-    checked = launch.make(f"{launch.run_id}.1" if h else launch.run_id)  # the options' check
+    h = launch.config.heavy
+    (_, checked), = launch.built.items()  # built to check the options
+    launch.built.clear()
     backend = launch.backend
     if h is not None and hasattr(backend, "max_sessions"):  # a local model: cache per trajectory
-        backend.max_sessions = max(backend.max_sessions, int(h["of"]))
+        backend.max_sessions = max(backend.max_sessions, h.of)
     asyncio.run(checked.aclose())
-    served = AgentBackend(launch.make, name, backend.context_window,
-                          heavy=int(h["of"]) if h else None,
-                          aggregator=(Vote() if h["aggregator"] == "vote" else Reflect())
+    served = AgentBackend(launch.agent, name, backend.context_window,
+                          heavy=h.of if h else None,
+                          aggregator=(Vote() if h.aggregator == "vote" else Reflect())
                           if h else None)
     typer.echo(f"serving the agent ({backend.model_name}, tools: "
                f"{', '.join(checked.toolset.names) or 'none'}) as {name!r} on "

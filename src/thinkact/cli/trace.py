@@ -72,7 +72,7 @@ def list_runs(db: DbOpt = None,
                       style="bold", markup=False)
         for run in runs:
             info = store.run_info(run.run_id)
-            status = run.status
+            status: str = run.status
             if status == "running" and not store.writer_alive(run.run_id):
                 status = "interrupted"  # its process is gone: resumable with --resume
             task = " ".join(run.task.split())

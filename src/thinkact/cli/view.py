@@ -20,6 +20,7 @@ from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.text import Text
 
+from thinkact.agent.config import migrate
 from thinkact.events import (
     AssistantMessage,
     ContentDelta,
@@ -98,7 +99,7 @@ class LiveView:
         if isinstance(event, RunStarted):
             self.started = time.monotonic()
             self.run_id = event.run_id
-            if (event.config.get("setup") or {}).get("unsafe_python"):
+            if (migrate(event.config).get("tools") or {}).get("unsafe_python"):
                 p(Text("UNCONFINED: python and shell run without the sandbox "
                        "(--unsafe-python)", style="bold red"))
             if event.resumed_from_step is not None:

@@ -18,8 +18,8 @@ def _pyplot() -> Any:
 
 
 def _errors(points: Sequence[dict[str, Any]]) -> list[list[float]]:
-    return [[p["accuracy"] - p["ci95"][0] for p in points],
-            [p["ci95"][1] - p["accuracy"] for p in points]]
+    return [[max(0.0, p["accuracy"] - p["ci95"][0]) for p in points],  # (rounding at 0%)
+            [max(0.0, p["ci95"][1] - p["accuracy"]) for p in points]]
 
 
 def category_chart(report: dict[str, Any], title: str, path: Path) -> Path:
@@ -52,15 +52,27 @@ def sweep_chart(setting: str, points: Sequence[dict[str, Any]], title: str, path
     high = [p["ci95"][1] for p in points]
     tokens = [p["mean_tokens"] for p in points]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.6))
-    for ax, x, label in ((left, xs, setting), (right, tokens, "mean tokens per item")):
-        ax.plot(x, acc, marker="o")
-        ax.fill_between(x, low, high, alpha=0.2)
-        ax.set_xlabel(label)
+    left.plot(xs, acc, marker="o")
+    left.fill_between(xs, low, high, alpha=0.2)
+    left.set_xlabel(setting)
+    # against tokens the points need not be in setting order: whiskers, in token order
+    order = sorted(range(len(points)), key=lambda i: tokens[i])
+    right.errorbar([tokens[i] for i in order], [acc[i] for i in order],
+                   yerr=_errors([points[i] for i in order]), marker="o", capsize=4)
+    for i in order:
+        right.annotate(f"{setting}={xs[i]}", (tokens[i], acc[i]), textcoords="offset points",
+                       xytext=(4, 4), fontsize=7)
+    right.set_xlabel("mean tokens per item")
+    for ax in (left, right):
         ax.set_ylim(0, 1)
         ax.set_ylabel("accuracy (95% CI)")
-        if all(isinstance(v, int | float) and v > 0 for v in x) and len(set(x)) > 1 and \
-                max(x) / min(x) >= 8:
-            ax.set_xscale("log", base=2)
+    if all(isinstance(v, int | float) and v > 0 for v in xs) and len(set(xs)) > 1 and \
+            max(xs) / min(xs) >= 8:
+        from matplotlib.ticker import ScalarFormatter
+
+        left.set_xscale("log", base=2)
+        left.xaxis.set_major_formatter(ScalarFormatter())  # 8, not 2^3
+    left.set_xticks(xs)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -56,8 +56,10 @@ class EvalWorker:
 def run_eval_ray(store: EvalStore, trace: SQLiteTraceStore, eval_id: str,
                  spec: dict[str, Any], items: Sequence[Item], settings: EvalSettings,
                  on_result: Callable[[Result], None] | None = None,
-                 address: str | None = None) -> list[Result]:
-    """Like ``runner.run_eval``, with ``settings.concurrency`` Ray actors doing the runs."""
+                 address: str | None = None, worker: type[EvalWorker] = EvalWorker
+                 ) -> list[Result]:
+    """Like ``runner.run_eval``, with ``settings.concurrency`` Ray actors (``worker``) doing
+    the runs."""
     try:
         import ray
         from ray.util import ActorPool
@@ -76,9 +78,9 @@ def run_eval_ray(store: EvalStore, trace: SQLiteTraceStore, eval_id: str,
             if row.status != "done":
                 jobs.append((index, epoch, asdict(row)))
     if jobs:
-        worker = ray.remote(EvalWorker)
+        actor = ray.remote(worker)
         job_spec = {**spec, "settings": asdict(settings)}
-        pool = ActorPool([worker.remote(job_spec)
+        pool = ActorPool([actor.remote(job_spec)
                           for _ in range(max(1, min(settings.concurrency, len(jobs))))])
         for result, shard in pool.map_unordered(lambda a, j: a.run.remote(*j), jobs):
             with tempfile.NamedTemporaryFile(suffix=".sqlite") as f:

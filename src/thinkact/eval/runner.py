@@ -110,14 +110,14 @@ async def _execute(trace: SQLiteTraceStore, suite: Suite, item: Item, epoch: int
         finally:
             await heavy.aclose()
         return _recorded_end(trace, run_id) or _Ended(out.answer, RunFinished(
-            status=out.status, reason=out.reason, steps=0, tool_calls=0))  # type: ignore[arg-type]
+            status=out.status, reason=out.reason, steps=0, tool_calls=0))
     agent: Agent = make_agent(run_id, item, epoch, extra)
     try:
         result = await (agent.aresume(run_id) if trace.has_run(run_id)
                         else agent.arun(item.input, run_id))
     finally:
         await agent.aclose()
-    return _Ended(result.answer, RunFinished(status=result.status,  # type: ignore[arg-type]
+    return _Ended(result.answer, RunFinished(status=result.status,
                                              reason=result.reason, steps=result.steps,
                                              tool_calls=result.tool_calls,
                                              usage=result.usage))

@@ -108,7 +108,8 @@ def checkpoint_files(path: Path) -> list[Path]:
     return files
 
 
-# DeepSeek-V3 reference (inference/convert.py) component names -> HF names (§3.7).
+# DeepSeek-V3 reference (inference/convert.py) component names -> HF names
+# (docs/k2.md, "Reference checkpoint names").
 _REF_COMPONENTS = {
     "embed": "embed_tokens", "attn_norm": "input_layernorm", "ffn_norm": "post_attention_layernorm",
     "wq": "q_proj", "wq_a": "q_a_proj", "q_norm": "q_a_layernorm", "wq_b": "q_b_proj",

@@ -1,7 +1,7 @@
 """K2Config: one dataclass that reads/writes HF ``config.json`` (``kimi_k2`` / ``deepseek_v3``).
 
 Field names follow the HF config so a K2-Thinking or DeepSeek-V3 ``config.json`` maps onto it
-directly. Values the reference sheet marks UNCONFIRMED (e.g. ``rms_norm_eps``, ``beta_fast``) are
+directly. Values no primary source confirms (``rms_norm_eps``, ``beta_fast``; docs/k2.md) are
 plain fields, never constants. No torch import: the CLI sizes configs without the model stack.
 """
 
@@ -40,50 +40,54 @@ _ROPE_KEYS = ("rope_scaling", "rope_parameters", "rope_theta")
 
 @dataclass
 class K2Config:
-    """Architecture of a K2 / DeepSeek-V3 model. Defaults are a tiny model, not the 1T one."""
+    """Architecture of a K2 / DeepSeek-V3 model. Defaults are a tiny model, not the 1T one.
 
-    vocab_size: int = 256
-    hidden_size: int = 64
-    intermediate_size: int = 128
-    moe_intermediate_size: int = 32
-    num_hidden_layers: int = 2
-    num_attention_heads: int = 4
-    num_key_value_heads: int | None = None
-    n_shared_experts: int = 1
-    n_routed_experts: int = 8
-    num_experts_per_tok: int = 2
-    routed_scaling_factor: float = 2.827
-    kv_lora_rank: int = 32
-    q_lora_rank: int | None = 32
-    qk_rope_head_dim: int = 8
-    qk_nope_head_dim: int = 16
-    v_head_dim: int = 16
-    n_group: int = 1
-    topk_group: int = 1
-    first_k_dense_replace: int = 1
-    moe_layer_freq: int = 1
-    norm_topk_prob: bool = True
-    topk_method: str = "noaux_tc"
-    scoring_func: str = "sigmoid"
-    hidden_act: str = "silu"
-    max_position_embeddings: int = 4096
-    initializer_range: float = 0.02
-    rms_norm_eps: float = 1e-5
+    Field names and meanings are the Hugging Face ``DeepseekV3Config``'s; K2-Thinking's values
+    are in ``presets.kimi_k2_thinking`` and docs/k2.md ("Model config").
+    """
+
+    vocab_size: int = 256  # token ids 0..vocab_size-1, special tokens included
+    hidden_size: int = 64  # width of the residual stream
+    intermediate_size: int = 128  # hidden width of the dense (non-MoE) SwiGLU MLPs
+    moe_intermediate_size: int = 32  # hidden width of each routed and shared expert
+    num_hidden_layers: int = 2  # decoder layers
+    num_attention_heads: int = 4  # MLA heads
+    num_key_value_heads: int | None = None  # must equal the heads (MLA); None: the same
+    n_shared_experts: int = 1  # experts every token goes through, unweighted (0: none)
+    n_routed_experts: int = 8  # experts the router chooses among
+    num_experts_per_tok: int = 2  # experts chosen per token (top-k)
+    routed_scaling_factor: float = 2.827  # multiplies the routed experts' mixing weights
+    kv_lora_rank: int = 32  # width of the compressed KV latent that the cache keeps
+    q_lora_rank: int | None = 32  # width of the query's low-rank bottleneck; None: a plain q_proj
+    qk_rope_head_dim: int = 8  # per-head query/key dims that get RoPE (the key part is shared)
+    qk_nope_head_dim: int = 16  # per-head query/key dims without position
+    v_head_dim: int = 16  # per-head value dims
+    n_group: int = 1  # expert groups for group-limited routing (1: no group step)
+    topk_group: int = 1  # groups kept per token before the top-k
+    first_k_dense_replace: int = 1  # layers below this use a dense MLP, not MoE
+    moe_layer_freq: int = 1  # from there, every this-many layers is MoE
+    norm_topk_prob: bool = True  # normalise the chosen experts' scores to sum 1
+    topk_method: str = "noaux_tc"  # routing rule: top-k on bias-corrected sigmoid scores
+    scoring_func: str = "sigmoid"  # router score function
+    hidden_act: str = "silu"  # MLP activation (SwiGLU gate)
+    max_position_embeddings: int = 4096  # longest sequence (with YaRN: the extended length)
+    initializer_range: float = 0.02  # std of the normal init of new weights
+    rms_norm_eps: float = 1e-5  # epsilon of the layer RMSNorms
     # HF builds q_a_layernorm / kv_a_layernorm with its default eps (1e-6), ignoring rms_norm_eps.
     latent_norm_eps: float = 1e-6
-    tie_word_embeddings: bool = False
-    rope_theta: float = 10000.0
-    rope_scaling: RopeScaling | None = None
-    rope_interleave: bool = True
-    attention_bias: bool = False
-    bos_token_id: int | None = None
-    eos_token_id: int | list[int] | None = None
-    pad_token_id: int | None = None
-    model_type: str = "deepseek_v3"
-    torch_dtype: str = "bfloat16"
-    num_nextn_predict_layers: int = 0
-    quantization_config: dict[str, Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    tie_word_embeddings: bool = False  # lm_head shares the embedding matrix
+    rope_theta: float = 10000.0  # RoPE base frequency
+    rope_scaling: RopeScaling | None = None  # YaRN context extension; None: plain RoPE
+    rope_interleave: bool = True  # rope dims stored interleaved (DeepSeek's checkpoint layout)
+    attention_bias: bool = False  # biases on the attention projections
+    bos_token_id: int | None = None  # begin-of-sequence token
+    eos_token_id: int | list[int] | None = None  # token(s) that end generation
+    pad_token_id: int | None = None  # padding token
+    model_type: str = "deepseek_v3"  # "kimi_k2" for K2 checkpoints
+    torch_dtype: str = "bfloat16"  # dtype of the unquantized weights on disk
+    num_nextn_predict_layers: int = 0  # multi-token-prediction layers (not run here)
+    quantization_config: dict[str, Any] | None = None  # compressed-tensors block (INT4 experts)
+    extra: dict[str, Any] = field(default_factory=dict)  # other config.json keys, kept as read
 
     def __post_init__(self) -> None:
         if self.num_key_value_heads is None:

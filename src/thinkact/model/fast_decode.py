@@ -1,9 +1,9 @@
 """A fused single-token decode step for K2ForCausalLM: same math, far fewer eager ops.
 
 At the sizes thinkact runs on CPU (tens of millions of parameters) a decode step is bound by
-per-op dispatch overhead (a few µs per op) as much as by memory bandwidth. Measured on the
-§11.3 benchmark shape, the module-by-module forward dispatches ~625 aten ops per token, this
-path ~420, each cheaper, by preparing weights once (:mod:`thinkact.model.fast_layers`):
+per-op dispatch overhead as much as by memory bandwidth, so this path dispatches far fewer
+and cheaper aten ops per token than the module-by-module forward (figures: docs/performance.md),
+by preparing weights once (:mod:`thinkact.model.fast_layers`):
 
 * ``q_a_proj`` and ``kv_a_proj_with_mqa`` read the same input: one matrix; so do the shared
   expert's gate/up and the router (n_group 1, fp32): one matmul gives both.
@@ -13,11 +13,11 @@ path ~420, each cheaper, by preparing weights once (:mod:`thinkact.model.fast_la
   the model's own rotation on the rope part, obtained by rotating an identity matrix) rotates
   queries and the new cache entry with one matmul each.
 * weights are stored transposed ([in, out], contiguous) because ``mm(x, Wᵀ)`` streams cold
-  weights ~1.5x faster than ``F.linear(x, W)`` for batch-1 CPU shapes (lm_head included);
+  weights faster than ``F.linear(x, W)`` for batch-1 CPU shapes (lm_head included);
   residual adds ride on ``addmm``; gate and up are one matrix per expert, split with
   ``unsafe_chunk`` and multiplied in place.
 * RMSNorm (fp32) is computed as ``layer_norm([x, -x])[:d]``: the mean of [x, -x] is 0 and its
-  variance is mean(x²), so it equals RMSNorm, and on CPU it is ~3x cheaper than ``rms_norm``.
+  variance is mean(x²), so it equals RMSNorm, and on CPU it is cheaper than ``rms_norm``.
 * batch 1 attends on each layer's [S, C] cache row with 2-D matmuls and writes the new entry
   with ``mm(out=)``; several rows read the lm_head as contiguous column blocks under one
   ``bmm`` (MKL's small-M GEMM reads a wide matrix in strided panels).
@@ -100,8 +100,8 @@ class FastDecoder:
         self.routed_scale = float(cfg.routed_scaling_factor)
         self.kv, self.rope_dim = cfg.kv_lora_rank, cfg.qk_rope_head_dim
         self.dtype = self.lm_head.dtype
-        # [H, V]: at one row ``mm`` streams it ~1.5x faster than F.linear on [V, H] (cold
-        # weights, measured on the §11.3 shape); several rows use column blocks (below).
+        # [H, V]: at one row ``mm`` streams it faster than F.linear on [V, H] (cold weights;
+        # docs/performance.md); several rows use column blocks (below).
         self.lm_head_t = transposed(self.lm_head)
         self._lm_blocks: torch.Tensor | None = None
         self.lm_block = lm_block
@@ -141,7 +141,7 @@ class FastDecoder:
     def logits(self, hn: torch.Tensor) -> torch.Tensor:
         """lm_head on final-normed rows [B, H] -> [B, V]. Several rows: MKL's small-M GEMM
         reads a wide [H, V] matrix in strided panels; as contiguous [V/nb, H, nb] column
-        blocks under one ``bmm`` it streams (~1.4x faster at 8 rows, measured)."""
+        blocks under one ``bmm`` it streams faster (docs/performance.md)."""
         vocab, nb = self.lm_head.shape[0], self.lm_block
         if hn.shape[0] == 1 or vocab % nb:
             return torch.mm(hn, self.lm_head_t)

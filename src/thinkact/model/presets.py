@@ -1,7 +1,7 @@
 """Named model shapes: the real K2-Thinking config and tiny ones for tests and benchmarks.
 
-``kimi-k2-thinking`` follows the reference sheet §1.2/§1.3 (values from third-party copies of the
-config.json; rms_norm_eps and beta_fast are UNCONFIRMED and are ordinary fields here).
+``kimi-k2-thinking`` is the published K2-Thinking config.json (docs/k2.md, "Model config";
+rms_norm_eps and beta_fast are unconfirmed and are ordinary fields here).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Any
 from thinkact.model.config import K2Config, RopeScaling
 from thinkact.model.quant_config import int4_quantization_config
 
-# compressed-tensors pack-quantized W4A16, group 32: only routed experts are INT4 (§1.3).
+# compressed-tensors pack-quantized W4A16, group 32: only routed experts are INT4
+# (docs/k2.md, "INT4 checkpoints").
 K2_THINKING_QUANTIZATION: dict[str, Any] = int4_quantization_config(32)
 
 
@@ -36,7 +37,8 @@ def kimi_k2_thinking() -> K2Config:
 
 
 def bench_18m() -> K2Config:
-    """The §11.3 CPU decode benchmark shape: ~18M total, ~6.4M active parameters."""
+    """The CPU decode benchmark shape (docs/performance.md): ~18M total, ~6.4M active
+    parameters."""
     return K2Config(
         vocab_size=8192, hidden_size=256, intermediate_size=768, moe_intermediate_size=128,
         num_hidden_layers=8, first_k_dense_replace=1, num_attention_heads=8,

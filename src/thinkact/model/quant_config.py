@@ -1,4 +1,5 @@
-"""The ``quantization_config`` block of an INT4 K2 checkpoint (reference §1.3), torch-free.
+"""The ``quantization_config`` block of an INT4 K2 checkpoint (docs/k2.md, "INT4
+checkpoints"), torch-free.
 
 Only routed experts are INT4 (symmetric, group-wise, compressed-tensors ``pack-quantized``);
 attention, shared experts, dense MLPs, the router and lm_head stay in full precision.

@@ -12,10 +12,12 @@ later has the ids it had live. ``THINKACT_OTEL_ENDPOINT`` is the CLI's default e
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING
 
-from thinkact.traces.sqlite import SQLiteTraceStore
+from thinkact.events import RunFinished
+from thinkact.traces.sqlite import EventRecord, SQLiteTraceStore
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -56,7 +58,13 @@ class LiveExport:
 
         self.provider = provider
         self.writer = SpanWriter(provider, content)
-        store.subscribe(self.writer.write)
+        store.subscribe(self._write)
+
+    def _write(self, run_id: str, record: EventRecord) -> None:
+        self.writer.write(run_id, record)
+        if isinstance(record.event, RunFinished):  # send a finished run's spans now: a server
+            # stopped by a signal never reaches close()
+            threading.Thread(target=self.provider.force_flush, daemon=True).start()
 
     def close(self) -> None:
         self.writer.close(time.time())

@@ -85,6 +85,7 @@ class _Run:
     root: str  # the trace's root: the group id for a heavy run, else the run id
     group: str | None
     model: str
+    provider: str | None = None
     segment: _Open | None = None
     step: _Open | None = None
     calls: dict[str, _Open] = field(default_factory=dict)
@@ -133,7 +134,9 @@ class SpanWriter:
         if isinstance(e, RunStarted):
             heavy = e.config.get("heavy") or {}
             group = str(heavy["group"]) if heavy else None
-            started = self._runs[run_id] = _Run(group or run_id, group, e.model)
+            provider = (e.config.get("backend") or {}).get("provider")
+            started = self._runs[run_id] = _Run(group or run_id, group, e.model,
+                                                str(provider) if provider else None)
             if group is not None:
                 self._groups[group] = min(self._groups.get(group, ts), ts)
             attrs: dict[str, Any] = {
@@ -198,6 +201,8 @@ class SpanWriter:
             "llm.token_count.prompt_details.cache_read": u.cached_tokens}
         if e.finish_reason:
             attrs["gen_ai.response.finish_reasons"] = [e.finish_reason]
+        if run.provider:
+            attrs["gen_ai.provider.name"] = attrs["llm.provider"] = run.provider
         if self.content:
             m = e.message
             attrs.update({"llm.output_messages.0.message.role": "assistant",

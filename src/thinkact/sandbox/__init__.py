@@ -5,11 +5,11 @@ from thinkact.sandbox.jail import (
     Jail,
     SandboxUnavailable,
     check_available,
+    check_workspace,
     give_tree,
     jail_uid,
     match_owner,
 )
 
-__all__ = ["INSTALL_HINT", "Jail", "SandboxUnavailable", "check_available", "give_tree",
-           "jail_uid",
-           "match_owner"]
+__all__ = ["INSTALL_HINT", "Jail", "SandboxUnavailable", "check_available", "check_workspace",
+           "give_tree", "jail_uid", "match_owner"]

@@ -96,6 +96,8 @@ class Jail:
         all they hold, or with ``walk=False`` (a shell command, often) only a folder that is
         not the jail's yet (host tools hand over what they write with ``match_owner``)."""
         for folder in (self.workspace, *self.binds):
+            if _is_root():
+                check_workspace(folder)
             folder.mkdir(parents=True, exist_ok=True)
             if _is_root() and (walk or folder.stat().st_uid != self.uid):
                 give_tree(folder, self.uid)
@@ -125,10 +127,10 @@ class Jail:
         if not self.network:
             args += ["--unshare-net"]
         args += _system_mounts(self.network)
-        for path in _python_paths():
-            args += [*_parents(path), "--ro-bind", str(path), str(path)]
         for path in (self.workspace, *self.binds):
             args += [*_parents(path), "--bind", str(path), str(path)]
+        for path in _python_paths():  # after: read-only even inside a workspace around them
+            args += [*_parents(path), "--ro-bind", str(path), str(path)]
         args += ["--chdir", str(self.workspace), "--", sys.executable, "-S", "-c", _LAUNCHER,
                  str(self.uid if _is_root() else -1), str(self.max_processes),
                  str(int(self.memory_limit_bytes)), *argv]
@@ -186,6 +188,22 @@ def _python_paths() -> tuple[Path, ...]:
         found.append(path)
     outer = [p for p in found if not any(p != q and p.is_relative_to(q) for q in found)]
     return tuple(dict.fromkeys(outer))
+
+
+_SYSTEM = {Path(p) for p in ("/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib64",
+                              "/opt", "/proc", "/root", "/sbin", "/srv", "/sys", "/tmp", "/usr",
+                              "/var")}
+
+
+def check_workspace(folder: Path) -> None:
+    """Refuse a workspace that must not be given to a jail's uid (as root, the jail owns its
+    workspace): a system folder, or one that holds the home directory or the interpreter."""
+    path = folder.resolve()
+    held = [p for p in (Path.home().resolve(), *_python_paths()) if p.is_relative_to(path)]
+    if path in _SYSTEM or held:
+        what = f"it holds {held[0]}" if held else "it is a system folder"
+        raise SandboxUnavailable(f"{path} cannot be a jailed workspace ({what}): as root the "
+                                 "jail is given its workspace; use a folder of its own")
 
 
 def give_tree(root: Path, uid: int) -> None:

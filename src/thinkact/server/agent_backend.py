@@ -134,7 +134,8 @@ class AgentBackend:
             if self.heavy is None:
                 agent = make(run_id)
                 try:
-                    async for event in agent.events(task, run_id=run_id, messages=opening):
+                    run = agent.start(task, run_id=run_id, messages=opening)
+                    async for event in run.events():
                         yield run_id, event
                 finally:
                     await agent.aclose()

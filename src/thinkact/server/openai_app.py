@@ -2,7 +2,7 @@
 
 ``thinkact serve-model`` puts a local checkpoint behind it, but nothing here knows about
 torch: a remote or scripted backend can be served the same way. The wire shape follows what
-K2 Thinking endpoints send (reference §6): ``reasoning_content`` deltas before any
+K2 Thinking endpoints send (docs/k2.md, "API streaming"): ``reasoning_content`` deltas before any
 ``content`` delta, tool calls as OpenAI ``tool_calls`` deltas, usage with cached and
 reasoning token details, and ``finish_reason`` ``stop`` / ``tool_calls`` / ``length``.
 Request messages are converted with ``backends.wire`` (the same code the client side uses).

@@ -23,6 +23,9 @@ from thinkact.tools.toolset import ApprovalPolicy
 
 Decision = tuple[bool, str]
 
+NO_TTY_REASON = ("shell commands need approval, but no terminal is attached to approve them; "
+                 "rerun with --yes-shell to run them without asking")
+
 
 class AllowAll:
     """Approve everything (the user opted out of approvals)."""
@@ -171,3 +174,16 @@ class ApprovalRules:
         if self.default == "deny":
             return False, f"the tool {call.name!r} is not allowed by the approval policy"
         return True, "allowed by policy"
+
+
+def shell_approver(allow_all: bool, console: ApprovalPolicy | None = None) -> ApprovalPolicy:
+    """Who approves shell commands: everything when the user opted out (``allow_all``), a
+    person at the console (``console``, default ``ConsolePrompt``) when one can answer, and
+    otherwise a refusal that says why (never a prompt that hangs)."""
+    import sys
+
+    if allow_all:
+        return AllowAll()
+    if sys.stdin is not None and sys.stdin.isatty():
+        return console or ConsolePrompt()
+    return DenyAll(NO_TTY_REASON)

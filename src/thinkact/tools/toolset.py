@@ -166,7 +166,7 @@ class Toolset:
         return f"invalid arguments for {tool.spec.name}: {where}: {error.message}"
 
     def _schema_validator(self, tool: Tool) -> Any:
-        """One validator per tool, built once: checking the schema itself costs ~1 ms."""
+        """One validator per tool, built once: checking the schema itself is slow."""
         name = tool.spec.name
         if name not in self._validators:
             schema = tool.spec.parameters

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-from thinkact.events import Event
+from thinkact.events import Event, RunStatus
 from thinkact.messages import Message, Usage
 
 
@@ -21,7 +21,7 @@ class RunSummary:
     run_id: str
     task: str
     model: str
-    status: str  # running | completed | stopped | failed
+    status: RunStatus | Literal["running"]
     steps: int
     tool_calls: int
     started_at: float
@@ -48,6 +48,10 @@ class TraceStore(Protocol):
 
     def events(self, run_id: str) -> Iterator[Event]:
         """Every recorded event of a run, in order."""
+        ...
+
+    def has_run(self, run_id: str) -> bool:
+        """Whether the store holds any event of ``run_id`` (no replay)."""
         ...
 
     def load_state(self, run_id: str) -> ResumeState:

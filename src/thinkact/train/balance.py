@@ -1,4 +1,4 @@
-"""Aux-loss-free router balancing (reference sheet §2.5; DeepSeek-V3's bias update).
+"""Aux-loss-free router balancing (DeepSeek-V3's bias update; docs/k2.md, "Router").
 
 Each ``MoE`` with ``record_load`` counts how many (token, slot) picks each expert got. After the
 optimizer step, every expert's ``e_score_correction_bias`` moves by ``rate`` toward balance:

@@ -1,7 +1,7 @@
 """MuonClip: Muon for hidden matrices, AdamW for the rest, then QK-Clip and router balance.
 
-Follows the K2 tech report's Algorithm 1 (reference sheet §7.1) with Moonlight's update scale
-0.2·sqrt(max(n, m)) so AdamW learning rates and weight decay carry over (§7.5). Grouping is §7.7:
+Follows the K2 tech report's Algorithm 1 with Moonlight's update scale 0.2·sqrt(max(n, m)) so
+AdamW learning rates and weight decay carry over (docs/k2.md, "MuonClip and QK-Clip"):
 every 2-D hidden matrix gets Muon; embeddings, lm_head, norm gains, biases and router weights get
 AdamW; the router's ``e_score_correction_bias`` is a buffer and is moved only by
 ``balance.update_router_bias``. One ``MuonClip.step()`` = Muon step, AdamW step, QK-Clip
@@ -32,7 +32,7 @@ def newton_schulz(m: torch.Tensor, steps: int = 5,
                   eps: float = 1e-7, dtype: torch.dtype = torch.bfloat16) -> torch.Tensor:
     """Approximate U·Vᵀ of ``m`` [..., n, m] (batched over leading dims) by the quintic iteration.
 
-    Singular values come out roughly in (0.5, 1.5), not exactly 1 (§7.4); that is intended.
+    Singular values come out roughly in (0.5, 1.5), not exactly 1 (Moonlight); that is intended.
     """
     if m.ndim < 2:
         raise ValueError(f"newton_schulz needs a matrix, got shape {tuple(m.shape)}")
@@ -80,7 +80,7 @@ class Muon(torch.optim.Optimizer):
     """Muon with sum-style Nesterov momentum and decoupled weight decay (Moonlight form).
 
     Per param group: lr, weight_decay, momentum, nesterov, ns_steps, ns_coefficients, eps,
-    ns_dtype, update_scale, split. Decay uses the plain lr, the update the scaled one (§7.5).
+    ns_dtype, update_scale, split. Decay uses the plain lr, the update the scaled one (Moonlight).
     """
 
     def __init__(self, params: Any, lr: float = 1e-3, weight_decay: float = 0.1,
@@ -137,8 +137,8 @@ class ParamGroups:
 
 
 def group_parameters(model: nn.Module, per_head: bool = False) -> ParamGroups:
-    """§7.7 grouping. ``per_head`` splits MLA's q/kv_b rows and o_proj columns by head
-    (UNCONFIRMED for K2; default whole matrix)."""
+    """The grouping of the module docstring. ``per_head`` splits MLA's q/kv_b rows and
+    o_proj columns by head (unconfirmed for K2; default whole matrix)."""
     groups = ParamGroups()
     split_of: dict[int, Split] = {}
     if per_head:

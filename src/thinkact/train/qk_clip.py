@@ -1,4 +1,5 @@
-"""QK-Clip for MLA (reference sheet §7.1–7.2), applied after the optimizer update.
+"""QK-Clip for MLA (K2 tech report; docs/k2.md, "MuonClip and QK-Clip"), applied after the
+optimizer update.
 
 Each ``MLA`` with ``record_max_logits`` keeps the per-head running max of its scaled pre-softmax
 logits. For a head whose max S exceeds τ, γ = τ/S; scaling its nope query rows and nope key rows

@@ -59,9 +59,9 @@ class WorldTools:
     """The real tools over the bundled world, called synchronously (one event loop inside)."""
 
     def __init__(self, world: Path = WORLD_DIR) -> None:
+        from thinkact.tools.builtin.search import SearchTool
+        from thinkact.tools.builtin.search.index import SearchIndex
         from thinkact.tools.registry import build_tools
-        from thinkact.tools.search import SearchTool
-        from thinkact.tools.search.index import SearchIndex
 
         self._tmp = Path(tempfile.mkdtemp(prefix="thinkact-world-"))
         index_path = self._tmp / "index.sqlite"

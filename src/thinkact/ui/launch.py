@@ -35,12 +35,13 @@ class RunForm(BaseModel):
     max_tool_calls: int | None = Field(default=None, ge=0)
     timeout: float | None = Field(default=None, gt=0)
     heavy: int | None = Field(default=None, ge=1, le=16)
+    aggregate: str | None = None  # heavy mode: auto, reflect or vote
     script: str | None = None  # --provider scripted: the JSON turns file
 
     def args(self) -> list[str]:
         out = [self.task]
         for name in ("provider", "model", "base_url", "tools", "max_steps", "max_tool_calls",
-                     "timeout", "heavy", "script"):
+                     "timeout", "heavy", "aggregate", "script"):
             value = getattr(self, name)
             if value not in (None, ""):
                 out += [f"--{name.replace('_', '-')}", str(value)]

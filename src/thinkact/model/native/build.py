@@ -1,4 +1,4 @@
-"""Compile ``decode_step.c`` once per machine and load it with ctypes.
+"""Compile ``decode_step.c`` and its INT4 kernel ``decode_int4.c`` once per machine; load them.
 
 No build step at install time and no torch headers: the kernel is plain C, compiled in about
 two seconds by the system's C compiler on first use and cached under
@@ -24,6 +24,8 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("decode_step.c")
+# Compiled together into one library: the step, and the INT4 experts' kernel it calls.
+SOURCES = (SOURCE, Path(__file__).with_name("decode_int4.c"))
 FLAGS = ("-O3", "-shared", "-fPIC", "-fno-math-errno", "-std=gnu99")
 ARCH_FLAGS = ("-march=native",)
 
@@ -69,7 +71,7 @@ def _compile(cc: str, out: Path) -> str | None:
     err = ""
     try:
         for arch in (ARCH_FLAGS, ()):  # some compilers/targets reject -march=native
-            cmd = [cc, *FLAGS, *arch, str(SOURCE), "-o", tmp, "-lm"]
+            cmd = [cc, *FLAGS, *arch, *map(str, SOURCES), "-o", tmp, "-lm"]
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
             if proc.returncode == 0:
                 os.replace(tmp, out)
@@ -94,7 +96,8 @@ def load_library() -> ctypes.CDLL | None:
         return None
     version = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
     key = hashlib.sha256(
-        "\0".join([SOURCE.read_text(), " ".join(FLAGS + ARCH_FLAGS), version, _cpu_id()]).encode()
+        "\0".join([*(f.read_text() for f in SOURCES), " ".join(FLAGS + ARCH_FLAGS), version,
+                    _cpu_id()]).encode()
     ).hexdigest()[:16]
     path = cache_dir() / f"decode_step-{platform.machine()}-{key}.so"
     if not path.exists():

@@ -184,65 +184,9 @@ static void matmul(const float *x, int xs, const Mat *m, float *y, int ys, int B
     }
 }
 
-/* An INT4 [k, n] weight: the same panels of PW columns, each k row of a panel 16 bytes (byte
- * j: column j in the low nibble, column j + 16 in the high one, values offset by +8), and one
- * float scale per group of g rows and column, [panel][k / g][PW]. w = (q - 8) * scale. */
+/* INT4 routed experts (layout: decode_int4.c, which multiplies them): y[B, n] = x[B, k] @ W. */
 typedef struct Mat4 { const uint8_t *q; const float *s; int32_t k, n, g; } Mat4;
-
-typedef uint8_t vu8 __attribute__((vector_size(16)));
-typedef int32_t vi16q __attribute__((vector_size(64)));
-
-/* y[r] = x[r] @ W for R rows of an INT4 W: integer values are summed per group in float, then
- * scaled once per group and column (what dequantize-then-multiply computes, fewer products). */
-AI void mm4_rows(const float *x, int xs, const Mat4 *m, float *y, int ys, const int R) {
-    const int K = m->k, N = m->n, G = m->g;
-    const uint8_t *qp = m->q;
-    const float *sp = m->s;
-    for (int n0 = 0; n0 < N; n0 += PW, qp += (size_t)K * (PW / 2), sp += (size_t)(K / G) * PW) {
-        v16 a0[MAXR], a1[MAXR];
-        for (int r = 0; r < R; r++) a0[r] = a1[r] = (v16){0};
-        for (int k0 = 0; k0 < K; k0 += G) {
-            v16 t0[MAXR], t1[MAXR];
-            for (int r = 0; r < R; r++) t0[r] = t1[r] = (v16){0};
-            for (int k = k0; k < k0 + G; k++) {
-                vu8 b;
-                memcpy(&b, qp + (size_t)k * (PW / 2), sizeof b);
-                const v16 w0 = __builtin_convertvector(__builtin_convertvector(b & 15, vi16q) - 8, v16);
-                const v16 w1 = __builtin_convertvector(__builtin_convertvector(b >> 4, vi16q) - 8, v16);
-                for (int r = 0; r < R; r++) {
-                    const float xv = x[(size_t)r * xs + k];
-                    t0[r] += xv * w0;
-                    t1[r] += xv * w1;
-                }
-            }
-            const float *s = sp + (size_t)(k0 / G) * PW;
-            const v16 s0 = ld(s), s1 = ld(s + 16);
-            for (int r = 0; r < R; r++) { a0[r] += t0[r] * s0; a1[r] += t1[r] * s1; }
-        }
-        const int nn = N - n0 < PW ? N - n0 : PW;
-        for (int r = 0; r < R; r++) {
-            float t[PW], *yr = y + (size_t)r * ys + n0;
-            st(t, a0[r]);
-            st(t + 16, a1[r]);
-            memcpy(yr, t, (size_t)nn * sizeof(float));
-        }
-    }
-}
-
-#define MM4_R(R) \
-    static void mm4_##R(const float *x, int xs, const Mat4 *m, float *y, int ys) \
-    { mm4_rows(x, xs, m, y, ys, R); }
-MM4_R(1) MM4_R(2) MM4_R(3) MM4_R(4) MM4_R(5) MM4_R(6) MM4_R(7) MM4_R(8)
-typedef void (*mm4_fn)(const float *, int, const Mat4 *, float *, int);
-static const mm4_fn MM4[MAXR + 1] = {0, mm4_1, mm4_2, mm4_3, mm4_4, mm4_5, mm4_6, mm4_7, mm4_8};
-
-/* y[B, n] = x[B, k] @ W for an INT4 W, MAXR rows per read of W. */
-static void matmul4(const float *x, int xs, const Mat4 *m, float *y, int ys, int B) {
-    for (int b = 0; b < B; b += MAXR) {
-        const int r = B - b < MAXR ? B - b : MAXR;
-        MM4[r](x + (size_t)b * xs, xs, m, y + (size_t)b * ys, ys);
-    }
-}
+void ta_matmul4(const float *x, int xs, const Mat4 *m, float *y, int ys, int B);
 
 static void rmsnorm(const float *x, const float *w, float eps, int d, float *y) {
     float ss = 0.f;
@@ -546,9 +490,9 @@ static void moe(const Model *m, const Layer *L, float *x, const float *hn, int B
         if (L->e_gu4) { /* INT4 experts */
             const Mat4 *gu4 = &L->e_gu4[e];
             const int inter4 = gu4->n / 2;
-            matmul4(w->xg, H, gu4, w->g, gu4->n, c);
+            ta_matmul4(w->xg, H, gu4, w->g, gu4->n, c);
             swiglu(w->g, c, inter4);
-            matmul4(w->g, inter4, &L->e_down4[e], w->yg, H, c);
+            ta_matmul4(w->g, inter4, &L->e_down4[e], w->yg, H, c);
         } else {
             const Mat *gu = &L->e_gu[e];
             const int inter = gu->n / 2;

@@ -143,6 +143,9 @@ class KernelSession:
         env["JUPYTER_PLATFORM_DIRS"] = "1"
         env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
         env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
+        # One malloc arena: under RLIMIT_AS each thread's arena reserves 64 MiB of address
+        # space, and a thread that cannot get one crashes the kernel after a MemoryError.
+        env.setdefault("MALLOC_ARENA_MAX", "1")
         self._km = km
         try:
             await km.start_kernel(env=env, cwd=str(self.cwd))
