@@ -88,3 +88,14 @@ def test_suites_are_registered_and_check_their_options() -> None:
         load_suite("docsearch", {"kinds": "version,riddles"})
     with pytest.raises(ValueError, match=r"docwriting takes split, seed and n, not \['depth'\]"):
         load_suite("docwriting", {"depth": "2"})
+
+
+def test_the_tool_budget_limits_what_a_reader_can_answer(pydocs: PyDocs, tmp_path: Path) -> None:
+    sample = _sample(pydocs)
+    suite = docsearch.suite_of(pydocs, sample)
+    curve = [evaluate(suite, ScriptedBackend(reader_policy(sample)), tmp_path / str(b),
+                      options={"recipe": "search", "max_tool_calls": b, "max_steps": 100},
+                      eval_id=f"ev-{b}")
+             for b in (2, 100)]
+    assert [r["accuracy"] for r in curve] == [0.0, 1.0]  # 2 calls: search and find, no read
+    assert curve[0]["mean"]["tool_calls"] == 2 < curve[1]["mean"]["tool_calls"]

@@ -81,3 +81,19 @@ def test_a_recipe_builds_an_agent(tmp_path: Path) -> None:
     assert config["budget"]["max_steps"] == recipe.max_steps
     assert (config["context"]["name"], config["verify"]["rounds"]) == ("summarize", recipe.verify)
     assert agent.run("fix it").answer == "done"  # after the recipe's verify round
+
+
+def test_a_recipe_is_an_agent_config_overlay(tmp_path: Path) -> None:
+    from thinkact.agent.config import AgentConfig
+
+    base = AgentConfig(backend="embedded", workspace=tmp_path, system_prompt="old",
+                       budget={"max_cost_usd": 1.5, "max_steps": 7})
+    writing = load_recipe("writing")
+    config = writing.overlay(base)
+    assert config.tools.names == ["search", "browse", "files"]
+    assert config.system_prompt == writing.prompt and config.verify.rounds == writing.verify
+    assert config.budget.max_steps == writing.max_steps  # the recipe's
+    assert config.budget.max_cost_usd == 1.5  # what the recipe does not set is kept
+    assert (config.workspace, config.context.name, base.system_prompt) == (
+        tmp_path, "summarize", "old")
+    assert AgentConfig.from_record(config.record()) == config

@@ -6,8 +6,8 @@ names of ``thinkact run`` (``max_steps``, ``verify``, ...), so a recipe only fil
 defaults: an option given explicitly always wins. ``thinkact recipes show NAME`` prints the
 file to copy and change; ``load_recipe`` also reads a path to such a file. In Python::
 
-    recipe = load_recipe("search")
-    agent = Agent(backend, tools=recipe.build_tools(workspace), **recipe.agent_kwargs())
+    agent = load_recipe("search").overlay(AgentConfig(backend="moonshot")).build()
+    # or, by hand: Agent(backend, tools=recipe.build_tools(ws), **recipe.agent_kwargs())
 """
 
 from __future__ import annotations
@@ -15,9 +15,12 @@ from __future__ import annotations
 import tomllib
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+if TYPE_CHECKING:
+    from thinkact.agent.config import AgentConfig
 
 _DIR = resources.files(__name__)
 
@@ -61,15 +64,33 @@ class Recipe(BaseModel):
         """``Agent(backend, tools=recipe.build_tools(ws), **recipe.agent_kwargs())``."""
         from thinkact.agent import Budget, HideToolOutputs, Summarize, VerifyPolicy
 
-        budget: dict[str, Any] = {"max_steps": self.max_steps, "max_tool_calls":
-                                  self.max_tool_calls, "max_thinking_tokens":
-                                  self.max_thinking_tokens, "max_thinking_tokens_per_step":
-                                  self.max_step_tokens, "max_wall_time_s": self.timeout}
         return {"system_prompt": self.prompt,
-                "budget": Budget(**{k: v for k, v in budget.items() if v is not None}),
+                "budget": Budget(**self._budget()),
                 "verify": VerifyPolicy(rounds=self.verify),
                 "context": Summarize() if self.context_strategy == "summarize"
                 else HideToolOutputs()}
+
+    def overlay(self, config: AgentConfig | None = None) -> AgentConfig:
+        """``config`` (default: a new one) with this recipe's tools, prompt, budgets,
+        verify rounds and context strategy put over it; everything else kept."""
+        from dataclasses import replace
+
+        from thinkact.agent.config import AgentConfig
+
+        base = config or AgentConfig()
+        kwargs = self.agent_kwargs()
+        return base.replace(tools=base.tools.model_copy(update={"names": list(self.tools)}),
+                            system_prompt=self.prompt, budget=replace(base.budget,
+                                                                      **self._budget()),
+                            verify=kwargs["verify"], context=kwargs["context"])
+
+    def _budget(self) -> dict[str, Any]:
+        """The ``Budget`` fields this recipe sets."""
+        fields = {"max_steps": self.max_steps, "max_tool_calls": self.max_tool_calls,
+                  "max_thinking_tokens": self.max_thinking_tokens,
+                  "max_thinking_tokens_per_step": self.max_step_tokens,
+                  "max_wall_time_s": self.timeout}
+        return {k: v for k, v in fields.items() if v is not None}
 
     def build_tools(self, workspace: Path) -> list[Any]:
         """The recipe's built-in tools, working in ``workspace``."""
