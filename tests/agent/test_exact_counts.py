@@ -49,12 +49,18 @@ async def test_count_exact_is_the_servers_count_and_none_without_the_endpoint(
     await close_backends()
 
 
-async def test_a_hosted_provider_is_not_asked_to_tokenize() -> None:
+def test_a_hosted_provider_is_not_asked_to_tokenize_and_the_setting_turns_it_off() -> None:
     from thinkact.backends import resolve_backend_config
     from thinkact.backends.openai_compat import OpenAIBackend
 
-    config = resolve_backend_config("moonshot", api_key="k", env={})
-    assert OpenAIBackend(config).tokenizer is None
+    def tokenizer(name: str, **settings: Any) -> object:
+        config = resolve_backend_config(name, base_url="http://127.0.0.1:9/v1", api_key="k",
+                                        model="m", env={}, **settings)
+        return OpenAIBackend(config).tokenizer
+
+    assert tokenizer("moonshot") is None
+    assert tokenizer("custom") is not None and tokenizer("vllm") is not None
+    assert tokenizer("custom", tokenize=False) is None
 
 
 async def test_a_local_model_sizes_requests_by_its_own_tokenizer(backend: LocalBackend) -> None:
