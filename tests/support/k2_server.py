@@ -115,7 +115,8 @@ class K2Server:
     def __init__(self, policy: Policy, *, context_window: int | None = None,
                  model: str = "kimi-k2-thinking", chunk_chars: int = 12,
                  usage_in_choice: bool = False, chars_per_token: float = 3.5,
-                 advertise: Literal["vllm", "llama.cpp"] | None = None) -> None:
+                 advertise: Literal["vllm", "llama.cpp"] | None = None,
+                 tokenize: Literal["vllm", "llama.cpp"] | None = None) -> None:
         self.policy = policy
         self.context_window = context_window
         self.model = model
@@ -123,6 +124,8 @@ class K2Server:
         self.usage_in_choice = usage_in_choice  # Moonshot style: usage inside the last choice
         self.chars_per_token = chars_per_token  # < 3.5: a tokenizer denser than the client's guess
         self.advertise = advertise  # answer GET /v1/models (vLLM) or /props (llama.cpp)
+        self.tokenize = tokenize  # answer POST /tokenize (+ /apply-template) in that dialect
+        self.tokenized = 0
         self.faults: list[Fault] = []
         self.requests: list[dict[str, Any]] = []
         self.emitted: dict[str, str] = {}  # tool_call_id -> reasoning sent with that call
@@ -276,7 +279,33 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._error(404, f"no route {self.path}")
 
+    def _tokenize(self, path: str, body: dict[str, Any]) -> bool:
+        """``/tokenize`` counts as ``check`` does: vLLM's takes the chat, llama.cpp's the
+        prompt ``/apply-template`` rendered (here: the messages as JSON lines)."""
+        k2 = self.k2
+        if k2.tokenize == "vllm" and path == "/tokenize" and "messages" in body:
+            count = estimate_wire(body["messages"], body.get("tools") or [], k2.chars_per_token)
+        elif k2.tokenize == "llama.cpp" and path == "/apply-template":
+            lines = [*map(json.dumps, body["messages"]), json.dumps(body.get("tools", []))]
+            self._json(200, {"prompt": "\n".join(lines)})
+            return True
+        elif k2.tokenize == "llama.cpp" and path == "/tokenize" and "content" in body:
+            *messages, tools = [json.loads(line) for line in body["content"].split("\n")]
+            count = estimate_wire(messages, tools, k2.chars_per_token)
+        else:
+            return False
+        with k2._lock:
+            k2.tokenized += 1
+        self._json(200, {"count": count} if k2.tokenize == "vllm" else {"tokens": [0] * count})
+        return True
+
     def do_POST(self) -> None:
+        path = self.path.rstrip("/")
+        if path in ("/tokenize", "/apply-template"):
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+            if not self._tokenize(path, body):
+                self._error(404, f"no route {self.path}")
+            return
         if not self.path.rstrip("/").endswith("/chat/completions"):
             self._error(404, f"no route {self.path}")
             return

@@ -16,6 +16,7 @@ from thinkact.messages import Message
 
 REQUEST_OVERHEAD = 3
 MAX_SCALE = 3.0
+MIN_SCALE = 0.2
 
 
 class ContextView:
@@ -58,6 +59,12 @@ class ContextView:
     def estimate(self, with_tools: bool = True) -> int:
         """Prompt tokens of the next request, corrected by what the API reported."""
         return math.ceil(self.raw_estimate(with_tools) * self.scale)
+
+    def calibrate(self, exact_tokens: int, with_tools: bool = True) -> None:
+        """Scale the estimate to an exact count of the current view (up or down)."""
+        raw = self.raw_estimate(with_tools)
+        if exact_tokens > 0 and raw > 0:
+            self.scale = min(max(exact_tokens / raw, MIN_SCALE), MAX_SCALE * 4)
 
     def observe(self, reported_prompt_tokens: int, raw_estimate_sent: int) -> None:
         """Learn from the API's prompt-token count for a request we estimated."""

@@ -281,6 +281,8 @@ class Run:
 
     async def _model_call(self, tools: list[ToolSpec]) -> AsyncIterator[Event]:
         for refusals in range(CONTEXT_RETRIES + 1):
+            if refusals == 0:  # after a refusal, the server's own figure counts
+                await self._count_exact(tools)
             async for event in self._fit_context(bool(tools)):
                 yield event
             options = self._options(bool(tools))
@@ -306,6 +308,14 @@ class Run:
                 self.view.scale = min(max(scale, self.view.scale * 1.25), MAX_SCALE * 4)
                 yield Notice(kind="context", text=f"request refused as too long ({exc}); "
                                                   "compacting and retrying")
+
+    async def _count_exact(self, tools: list[ToolSpec]) -> None:
+        """Where the backend counts exactly (a local tokenizer, a server's /tokenize), size
+        the request by that count instead of the script-aware estimate."""
+        count = getattr(self.s.backend, "count_exact", None)
+        exact = await count(self.view.messages, tools) if count is not None else None
+        if exact:
+            self.view.calibrate(exact, bool(tools))
 
     def _cap(self) -> int | None:
         caps = [c for c in (self.s.options.max_tokens, self.s.budget.max_thinking_tokens_per_step)

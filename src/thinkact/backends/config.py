@@ -59,6 +59,7 @@ class BackendConfig:
     reasoning_field: str = "reasoning_content"
     max_tokens_param: str = "max_tokens"
     tool_call_text: str = "auto"  # auto: recover calls written as content (backends.text_calls)
+    tokenize: bool = False  # count prompts at the server's tokenize endpoint (self-hosted)
     extra_body: dict[str, Any] = field(default_factory=dict)
     extra_headers: dict[str, str] = field(default_factory=dict)
     price: Price | None = None
@@ -166,6 +167,7 @@ def resolve_backend_config(
     # a self-hosted server knows its window better than the preset's guess
     values.setdefault("discover_context_window",
                       not preset.requires_key and all(g is None for g in given))
+    values.setdefault("tokenize", not preset.requires_key)  # a server of one's own may count
     key_env = values.get("api_key_env")
     key = (api_key or env.get("THINKACT_API_KEY") or file_key
            or (env.get(key_env) if key_env else None))

@@ -109,6 +109,10 @@ class LocalBackend:
         """Exact: the rendered prompt's token count (generation prompt included)."""
         return len(self.prompt_ids(messages, tools))
 
+    async def count_exact(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> int:
+        """``count_tokens``, for the loop: it sizes each request by this where a backend has it."""
+        return self.count_tokens(messages, tools)
+
     def force_next(self, text: str) -> None:
         """Queue ``text`` to be emitted (as forced tokens) at the start of the next call."""
         self._forced.append(text)

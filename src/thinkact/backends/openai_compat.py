@@ -20,6 +20,7 @@ from thinkact.backends.base import GenerationOptions
 from thinkact.backends.config import BackendConfig
 from thinkact.backends.discovery import discover_context_window
 from thinkact.backends.presets import Price
+from thinkact.backends.remote_tokens import RemoteTokenizer
 from thinkact.backends.retry import (
     BackendError,
     IncompleteStream,
@@ -129,6 +130,8 @@ class OpenAIBackend:
         )
         self.reached = False  # has any call got through? (then a refused connection is news)
         self._discovered = not config.discover_context_window
+        self.tokenizer = (RemoteTokenizer(config.base_url, config.model, config.api_key)
+                          if config.tokenize else None)
         self.client = client or AsyncOpenAI(
             base_url=config.base_url, api_key=config.api_key, timeout=config.timeout_s,
             max_retries=0, default_headers=config.extra_headers or None,
@@ -159,6 +162,15 @@ class OpenAIBackend:
 
     def count_tokens(self, messages: Sequence[Message], tools: Sequence[ToolSpec]) -> int:
         return estimate_request(messages, tools)
+
+    async def count_exact(self, messages: Sequence[Message], tools: Sequence[ToolSpec]
+                          ) -> int | None:
+        """The prompt tokens as the server counts them (``RemoteTokenizer``); None where the
+        server has no tokenize endpoint (then the loop keeps its estimate)."""
+        if self.tokenizer is None or self.tokenizer.unavailable:
+            return None
+        request = self.build_request(messages, tools, GenerationOptions())
+        return await self.tokenizer.count(request["messages"], request.get("tools", []))
 
     def build_request(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], options: GenerationOptions

