@@ -16,6 +16,7 @@ import pytest
 from support.cli_run import CLI, clean_env, files_turns, popen, sigkill_when, wait_for
 from support.cli_run import write_script as write_turns
 from support.ui_runs import fill, record_eval, ui_server
+from thinkact.events import Notice
 from thinkact.traces import SQLiteTraceStore
 
 CHROMIUM = "/usr/bin/chromium"
@@ -227,7 +228,8 @@ def test_playground_starts_a_run_and_forks_it(page: Any, site: Site) -> None:
                         " === 'completed'", arg=fork_id, timeout=60_000)
     with SQLiteTraceStore(site.db) as store:
         state = store.load_state(fork_id)
-        assert store.run_config(fork_id)["forked_from"] == {"run": run_id, "step": 3}
+        assert f"forked from {run_id} at step 3" in [
+            e.text for e in store.events(fork_id) if isinstance(e, Notice)]
     # the conversation through step 2, its last message edited, then the script's turn 3 on
     tool_msgs = [m.content for m in state.messages if m.role == "tool"]
     assert tool_msgs[1] == "item 1 is gone; write the rest"

@@ -18,7 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from thinkact.agent import new_run_id
-from thinkact.events import RunFinished, RunStarted
+from thinkact.events import Notice, RunFinished, RunStarted
 from thinkact.traces.replay import replay_state
 from thinkact.traces.sqlite import SQLiteTraceStore
 
@@ -97,10 +97,10 @@ def fork_run(store: SQLiteTraceStore, run_id: str, step: int, message: str | Non
     if message:
         conversation[-1] = conversation[-1].model_copy(update={"content": message})
     fork = new_run_id()
-    config = {**state.config, "forked_from": {"run": run_id, "step": step}}
     task = message if message and len(conversation) == len(opening) else state.task
-    store.append(fork, RunStarted(run_id=fork, task=task, model=state.model, config=config,
-                                  messages=conversation))
+    store.append(fork, RunStarted(run_id=fork, task=task, model=state.model,
+                                  config=state.config, messages=conversation))
+    store.append(fork, Notice(kind="fork", text=f"forked from {run_id} at step {step}"))
     store.append(fork, RunFinished(status="stopped", reason="forked (not started)", steps=0,
                                    tool_calls=0))
     return _spawn(["--resume", fork], store.path)

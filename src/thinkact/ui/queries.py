@@ -8,6 +8,7 @@ renders. Step pages read one range of steps, so a 3,000-step run costs what a pa
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from thinkact.agent.heavy import _normal
@@ -37,10 +38,20 @@ def _run_row(store: SQLiteTraceStore, names: list[str], values: tuple[object, ..
     if row["status"] == "running" and not store.writer_alive(str(row["id"])):
         row["status"] = "interrupted"  # its process is gone: resumable
     heavy = config.get("heavy") or {}
-    row.update(run_id=row.pop("id"), cost_usd=_cost(config, row),
+    run_id = str(row.pop("id"))
+    row.update(run_id=run_id, cost_usd=_cost(config, row),
                heavy={k: heavy[k] for k in ("group", "index", "of") if k in heavy} or None,
-               tools=config.get("tools") or [], forked_from=config.get("forked_from"))
+               tools=config.get("tools") or [], forked_from=_forked_from(store, run_id))
     return row
+
+
+def _forked_from(store: SQLiteTraceStore, run_id: str) -> dict[str, Any] | None:
+    """Where a playground fork came from (its 'fork' notice), else None."""
+    rows = store.query("SELECT json FROM events WHERE run_id = ? AND type = 'notice' AND "
+                       "step IS NULL AND json LIKE '%\"kind\":\"fork\"%' LIMIT 1", (run_id,))
+    found = re.match(r"forked from (\S+) at step (\d+)",
+                     json.loads(str(rows[0][0]))["text"]) if rows else None
+    return {"run": found[1], "step": int(found[2])} if found else None
 
 
 def list_runs(store: SQLiteTraceStore, q: str = "", status: str = "", limit: int = 200
