@@ -78,7 +78,6 @@ class AgentConfig(BaseModel):
     system_prompt: str | None = None
     output_reserve: int | None = None  # tokens kept free for the reply (default: derived)
     heavy: HeavyConfig | None = None
-    forked_from: dict[str, Any] | None = None  # {"run": ID, "step": N}: a fork's origin
 
     @field_validator("backend", mode="before")
     @classmethod
@@ -150,7 +149,7 @@ def migrate(recorded: dict[str, Any]) -> dict[str, Any]:
                   "python_network": bool(setup.get("python_network"))},
     }
     for key in ("budget", "options", "repeat", "verify", "system_prompt", "workspace",
-                "heavy", "forked_from"):
+                "heavy"):
         if recorded.get(key) is not None:
             new[key] = recorded[key]
     if recorded.get("context"):
