@@ -30,7 +30,7 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 
-from thinkact.sandbox import Jail, match_owner
+from thinkact.sandbox import Jail
 from thinkact.tools.subprocess_env import child_env
 
 _KERNEL_NAME = "thinkact-python"
@@ -115,7 +115,6 @@ class KernelSession:
         self._tmp: Path | None = None
         self._km: AsyncKernelManager | None = None
         self._kc: AsyncKernelClient | None = None
-        self._images = 0
         self.starts = 0
 
     @property
@@ -286,14 +285,46 @@ class KernelSession:
         return strip_ansi(str(text)) + "\n" if text else ""
 
     def _save_image(self, payload: Any, ext: str) -> str:
-        folder = self.cwd / self.image_dir
-        folder.mkdir(parents=True, exist_ok=True)
-        while True:
-            self._images += 1
-            path = folder / f"out-{self._images}.{ext}"
-            if not path.exists():
-                break
         raw = payload if isinstance(payload, str) else "".join(payload)
-        path.write_bytes(base64.b64decode(raw))
-        match_owner(self.cwd, path)  # written here, as root: still the jail's to change
-        return f"{self.image_dir}/{path.name}"
+        try:
+            name = save_beneath(self.cwd, self.image_dir, ext, base64.b64decode(raw))
+        except OSError as exc:  # e.g. jailed code made the folder a link elsewhere
+            return f"(not saved: {self.image_dir}/ is not a folder of the workspace: {exc})"
+        return f"{self.image_dir}/{name}"
+
+
+def save_beneath(workspace: Path, folder: str, ext: str, data: bytes) -> str:
+    """Write ``data`` as a new ``out-N.ext`` in ``workspace/folder`` and return its name.
+
+    Jailed code owns the workspace and may plant links in it, and this runs outside the jail
+    (as root, possibly): the folder is opened without following a link and the file is
+    created exclusively (a dangling link is refused), each relative to its parent's fd. As
+    root, both are then given to the workspace's owner, so the jail can still change them.
+    """
+    ws = os.open(workspace, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(folder, 0o755, dir_fd=ws)
+        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=ws)
+        try:
+            n = 0
+            while True:
+                n += 1
+                name = f"out-{n}.{ext}"
+                try:
+                    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                                 0o644, dir_fd=dir_fd)
+                    break
+                except FileExistsError:
+                    continue
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                owner = os.fstat(ws)
+                if os.geteuid() == 0 and owner.st_uid != 0:
+                    os.fchown(fh.fileno(), owner.st_uid, owner.st_gid)
+                    os.fchown(dir_fd, owner.st_uid, owner.st_gid)
+            return name
+        finally:
+            os.close(dir_fd)
+    finally:
+        os.close(ws)
