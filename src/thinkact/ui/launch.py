@@ -39,13 +39,13 @@ class RunForm(BaseModel):
     script: str | None = None  # --provider scripted: the JSON turns file
 
     def args(self) -> list[str]:
-        out = [self.task]
+        out: list[str] = []
         for name in ("provider", "model", "base_url", "tools", "max_steps", "max_tool_calls",
                      "timeout", "heavy", "aggregate", "script"):
             value = getattr(self, name)
             if value not in (None, ""):
                 out += [f"--{name.replace('_', '-')}", str(value)]
-        return out
+        return [*out, "--", self.task]  # after "--": a task can never be read as an option
 
 
 class LaunchError(ValueError):
@@ -56,8 +56,8 @@ def _spawn(args: list[str], trace_db: Path) -> str:
     """``thinkact run ARGS --json``; the run id from its first event, once it is recorded."""
     errors = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - read below, or closed
     proc = subprocess.Popen(
-        [sys.executable, "-m", "thinkact.cli.main", "run", *args, "--json", "--no-mcp",
-         "--trace-db", str(trace_db)], stdout=subprocess.PIPE, stderr=errors,
+        [sys.executable, "-m", "thinkact.cli.main", "run", "--json", "--no-mcp",
+         "--trace-db", str(trace_db), *args], stdout=subprocess.PIPE, stderr=errors,
         stdin=subprocess.DEVNULL, text=True, start_new_session=True)
     assert proc.stdout is not None
     first = proc.stdout.readline()
