@@ -137,7 +137,11 @@ def test_network_only_when_allowed(tmp_path: Path) -> None:
 def test_a_workspace_holding_the_interpreter_or_home_is_refused(tmp_path: Path) -> None:
     from thinkact.sandbox.jail import _python_paths, check_workspace
 
-    for folder in (_python_paths()[0].parent, Path.home(), Path("/"), Path("/usr")):
+    for folder in (_python_paths()[0].parent, Path.home(), Path("/"), Path("/usr"),
+                   Path("/etc/cron.d"), Path("/usr/local/bin"), Path("/var/lib/x"),
+                   Path("/opt/tool"), Path.home() / ".ssh", Path.home() / ".config" / "x"):
         with pytest.raises(SandboxUnavailable, match="cannot be a jailed workspace"):
             check_workspace(folder)
     check_workspace(tmp_path / "ws")  # a folder of its own is fine
+    check_workspace(Path.home() / "project")
+    check_workspace(Path("/tmp/ws"))

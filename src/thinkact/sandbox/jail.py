@@ -195,15 +195,35 @@ _SYSTEM = {Path(p) for p in ("/", "/bin", "/boot", "/dev", "/etc", "/home", "/li
                               "/var")}
 
 
+_SCRATCH = (Path("/tmp"), Path("/var/tmp"))
+
+
 def check_workspace(folder: Path) -> None:
     """Refuse a workspace that must not be given to a jail's uid (as root, the jail owns its
-    workspace): a system folder, or one that holds the home directory or the interpreter."""
-    path = folder.resolve()
-    held = [p for p in (Path.home().resolve(), *_python_paths()) if p.is_relative_to(path)]
-    if path in _SYSTEM or held:
-        what = f"it holds {held[0]}" if held else "it is a system folder"
-        raise SandboxUnavailable(f"{path} cannot be a jailed workspace ({what}): as root the "
-                                 "jail is given its workspace; use a folder of its own")
+    workspace): one that holds the home directory or the interpreter, a system folder or any
+    folder inside one (``/etc/cron.d``, ``/usr/local/bin``), or a hidden folder of the home
+    directory (``~/.ssh``). Scratch space, the data dir's workspaces and ordinary folders of
+    one's own are fine."""
+    from thinkact.paths import data_dir
+
+    path, home = folder.resolve(), Path.home().resolve()
+    held = [p for p in (home, *_python_paths()) if p.is_relative_to(path)]
+    inside = [s for s in _SYSTEM - {Path("/")} if path.is_relative_to(s)]
+    if held:
+        what = f"it holds {held[0]}"
+    elif path.is_relative_to(data_dir().resolve()) or any(
+            path != t and path.is_relative_to(t) for t in _SCRATCH):
+        return
+    elif path.is_relative_to(home):
+        if not path.relative_to(home).parts[0].startswith("."):
+            return
+        what = "it is a hidden folder of the home directory"
+    elif path in _SYSTEM or inside:
+        what = "it is a system folder" if path in _SYSTEM else f"it is inside {inside[0]}"
+    else:
+        return
+    raise SandboxUnavailable(f"{path} cannot be a jailed workspace ({what}): as root the "
+                             "jail is given its workspace; use a folder of its own")
 
 
 def give_tree(root: Path, uid: int) -> None:
