@@ -8,8 +8,7 @@ from thinkact.sandbox.jail import (
     check_workspace,
     give_tree,
     jail_uid,
-    match_owner,
 )
 
 __all__ = ["INSTALL_HINT", "Jail", "SandboxUnavailable", "check_available", "check_workspace",
-           "give_tree", "jail_uid", "match_owner"]
+           "give_tree", "jail_uid"]

@@ -94,7 +94,7 @@ class Jail:
     def prepare(self, *, walk: bool = True) -> None:
         """Create the workspace (and extra binds) and, as root, give them to the jail's uid:
         all they hold, or with ``walk=False`` (a shell command, often) only a folder that is
-        not the jail's yet (host tools hand over what they write with ``match_owner``)."""
+        not the jail's yet (host tools hand over what they create by fd, as they create it)."""
         for folder in (self.workspace, *self.binds):
             if _is_root():
                 check_workspace(folder)
@@ -236,20 +236,6 @@ def give_tree(root: Path, uid: int) -> None:
             with contextlib.suppress(FileNotFoundError):
                 if os.stat(name, dir_fd=dirfd, follow_symlinks=False).st_uid != uid:
                     os.chown(name, uid, uid, dir_fd=dirfd, follow_symlinks=False)
-
-
-def match_owner(root: Path, path: Path) -> None:
-    """As root, give ``path`` (and its folders up to ``root``) to ``root``'s owner, so a file
-    a host tool writes into a jailed workspace stays writable from the jail."""
-    if not _is_root():
-        return
-    st = root.stat()
-    if st.st_uid == 0:
-        return
-    for item in (path, *path.parents):
-        if item == root or not item.is_relative_to(root):
-            break
-        os.chown(item, st.st_uid, st.st_gid, follow_symlinks=False)
 
 
 @functools.cache

@@ -164,3 +164,31 @@ async def test_clear_errors(files: FilesTool, tree: tuple[Path, Path]) -> None:
     (ws / "bin.dat").write_bytes(b"\x00\x01\x02")
     with pytest.raises(ToolError, match="binary"):
         await call(files, ws, action="read", path="bin.dat")
+
+
+@pytest.mark.parametrize("action", ["write", "read", "edit"])
+async def test_a_folder_swapped_for_a_link_after_the_check_is_not_followed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, action: str
+) -> None:
+    # jailed code can race the tool: between the path check and the open it swaps a folder
+    # for a link to the host; the open must refuse rather than follow it
+    ws, host = tmp_path / "ws", tmp_path / "host"
+    (ws / "sub").mkdir(parents=True)
+    (ws / "sub" / "f.txt").write_text("mine")
+    host.mkdir()
+    (host / "f.txt").write_text("TOPSECRET")
+    checked = FilesTool.resolve
+
+    def swap_after_check(self: FilesTool, root: Path, path: str) -> Path:
+        real = checked(self, root, path)
+        if (ws / "sub").is_dir() and not (ws / "sub").is_symlink():
+            (ws / "sub").rename(ws / "was-sub")
+            (ws / "sub").symlink_to(host)
+        return real
+
+    monkeypatch.setattr(FilesTool, "resolve", swap_after_check)
+    args = {"write": {"content": "x"}, "read": {},
+            "edit": {"old_string": "TOPSECRET", "new_string": "x"}}[action]
+    with pytest.raises(ToolError, match="cannot open"):
+        await call(FilesTool(), ws, action=action, path="sub/f.txt", **args)
+    assert (host / "f.txt").read_text() == "TOPSECRET" and sorted(os.listdir(host)) == ["f.txt"]

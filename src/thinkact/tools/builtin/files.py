@@ -8,11 +8,12 @@ path, so a link cannot redirect them after the check.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
-from thinkact.sandbox import match_owner
 from thinkact.tools.base import ToolContext, ToolError, ToolSpec
 from thinkact.tools.untrusted import mark_untrusted
 
@@ -143,10 +144,11 @@ class FilesTool:
             raise ToolError(f"no such file: {path}")
         if real.is_dir():
             raise ToolError(f"{path} is a directory; use action=list")
-        size = real.stat().st_size
-        if size > self.max_read_bytes and start is None and end is None:
-            raise ToolError(f"{path} is {size} bytes; read a range with start_line/end_line")
-        data = real.read_bytes()
+        with os.fdopen(_open_beneath(root, real, os.O_RDONLY), "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > self.max_read_bytes and start is None and end is None:
+                raise ToolError(f"{path} is {size} bytes; read a range with start_line/end_line")
+            data = fh.read()
         if b"\x00" in data[:8192]:
             raise ToolError(f"{path} looks binary ({size} bytes); read it with python instead")
         lines = data.decode("utf-8", errors="replace").splitlines()
@@ -170,10 +172,8 @@ class FilesTool:
         data = content.encode("utf-8")
         if len(data) > self.max_write_bytes:
             raise ToolError(f"content is {len(data)} bytes; the limit is {self.max_write_bytes}")
-        real.parent.mkdir(parents=True, exist_ok=True)
         existed = real.exists()
-        _write_no_follow(real, data)
-        match_owner(root, real)
+        _write_beneath(root, real, data)
         verb = "overwrote" if existed else "created"
         return f"{verb} {self._display(root, real)} ({len(data)} bytes)"
 
@@ -185,7 +185,8 @@ class FilesTool:
             raise ToolError("old_string is empty; give the exact text to replace")
         if old == new:
             raise ToolError("old_string and new_string are identical; nothing to change")
-        text = real.read_text(encoding="utf-8")
+        with os.fdopen(_open_beneath(root, real, os.O_RDONLY), "rb") as fh:
+            text = fh.read().decode("utf-8")
         count = text.count(old)
         if count == 0:
             raise ToolError(f"old_string was not found in {path}; read the file and copy the "
@@ -194,17 +195,51 @@ class FilesTool:
             raise ToolError(f"old_string occurs {count} times in {path}; add surrounding "
                             "lines to make it unique, or set replace_all=true")
         updated = text.replace(old, new) if replace_all else text.replace(old, new, 1)
-        _write_no_follow(real, updated.encode("utf-8"))
+        _write_beneath(root, real, updated.encode("utf-8"))
         return f"edited {self._display(root, real)}: replaced {count if replace_all else 1} " \
                f"occurrence{'s' if replace_all and count > 1 else ''}"
 
 
-def _write_no_follow(real: Path, data: bytes) -> None:
-    """Write to an already-resolved path; O_NOFOLLOW refuses a link swapped in meanwhile."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+def _open_beneath(root: Path, real: Path, flags: int, make_dirs: bool = False) -> int:
+    """An fd for ``real`` (already resolved inside ``root``), opened one component at a time
+    relative to its parent's fd and never through a link: jailed code may swap a folder for a
+    link to the host meanwhile, and the open must not follow it there. As root, what it
+    creates is given to the workspace's owner, so the jail can still change it."""
+    parts = real.relative_to(root).parts
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    owner = os.fstat(fd)
+    give = os.geteuid() == 0 and owner.st_uid != 0
     try:
-        fd = os.open(real, flags, 0o644)
-    except OSError as exc:
-        raise ToolError(f"cannot write {real.name}: {exc.strerror}") from exc
+        for part in parts[:-1]:
+            made = False
+            if make_dirs:
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(part, 0o755, dir_fd=fd)
+                    made = True
+            inner = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+            if made and give:
+                os.fchown(fd, owner.st_uid, owner.st_gid)
+        try:
+            out = os.open(parts[-1], flags | os.O_NOFOLLOW, 0o644, dir_fd=fd)
+        except OSError as exc:
+            raise ToolError(f"cannot open {real.name}: {exc.strerror}") from exc
+        if stat.S_ISDIR(os.fstat(out).st_mode):
+            os.close(out)
+            raise ToolError(f"{real.name} is a directory")
+        if give and flags & os.O_CREAT:
+            os.fchown(out, owner.st_uid, owner.st_gid)
+        return out
+    except NotADirectoryError as exc:
+        raise ToolError(f"cannot open {real.name}: a folder on its way changed") from exc
+    except OSError as exc:  # a folder on its way is a link now, or gone
+        raise ToolError(f"cannot open {real.name}: {exc.strerror}") from exc
+    finally:
+        os.close(fd)
+
+
+def _write_beneath(root: Path, real: Path, data: bytes) -> None:
+    fd = _open_beneath(root, real, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, make_dirs=True)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
