@@ -211,13 +211,13 @@ def check_workspace(folder: Path) -> None:
     inside = [s for s in _SYSTEM - {Path("/")} if path.is_relative_to(s)]
     if held:
         what = f"it holds {held[0]}"
-    elif path.is_relative_to(data_dir().resolve()) or any(
-            path != t and path.is_relative_to(t) for t in _SCRATCH):
+    elif path.is_relative_to(data_dir().resolve()):
         return
-    elif path.is_relative_to(home):
-        if not path.relative_to(home).parts[0].startswith("."):
-            return
-        what = "it is a hidden folder of the home directory"
+    elif path.is_relative_to(home) and path.relative_to(home).parts[0].startswith("."):
+        what = "it is a hidden folder of the home directory"  # (a home under /tmp too)
+    elif path.is_relative_to(home) or any(path != t and path.is_relative_to(t)
+                                          for t in _SCRATCH):
+        return
     elif path in _SYSTEM or inside:
         what = "it is a system folder" if path in _SYSTEM else f"it is inside {inside[0]}"
     else:
