@@ -195,6 +195,16 @@ _SYSTEM = {Path(p) for p in ("/", "/bin", "/boot", "/dev", "/etc", "/home", "/li
                               "/var")}
 
 
+def require_jail(tool: str, network: bool) -> None:
+    """A code tool's call refused, as the error the model reads, when no jail can start."""
+    from thinkact.tools.base import ToolError
+
+    try:
+        check_available(network)
+    except SandboxUnavailable as exc:
+        raise ToolError(f"the {tool} tool cannot run: {exc}") from None
+
+
 _SCRATCH = (Path("/tmp"), Path("/var/tmp"))
 
 

@@ -13,7 +13,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from thinkact.sandbox import Jail, SandboxUnavailable, check_available
+from thinkact.sandbox import Jail
+from thinkact.sandbox.jail import require_jail
 from thinkact.tools.base import ToolContext, ToolError, ToolSpec
 from thinkact.tools.builtin.python_kernel import ExecOutcome, KernelSession
 from thinkact.tools.untrusted import mark_untrusted
@@ -97,10 +98,7 @@ class PythonTool:
         limit, note = self._limit(arguments.get("timeout_s"))
         async with self._lock:
             if not self.unsafe:
-                try:
-                    check_available(self.network)
-                except SandboxUnavailable as exc:
-                    raise ToolError(f"the python tool cannot run: {exc}") from None
+                require_jail("python", self.network)
             session = await self._session_for(ctx)
             try:
                 await session.start()

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from thinkact.messages import ToolCall
-from thinkact.sandbox import Jail, SandboxUnavailable, check_available
+from thinkact.sandbox import Jail
+from thinkact.sandbox.jail import require_jail
 from thinkact.tools.base import ToolContext, ToolError, ToolRejected, ToolSpec
 from thinkact.tools.subprocess_env import child_env, kill_group
 from thinkact.tools.toolset import ApprovalPolicy
@@ -97,10 +98,7 @@ class ShellTool:
             raise ToolError("timeout_s must be a positive number of seconds")
         limit = min(float(limit), self.max_timeout_s)
         if not self.unsafe:
-            try:
-                check_available(self.network)
-            except SandboxUnavailable as exc:
-                raise ToolError(f"the shell tool cannot run: {exc}") from None
+            require_jail("shell", self.network)
         if self.require_approval:
             await self._approve(arguments)
         cwd = (self.workspace or ctx.workspace).resolve()
