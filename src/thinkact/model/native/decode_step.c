@@ -195,7 +195,19 @@ static void rmsnorm(const float *x, const float *w, float eps, int d, float *y) 
     for (int i = 0; i < d; i++) y[i] = x[i] * r * w[i];
 }
 
+#ifndef __AVX512F__ /* 8-float versions of the small kernels below: decode_v8.c */
+void ta_vecmat8(const float *x, int xs, int K, const float *W, int ldw, int N, float *y);
+void ta_axpy8(float a, const float *x, float *y, int n);
+void ta_scores8(const float *keys, int S, int C, const float *qt, int HP, float *sc);
+void ta_olat_small(const float *sc, int HP, int nj, int S, const float *keys, int C, int kv,
+                   float *out);
+#endif
+
 static void axpy(float a, const float *x, float *y, int n) { /* y += a * x */
+#ifndef __AVX512F__
+    ta_axpy8(a, x, y, n);
+    return;
+#endif
     int i = 0;
     for (; i + 16 <= n; i += 16) st(y + i, ld(y + i) + a * ld(x + i));
     for (; i < n; i++) y[i] += a * x[i];
@@ -204,6 +216,10 @@ static void axpy(float a, const float *x, float *y, int n) { /* y += a * x */
 /* y[n] = sum_k x[k * xs] * W[k * ldw + n] for n < N: accumulators stay in registers (an
  * in-memory y += ... per k would chain every step through a store and a reload). */
 static void vecmat(const float *x, int xs, int K, const float *W, int ldw, int N, float *y) {
+#ifndef __AVX512F__
+    ta_vecmat8(x, xs, K, W, ldw, N, y);
+    return;
+#endif
     int n0 = 0;
     for (; n0 + 64 <= N; n0 += 64) {
         v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
@@ -230,20 +246,31 @@ static void vecmat(const float *x, int xs, int K, const float *W, int ldw, int N
     }
 }
 
-typedef int32_t vi16 __attribute__((vector_size(64)));
 
-/* e^x for x <= 0 (softmax after subtracting the max), 16 lanes: x = n ln2 + r, e^r by its
+/* The widest vector that is one register (16 floats with AVX-512, else 8): loop-carried
+ * values wider than a register are kept in memory by GCC. */
+#ifdef __AVX512F__
+#define VW 16
+#else
+#define VW 8
+#endif
+typedef float vf __attribute__((vector_size(4 * VW)));
+typedef int32_t vfi __attribute__((vector_size(4 * VW)));
+AI vf ldf(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
+AI void stf(float *p, vf v) { memcpy(p, &v, sizeof v); }
+
+/* e^x for x <= 0 (softmax after subtracting the max), VW lanes: x = n ln2 + r, e^r by its
  * Taylor series to r^7 (|r| <= ln2: relative error < 2e-7), 2^n through the exponent bits. */
-AI v16 vexp(v16 x) {
-    const v16 lo = (v16){0} - 87.0f;
-    vi16 under = x < lo;
-    x = (v16)((under & (vi16)lo) | (~under & (vi16)x));
-    const vi16 n = __builtin_convertvector(x * 1.44269504f - 0.5f, vi16);
-    const v16 r = x - __builtin_convertvector(n, v16) * 0.693147181f;
-    v16 p = (v16){0} + 1.0f / 5040;
+AI vf vexp(vf x) {
+    const vf lo = (vf){0} - 87.0f;
+    vfi under = x < lo;
+    x = (vf)((under & (vfi)lo) | (~under & (vfi)x));
+    const vfi n = __builtin_convertvector(x * 1.44269504f - 0.5f, vfi);
+    const vf r = x - __builtin_convertvector(n, vf) * 0.693147181f;
+    vf p = (vf){0} + 1.0f / 5040;
     p = p * r + 1.0f / 720; p = p * r + 1.0f / 120; p = p * r + 1.0f / 24;
     p = p * r + 1.0f / 6; p = p * r + 0.5f; p = p * r + 1.0f; p = p * r + 1.0f;
-    return p * (v16)((n + 127) << 23);
+    return p * (vf)((n + 127) << 23);
 }
 
 /* Scores of every head against keys [S][C] for R positions at a time: sc[s][hp] =
@@ -307,8 +334,12 @@ static void scores_1(const float *keys, int S, int C, const float *qt, float *sc
 }
 #endif
 
-static void scores(const float *keys, int S, int C, const float *qt, float *sc, int NV) {
+static void scores(const float *keys, int S, int C, const float *qt, float *sc, int NV, int hg) {
 #ifndef __AVX512F__
+    if (hg <= 8) { /* one 8-float vector of heads, 8 positions a pass */
+        ta_scores8(keys, S, C, qt, 16 * NV, sc);
+        return;
+    }
     if (NV == 1) {
         scores_1(keys, S, C, qt, sc);
         return;
@@ -388,26 +419,28 @@ static void olat(const float *sc, int HP, int hg, int S, const float *keys, int 
     int j = 0;
 #ifndef __AVX512F__
     for (; j + 8 <= hg; j += 8) olat_8(sc + j, HP, S, keys, C, kv, out + (size_t)j * kv);
+    if (j < hg) ta_olat_small(sc + j, HP, hg - j, S, keys, C, kv, out + (size_t)j * kv);
+    return;
 #endif
     for (; j + 8 <= hg; j += 8) olat_nj(sc + j, HP, S, keys, C, kv, out + (size_t)j * kv, 8);
     for (; j < hg; j++) olat_nj(sc + j, HP, S, keys, C, kv, out + (size_t)j * kv, 1);
 }
 
-/* Softmax over s of each head column of sc [S][HP], in place. */
-static void softmax_cols(float *sc, int S, int HP) {
-    for (int v0 = 0; v0 < HP; v0 += 16) {
-        v16 mx = ld(sc + v0), sum = {0};
+/* Softmax over s of the first hg head columns of sc [S][HP] (rounded up to VW), in place. */
+static void softmax_cols(float *sc, int S, int HP, int hg) {
+    for (int v0 = 0; v0 < hg; v0 += VW) {
+        vf mx = ldf(sc + v0), sum = {0};
         for (int s = 1; s < S; s++) {
-            const v16 t = ld(sc + (size_t)s * HP + v0);
-            mx = (v16)(((vi16)(t > mx) & (vi16)t) | ((vi16)(t <= mx) & (vi16)mx));
+            const vf t = ldf(sc + (size_t)s * HP + v0);
+            mx = (vf)(((vfi)(t > mx) & (vfi)t) | ((vfi)(t <= mx) & (vfi)mx));
         }
         for (int s = 0; s < S; s++) {
-            const v16 e = vexp(ld(sc + (size_t)s * HP + v0) - mx);
-            st(sc + (size_t)s * HP + v0, e);
+            const vf e = vexp(ldf(sc + (size_t)s * HP + v0) - mx);
+            stf(sc + (size_t)s * HP + v0, e);
             sum += e;
         }
-        const v16 inv = 1.0f / sum;
-        for (int s = 0; s < S; s++) st(sc + (size_t)s * HP + v0, ld(sc + (size_t)s * HP + v0) * inv);
+        const vf inv = 1.0f / sum;
+        for (int s = 0; s < S; s++) stf(sc + (size_t)s * HP + v0, ldf(sc + (size_t)s * HP + v0) * inv);
     }
 }
 
@@ -479,8 +512,8 @@ static void attention(const Model *m, const Layer *L, float *x, int B, int l, co
                 vecmat(qh + kv, 1, R, rot, R, R, w->tmp);
                 for (int c = 0; c < R; c++) w->qt[(size_t)(kv + c) * HP + j] = w->tmp[c];
             }
-            scores(buf, S, C, w->qt, w->scores, NV);
-            softmax_cols(w->scores, S, HP);
+            scores(buf, S, C, w->qt, w->scores, NV, hg);
+            softmax_cols(w->scores, S, HP, hg);
             olat(w->scores, HP, hg, S, buf, C, kv, w->olat); /* sum_s p_s latent_s */
             for (int j = 0; j < hg; j++) {
                 const int hh = h0 + j;
