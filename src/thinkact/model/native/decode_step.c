@@ -58,12 +58,41 @@ typedef struct {
 typedef float v8 __attribute__((vector_size(32)));
 AI v8 ld8(const float *p) { v8 v; memcpy(&v, p, sizeof v); return v; }
 
+/* G rows (a compile-time constant once inlined) of x times one [K][PW] panel, nn of its
+ * columns out: each output the sum over k in order, as in mm_rows. */
+AI void mm_group(const float *x, int xs, int K, const float *wp, float *y, int ys, int nn,
+                 float alpha, int add, const int G, int first) {
+    v8 acc[3][4];
+    for (int r = 0; r < G; r++)
+        for (int j = 0; j < 4; j++) acc[r][j] = (v8){0};
+    for (int k = 0; k < K; k++) {
+        const float *w = wp + (size_t)k * PW;
+        if (first) { /* 16 rows (2 KiB) ahead; the other groups find the panel in cache */
+            __builtin_prefetch(w + 16 * PW);
+            __builtin_prefetch(w + 16 * PW + 16);
+        }
+        const v8 w0 = ld8(w), w1 = ld8(w + 8), w2 = ld8(w + 16), w3 = ld8(w + 24);
+        for (int r = 0; r < G; r++) {
+            const float xv = x[(size_t)r * xs + k];
+            acc[r][0] += xv * w0;
+            acc[r][1] += xv * w1;
+            acc[r][2] += xv * w2;
+            acc[r][3] += xv * w3;
+        }
+    }
+    for (int r = 0; r < G; r++) {
+        float t[PW], *yr = y + (size_t)r * ys;
+        memcpy(t, acc[r], sizeof t);
+        for (int j = 0; j < nn; j++) yr[j] = add ? yr[j] + alpha * t[j] : alpha * t[j];
+    }
+}
+
 /* mm_rows where registers are 256 bits (AVX2, NEON): 16-float accumulators there are
  * register pairs, and mm_rows' do not fit in 16 registers (spilled ones made each extra row
- * cost as much as a whole batch-1 step). So each 32-column panel is walked in 8-column
- * quarters, one register per row (one row: 16-column halves, four chains): the panel comes
- * from memory once, the other walks hit the cache. Each output is the same sum over k in the
- * same order as in mm_rows. */
+ * cost as much as a whole batch-1 step). So each 32-column panel is walked once per group
+ * of up to 3 rows (mm_group; one row: 16-column halves, four chains): the panel comes from
+ * memory once, the other walks hit the cache. Each output is the same sum over k in the same
+ * order as in mm_rows. */
 AI void mm_rows_q(const float *x, int xs, const Mat *m, float *y, int ys, float alpha, int add,
                   const int R) {
     const int K = m->k, N = m->n;
@@ -97,19 +126,19 @@ AI void mm_rows_q(const float *x, int xs, const Mat *m, float *y, int ys, float 
             }
             continue;
         }
-        for (int q = 0; q < nn; q += 8) {
-            v8 acc[MAXR];
-            for (int r = 0; r < R; r++) acc[r] = (v8){0};
-            for (int k = 0; k < K; k++) {
-                const v8 w = ld8(wp + (size_t)k * PW + q);
-                for (int r = 0; r < R; r++) acc[r] += x[(size_t)r * xs + k] * w;
-            }
-            const int nq = nn - q < 8 ? nn - q : 8;
-            for (int r = 0; r < R; r++) {
-                float t[8], *yr = y + (size_t)r * ys + n0 + q;
-                memcpy(t, &acc[r], sizeof t);
-                for (int j = 0; j < nq; j++) yr[j] = add ? yr[j] + alpha * t[j] : alpha * t[j];
-            }
+        /* Rows in groups of 3 (then 2) over the whole panel: 12 accumulators and 4 weight
+         * vectors fill the 16 registers; the first group streams the panel from memory,
+         * the others read it from cache. R % 3 == 1 ends in two groups of 2, not 3 + 1. */
+        const int R3 = R % 3 == 1 && R > 1 ? (R - 4) / 3 : R / 3;
+        for (int r0 = 0; r0 < R; ) {
+            const int g = r0 < 3 * R3 ? 3 : R - r0 >= 2 ? 2 : 1;
+            if (g == 3) mm_group(x + (size_t)r0 * xs, xs, K, wp, y + (size_t)r0 * ys + n0, ys,
+                                 nn, alpha, add, 3, r0 == 0);
+            else if (g == 2) mm_group(x + (size_t)r0 * xs, xs, K, wp, y + (size_t)r0 * ys + n0,
+                                      ys, nn, alpha, add, 2, r0 == 0);
+            else mm_group(x + (size_t)r0 * xs, xs, K, wp, y + (size_t)r0 * ys + n0, ys, nn,
+                          alpha, add, 1, r0 == 0);
+            r0 += g;
         }
     }
 }
@@ -245,7 +274,6 @@ static void vecmat(const float *x, int xs, int K, const float *W, int ldw, int N
         y[n0] = a;
     }
 }
-
 
 /* The widest vector that is one register (16 floats with AVX-512, else 8): loop-carried
  * values wider than a register are kept in memory by GCC. */
