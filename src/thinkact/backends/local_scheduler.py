@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from thinkact.backends.local_pool import SessionPool, common_prefix
-from thinkact.backends.local_request import Request
+from thinkact.backends.local_request import Request, next_tokens
 from thinkact.model.batch_step import decoder_for, feed_each
 from thinkact.model.engine import Session
 
@@ -135,11 +135,13 @@ class Scheduler:
             return
         self.steps += 1
         self.max_rows = max(self.max_rows, len(rows))
-        for row, row_logits in zip(rows, logits, strict=True):
-            self._choose(row, row_logits)
+        for row, tok in zip(rows, next_tokens([r.req for r in rows], logits), strict=True):
+            self._take(row, tok)
 
     def _choose(self, row: _Row, logits: torch.Tensor) -> None:
-        tok = row.req.next_token(logits)
+        self._take(row, row.req.next_token(logits))
+
+    def _take(self, row: _Row, tok: int) -> None:
         if row.req.record(tok):
             self._end(row)
         else:
