@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from thinkact.backends.local_mailbox import held
 from thinkact.backends.local_pool import SessionPool, common_prefix
 from thinkact.backends.local_request import Request, next_tokens
 from thinkact.model.batch_step import decoder_for, feed_each
@@ -71,7 +72,8 @@ class Scheduler:
                         self._thread = None
                         return
                 try:
-                    self._turn()
+                    with held():  # this turn's tokens reach each event loop in one wake-up
+                        self._turn()
                 except BaseException as exc:  # a bug here must not strand the consumers
                     for row in list(self._rows):
                         self._end(row, exc)
