@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +23,9 @@ from thinkact.backends.scripted import ScriptedBackend
 from thinkact.eval import load_suite
 from thinkact.events import ContextCompacted, Event, Retry, RunError
 from thinkact.messages import Message, ToolCall
+from thinkact.server.openai_app import Access
 from thinkact.traces import SQLiteTraceStore
+from thinkact.ui import ui_root
 
 
 def _turn(i: int, note: str = "", tool: str = "echo") -> Message:
@@ -138,3 +141,27 @@ def ui_server(db: Path, home: Path, *extra: str, env: dict[str, str] | None = No
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@contextmanager
+def keyed_ui(db: Path, key: str) -> Iterator[str]:
+    """The UI as ``thinkact ui --host <beyond loopback> --key-env`` builds it (any Host, the
+    bearer key required), served on a free loopback port in this process."""
+    import uvicorn
+
+    with SQLiteTraceStore(db) as store:
+        app = ui_root(store, Access(api_key=key, loopback_only=False))
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                               log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not server.started:
+                assert thread.is_alive() and time.monotonic() < deadline, "no server"
+                time.sleep(0.05)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            thread.join(30)

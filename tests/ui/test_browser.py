@@ -15,7 +15,7 @@ import pytest
 
 from support.cli_run import CLI, clean_env, files_turns, popen, sigkill_when, wait_for
 from support.cli_run import write_script as write_turns
-from support.ui_runs import fill, record_eval, ui_server
+from support.ui_runs import fill, keyed_ui, record_eval, ui_server
 from thinkact.events import Notice
 from thinkact.traces import SQLiteTraceStore
 
@@ -46,7 +46,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     ids["eval"] = record_eval(home)  # its runs go to the same trace database
     shots = Path(os.environ.get("UI_SCREENSHOTS") or tmp_path_factory.mktemp("ui-screenshots"))
     shots.mkdir(parents=True, exist_ok=True)
-    with ui_server(db, home, "--eval-db", str(home / "evals.sqlite")) as base:
+    with ui_server(db, home, "--eval-db", str(home / "evals.sqlite"),
+                   "--allow-custom-endpoints") as base:  # the playground's scripted runs
         yield Site(base, db, home, shots, ids)
     print(f"\nUI screenshots: {shots}")
 
@@ -298,3 +299,40 @@ def test_playground_starts_a_heavy_run_and_shows_its_lanes(page: Any, site: Site
     with SQLiteTraceStore(site.db) as store:
         assert store.run_info(group)["reason"] == "vote: attempt 1"
         assert store.run_info(f"{group}.2")["tool_calls"] == 1
+
+
+def test_a_keyed_ui_asks_for_the_key_and_streams_with_it(browser: Any, site: Site) -> None:
+    with keyed_ui(site.db, "s3cret-key") as base:
+        ctx = browser.new_context(viewport={"width": 1100, "height": 760})
+        p = ctx.new_page()
+        try:
+            p.goto(f"{base}/ui/#/")
+            p.fill("#key", "not-the-key")
+            p.click("#key-go")
+            p.wait_for_function("document.getElementById('key-msg')?.textContent"
+                                ".includes('refused')")  # asked again, nothing shown
+            assert p.locator("#runs tbody tr").count() == 0
+            p.screenshot(path=str(site.shots / "key-prompt.png"))
+            p.fill("#key", "s3cret-key")
+            p.click("#key-go")
+            p.locator("tr[data-run='run-long']").wait_for()
+            assert p.locator("#key-prompt").count() == 0
+            assert p.evaluate("sessionStorage.getItem('thinkact-key')") == "s3cret-key"
+            proc = site.cli_run(site.script("keyed-live", 8, delay_s=0.08))
+            try:
+                reader = SQLiteTraceStore(site.db)
+                wait_for(lambda: bool(reader.query("SELECT id FROM runs WHERE pid = ?",
+                                                   (proc.pid,))), 30)
+                run_id = reader.query("SELECT id FROM runs WHERE pid = ?", (proc.pid,))[0][0]
+                reader.close()
+                p.goto(f"{base}/ui/#/run/{run_id}")  # same tab: the key is kept
+                p.wait_for_selector("body[data-ready='1']")
+                assert p.locator("#key-prompt").count() == 0
+                assert p.locator("#step-8").count() == 0
+                p.locator("#step-8 .result").wait_for(timeout=60_000)  # over the stream
+                p.wait_for_selector(".runhead [data-status='completed']", timeout=30_000)
+            finally:
+                proc.kill()
+                proc.communicate()
+        finally:
+            ctx.close()

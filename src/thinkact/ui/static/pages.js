@@ -140,7 +140,8 @@ async function evalPage(evalId) {
 }
 
 // --- playground ---------------------------------------------------------------------------
-function playPage() {
+async function playPage() {
+  const custom = (await api("api/settings")).custom_endpoints;
   const field = (label, el) => [h("label", {for: el.id, text: label}), el];
   const inp = (id, attrs) => h("input", {id, name: id, ...attrs});
   const msg = h("div", {class: "msg", id: "play-msg"});
@@ -148,14 +149,14 @@ function playPage() {
     field("task", h("textarea", {id: "task", name: "task", required: true})),
     field("provider", inp("provider", {placeholder: "default: the bundled model"})),
     field("model", inp("model", {})),
-    field("base URL", inp("base_url", {placeholder: "for custom endpoints"})),
+    custom ? field("base URL", inp("base_url", {placeholder: "for custom endpoints"})) : null,
     field("tools", inp("tools", {placeholder: "python,files,... or none"})),
     field("max steps", inp("max_steps", {type: "number", min: 1})),
     field("max tool calls", inp("max_tool_calls", {type: "number", min: 0})),
     field("timeout (s)", inp("timeout", {type: "number", min: 1})),
     field("heavy N", inp("heavy", {type: "number", min: 1, max: 16})),
     field("aggregate", h("select", {id: "aggregate", name: "aggregate"}, ["", "reflect", "vote"].map(v => h("option", {value: v, text: v || "auto"})))),
-    field("script", inp("script", {placeholder: "JSON turns for --provider scripted"})),
+    custom ? field("script", inp("script", {placeholder: "JSON turns for --provider scripted"})) : null,
     h("span"), h("button", {class: "primary", id: "start", type: "submit", text: "Start run"}));
   form.addEventListener("submit", async ev => {
     ev.preventDefault();
@@ -167,5 +168,6 @@ function playPage() {
       location.hash = r.heavy ? `#/group/${r.run_id}` : `#/run/${r.run_id}`;
     } catch (err) { msg.className = "msg bad"; msg.textContent = err.message; }
   });
-  view.replaceChildren(h("h2", {text: "Start a run"}), form, msg);
+  view.replaceChildren(h("h2", {text: "Start a run"}), form, msg, custom ? null : h("p", {class: "muted", id: "no-custom",
+    text: "A base URL or a scripted model's file can be set here only when thinkact ui was started with --allow-custom-endpoints."}));
 }
