@@ -24,8 +24,9 @@ GETS = [*SHELL, "/ui/api/settings", "/ui/api/runs", "/ui/api/runs/run-a",
         "/ui/api/runs/run-a/steps?first=1&last=5", "/ui/api/runs/run-a/search?q=item",
         "/ui/api/runs/run-a/stream", "/ui/api/compare?a=run-a&b=run-a"]
 POSTS = ["/ui/api/runs", "/ui/api/runs/run-a/resume", "/ui/api/runs/run-a/fork"]
-OTHERS = ["/ui/api/groups/g", "/ui/api/evals", "/ui/api/evals/e", "/ui/nowhere",
-          "/ui/static/../api/runs", "/ui/static/x/../../api/runs", "/ui/api/static/app.js",
+OTHERS = ["/ui/api/groups/g", "/ui/api/groups/g/stream", "/ui/api/evals", "/ui/api/evals/e",
+          "/ui/nowhere", "/ui/static/../api/runs", "/ui/static/x/../../api/runs",
+          "/ui/api/static/app.js",
           "/ui/static", "/ui/static/a/b"]  # refused before they could answer 404
 
 

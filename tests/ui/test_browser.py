@@ -193,12 +193,12 @@ def test_live_run_from_the_cli_updates_the_page(page: Any, site: Site) -> None:
         proc.communicate()
 
 
-def start_from_playground(page: Any, site: Site, task: str, steps: int,
+def start_from_playground(page: Any, site: Site, task: str, steps: int, delay_s: float = 0.0,
                           **fields: str) -> Any:
     """Fill the playground's form for a scripted run of ``steps`` file writes; start it."""
     p = open_(page, site, "play")
     given = {"task": task, "provider": "scripted", "tools": "files",
-             "script": str(site.script(f"play-{steps}", steps)), **fields}
+             "script": str(site.script(f"play-{steps}", steps, delay_s)), **fields}
     for name, value in given.items():
         if name == "aggregate":
             p.select_option("#aggregate", value)
@@ -288,14 +288,19 @@ def test_evals_page_reports_and_links_each_item_to_its_run(page: Any, site: Site
 
 
 def test_playground_starts_a_heavy_run_and_shows_its_lanes(page: Any, site: Site) -> None:
-    p = start_from_playground(page, site, "Write one file, twice over.", 1, heavy="2",
-                              aggregate="vote")
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url))
+    p = start_from_playground(page, site, "Write one file, twice over.", 1, delay_s=1.5,
+                              heavy="2", aggregate="vote")
     p.wait_for_url("**/#/group/*")
-    p.wait_for_selector("#agreed", timeout=60_000)  # the page polls until the vote is in
+    p.wait_for_selector("body[data-ready='1']")
+    assert p.locator("#agreed").count() == 0  # each model turn takes 1.5 s
+    p.wait_for_selector("#agreed", timeout=60_000)  # the group's stream brought the vote
     assert p.locator("#lanes .lane").count() == 2
     assert p.locator(".lane.agrees").count() == 2
     assert p.inner_text("#agreed") == "agrees with trajectories 1, 2"
     group = p.url.rsplit("/", 1)[1]
+    assert f"{site.base}/ui/api/groups/{group}/stream" in asked
     with SQLiteTraceStore(site.db) as store:
         assert store.run_info(group)["reason"] == "vote: attempt 1"
         assert store.run_info(f"{group}.2")["tool_calls"] == 1

@@ -133,6 +133,12 @@ def create_ui_app(store: SQLiteTraceStore, access: Access | None = None,
         except KeyError:
             raise HTTPException(404, f"no heavy group {group!r}") from None
 
+    @app.get("/api/groups/{group}/stream", response_model=None)
+    async def group_stream(group: str) -> EventSourceResponse:
+        if not (await asyncio.to_thread(queries.group_progress, store, group))[0]:
+            raise HTTPException(404, f"no heavy group {group!r}")
+        return EventSourceResponse(_follow_group(store, group), ping=15)
+
     @app.get("/api/compare")
     def compare(a: str, b: str) -> dict[str, Any]:
         return queries.compare(store, _known(store, a), _known(store, b))
@@ -196,6 +202,21 @@ async def _follow(store: SQLiteTraceStore, run_id: str, after: int
             if info["status"] != "running" or not store.writer_alive(run_id):
                 yield {"event": "end", "data": json.dumps({"status": info["status"]})}
                 return
+        await asyncio.sleep(POLL_S)
+
+
+async def _follow_group(store: SQLiteTraceStore, group: str) -> AsyncIterator[dict[str, str]]:
+    """A ``change`` event whenever a run of the heavy group records something, an ``end``
+    event once none of them can change any more."""
+    seen: list[Any] = []
+    while True:
+        now, open_ = await asyncio.to_thread(queries.group_progress, store, group)
+        if now != seen:
+            seen = now
+            yield {"event": "change", "data": json.dumps({"runs": len(now)})}
+        if not open_:
+            yield {"event": "end", "data": "{}"}
+            return
         await asyncio.sleep(POLL_S)
 
 

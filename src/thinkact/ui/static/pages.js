@@ -40,7 +40,6 @@ async function runsPage(params) {
 
 // --- heavy group --------------------------------------------------------------------------
 async function groupPage(group) {
-  let timer = null;
   async function load() {
     const g = await api(`api/groups/${group}`);
     const agg = g.aggregation;
@@ -58,11 +57,17 @@ async function groupPage(group) {
         g.vote ? h("div", {class: "event notice", text: g.vote}) : null,
         agg && agg.answer != null ? h("div", {class: "answer", text: agg.answer}) : null,
         agg ? h("div", {id: "agreed", text: agreed.length ? `agrees with trajectories ${agreed.join(", ")}` : "agrees with no single trajectory"}) : null));
-    clearTimeout(timer);
-    if (!agg || agg.status === "running" || g.lanes.some(l => l.status === "running")) timer = setTimeout(load, 1000);
+    return g;
   }
-  stopLive = () => clearTimeout(timer);
-  await load();
+  const g = await load();
+  const done = g.aggregation && g.aggregation.status !== "running" && !g.lanes.some(l => l.status === "running");
+  if (done) return;
+  // live: the group's stream says when any of its runs records something
+  const ctrl = new AbortController();
+  let timer = null;
+  const schedule = () => { clearTimeout(timer); timer = setTimeout(() => load().catch(() => {}), 150); };
+  stopLive = () => { ctrl.abort(); clearTimeout(timer); };
+  follow(`api/groups/${group}/stream`, ctrl.signal, schedule);
 }
 
 // --- compare ------------------------------------------------------------------------------
