@@ -21,7 +21,14 @@ from support.trace_events import answer_step, finished, started, tool_step
 from thinkact.agent import Agent, Budget, Heavy, Vote
 from thinkact.backends.scripted import ScriptedBackend
 from thinkact.eval import load_suite
-from thinkact.events import ContextCompacted, Event, Retry, RunError
+from thinkact.events import (
+    ContentDelta,
+    ContextCompacted,
+    Event,
+    ReasoningDelta,
+    Retry,
+    RunError,
+)
 from thinkact.messages import Message, ToolCall
 from thinkact.server.openai_app import Access
 from thinkact.traces import SQLiteTraceStore
@@ -108,6 +115,21 @@ def record_mixed(store: SQLiteTraceStore, run_id: str) -> str:
                *answer_step(4), finished(4, 4)]
     for event in events:
         store.append(run_id, event)
+    return run_id
+
+
+def record_huge(path: Path, run_id: str, steps: int, tagged: set[int]) -> str:
+    """A run of ``steps`` hand-built tool steps (their streamed deltas left out, to record
+    quickly), the word "walrus" in the steps ``tagged``, then the answer."""
+    with SQLiteTraceStore(path, synchronous="OFF") as store:
+        store.append(run_id, started(run_id))
+        for i in range(1, steps + 1):
+            for event in tool_step(i, tag=" walrus" if i in tagged else ""):
+                if not isinstance(event, ReasoningDelta | ContentDelta):
+                    store.append(run_id, event)
+        for event in [*answer_step(steps + 1, f"Looked at {steps}."),
+                      finished(steps + 1, steps)]:
+            store.append(run_id, event)
     return run_id
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from support.cli_run import CLI, clean_env, files_turns, popen, sigkill_when, wait_for
 from support.cli_run import write_script as write_turns
-from support.ui_runs import fill, keyed_ui, record_eval, ui_server
+from support.ui_runs import fill, keyed_ui, record_eval, record_huge, ui_server
 from thinkact.events import Notice
 from thinkact.traces import SQLiteTraceStore
 
@@ -44,6 +44,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     db = home / "t.sqlite"
     ids = fill(db)
     ids["eval"] = record_eval(home)  # its runs go to the same trace database
+    ids["huge"] = record_huge(db, "run-3000", 3000, {2480, 2500, 2531, 2999})
     shots = Path(os.environ.get("UI_SCREENSHOTS") or tmp_path_factory.mktemp("ui-screenshots"))
     shots.mkdir(parents=True, exist_ok=True)
     with ui_server(db, home, "--eval-db", str(home / "evals.sqlite"),
@@ -82,7 +83,7 @@ def test_runs_list_filters_and_searches(page: Any, site: Site) -> None:
     rows = p.locator("#runs tbody tr")
     with SQLiteTraceStore(site.db) as store:
         everything = len(store.list_runs(1000))
-    assert everything == 11  # a long run, two to compare, a heavy group of 4, an eval's 3, ...
+    assert everything == 12  # 300 and 3,000 steps, two to compare, a heavy group of 4, ...
     assert rows.count() == everything
     long_row = p.locator("tr[data-run='run-long']")
     assert long_row.locator("td").nth(5).inner_text() == "301"
@@ -130,6 +131,31 @@ def test_300_step_run_timeline_jump_and_search(page: Any, site: Site) -> None:
     last = p.locator("#step-301")
     last.scroll_into_view_if_needed()  # off-screen steps skip rendering (content-visibility)
     assert "Checked 300." in last.inner_text()
+
+
+def test_3000_step_run_jump_to_2500_and_search_across_pages(page: Any, site: Site) -> None:
+    p = open_(page, site, "run/run-3000")
+    assert "steps 1–100 of 3001" in p.inner_text("#pager")
+    assert p.locator("#minimap span").count() == 3001
+    p.fill("#jump", "2500")
+    p.press("#jump", "Enter")
+    step = p.locator("#step-2500.jumped")
+    step.wait_for()
+    assert p.url.endswith("#/run/run-3000?step=2500")
+    assert "steps 2401–2500 of 3001" in p.inner_text("#pager")
+    assert p.locator("#timeline .step[data-step]").count() == 100  # one page, not 3,000
+    assert "result of c2500-0 walrus" in step.locator(".result pre").inner_text()
+    assert "250k in" in step.locator(".stephead").inner_text()  # 100 prompt tokens x step
+    p.fill("#find", "walrus")
+    wait_for(lambda: p.get_attribute("#found", "data-hits") == "2480,2500,2531,2999", 10)
+    wait_for(lambda: p.locator("#minimap span.hit").count() == 4, 10)
+    for expect in (2480, 2500, 2531):  # Enter: the next match, paging as needed
+        p.press("#find", "Enter")
+        hit = p.locator(f"#step-{expect}.hit.jumped")
+        hit.wait_for()
+        assert f"step {expect} walrus" in hit.locator(".content").inner_text()
+    assert "steps 2501–2600 of 3001" in p.inner_text("#pager")
+    assert p.inner_text("#found") == "match 3 of 4"
 
 
 def test_timeline_shows_retries_compactions_errors_and_the_resume(page: Any, site: Site
