@@ -133,6 +133,26 @@ def record_huge(path: Path, run_id: str, steps: int, tagged: set[int]) -> str:
     return run_id
 
 
+def record_sweep(home: Path, eval_db: Path) -> str:
+    """``thinkact eval --sweep max_steps=1,2,4,8`` of six items with a scripted model that
+    lists files three times, then answers 42 (right for four items): no answer within one or
+    two steps, so accuracy rises from 0 to 4/6. Returns the sweep id."""
+    path = home / "sweep-suite.jsonl"
+    path.write_text("".join(json.dumps({"id": f"q{i}", "input": f"Question {i}?",
+                                        "target": 7 if i % 3 == 0 else 42,
+                                        "scorer": "number"}) + "\n" for i in range(6)))
+    look = [{"reasoning": f"Look {i}.", "content": f"listing {i}", "tool_calls": [
+        {"name": "files", "arguments": {"action": "list", "path": "."}}]} for i in range(3)]
+    script = home / "sweep-script.json"
+    script.write_text(json.dumps({"turns": [*look, {"content": "It is 42."}]}))
+    out = subprocess.run([*CLI, "eval", str(path), "--provider", "scripted", "--script",
+                          str(script), "--tools", "files", "--sweep", "max_steps=1,2,4,8",
+                          "--eval-db", str(eval_db), "--json"], capture_output=True,
+                         text=True, timeout=120, env=clean_env(home))
+    assert out.returncode == 0, out.stderr
+    return str(json.loads(out.stdout)["sweep"])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -25,6 +25,7 @@ GETS = [*SHELL, "/ui/api/settings", "/ui/api/runs", "/ui/api/runs/run-a",
         "/ui/api/runs/run-a/stream", "/ui/api/compare?a=run-a&b=run-a"]
 POSTS = ["/ui/api/runs", "/ui/api/runs/run-a/resume", "/ui/api/runs/run-a/fork"]
 OTHERS = ["/ui/api/groups/g", "/ui/api/groups/g/stream", "/ui/api/evals", "/ui/api/evals/e",
+          "/ui/api/sweeps/sw-x",
           "/ui/nowhere", "/ui/static/../api/runs", "/ui/static/x/../../api/runs",
           "/ui/api/static/app.js",
           "/ui/static", "/ui/static/a/b"]  # refused before they could answer 404

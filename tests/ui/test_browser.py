@@ -15,7 +15,7 @@ import pytest
 
 from support.cli_run import CLI, clean_env, files_turns, popen, sigkill_when, wait_for
 from support.cli_run import write_script as write_turns
-from support.ui_runs import fill, keyed_ui, record_eval, record_huge, ui_server
+from support.ui_runs import fill, keyed_ui, record_eval, record_huge, record_sweep, ui_server
 from thinkact.events import Notice
 from thinkact.traces import SQLiteTraceStore
 
@@ -45,6 +45,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     ids = fill(db)
     ids["eval"] = record_eval(home)  # its runs go to the same trace database
     ids["huge"] = record_huge(db, "run-3000", 3000, {2480, 2500, 2531, 2999})
+    ids["sweep"] = record_sweep(home, home / "evals.sqlite")  # its runs: another database
     shots = Path(os.environ.get("UI_SCREENSHOTS") or tmp_path_factory.mktemp("ui-screenshots"))
     shots.mkdir(parents=True, exist_ok=True)
     with ui_server(db, home, "--eval-db", str(home / "evals.sqlite"),
@@ -311,6 +312,36 @@ def test_evals_page_reports_and_links_each_item_to_its_run(page: Any, site: Site
     failed.locator("a").click()
     p.wait_for_selector(".runhead [data-status='completed']")
     assert "What is 2+2?" in p.inner_text(".runhead")
+
+
+def test_evals_page_draws_each_sweep_with_its_bands_and_table(page: Any, site: Site) -> None:
+    p = open_(page, site, "evals")
+    sweep = p.locator(f"section.sweep[data-sweep='{site.ids['sweep']}']")
+    sweep.wait_for()
+    rows = sweep.locator(".sweep-table tbody tr")
+    assert rows.all_inner_texts() == [
+        f"{v}\t6\t{acc}\t{ci}\t{tok}\t{ev}" for (v, acc, ci, tok), ev in zip(
+            [(1, "0.0%", "[0.0%, 39.0%]", 10), (2, "0.0%", "[0.0%, 39.0%]", 15),
+             (4, "66.7%", "[30.0%, 90.3%]", 18), (8, "66.7%", "[30.0%, 90.3%]", 18)],
+            rows.locator("a").all_inner_texts(), strict=True)]
+    left = sweep.locator("[data-panel='setting']")
+    dots = [float(left.locator(f"circle[data-value='{v}']").get_attribute("cy") or 0)
+            for v in (1, 2, 4, 8)]
+    assert dots[0] == dots[1] > dots[2] == dots[3]  # 0% low, 66.7% higher up
+    band = (left.locator("polygon.band").get_attribute("points") or "").split()
+    assert len(band) == 8  # the upper bounds out, the lower bounds back
+    uppers = [float(xy.split(",")[1]) for xy in band[:4]]
+    assert all(u < d for u, d in zip(uppers, dots, strict=True))  # above each dot
+    whiskers = sweep.locator("[data-panel='tokens'] line.whisker")
+    assert whiskers.count() == 4
+    tokens = sweep.locator("[data-panel='tokens'] circle")
+    xs = [float(tokens.nth(i).get_attribute("cx") or 0) for i in range(4)]
+    assert xs[0] < xs[1] < xs[2] == xs[3]  # 10, 15, 18, 18 tokens
+    sweep.scroll_into_view_if_needed()
+    p.screenshot(path=str(site.shots / "sweep.png"))
+    rows.nth(2).locator("a").click()
+    p.locator("#items").wait_for()
+    assert "passed 4/6" in p.inner_text("#eval-summary")
 
 
 def test_playground_starts_a_heavy_run_and_shows_its_lanes(page: Any, site: Site) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
@@ -28,7 +28,7 @@ from thinkact.eval.store import default_eval_db
 from thinkact.server.openai_app import Access
 from thinkact.traces.sqlite import SQLiteTraceStore
 from thinkact.ui import queries
-from thinkact.ui.evals import eval_report, list_evals
+from thinkact.ui.evals import eval_report, list_evals, sweep_of
 from thinkact.ui.launch import LaunchError, RunForm, fork_run, resume_run, start_run
 
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -83,6 +83,14 @@ SHELL = ("/", "/static/*")  # the page and its assets (a folder's files): no dat
 CUSTOM = ("base_url", "script")  # form fields that pick where requests go or what answers
 
 
+def _found(what: str, name: str, read: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``read()``, its ``KeyError`` answered as a 404 that names ``what``."""
+    try:
+        return read()
+    except KeyError:
+        raise HTTPException(404, f"no {what} {name!r}") from None
+
+
 def create_ui_app(store: SQLiteTraceStore, access: Access | None = None,
                   eval_db: Path | None = None, custom_endpoints: bool = False) -> Guarded:
     """The UI over ``store`` (and the evals of ``eval_db``, default: the data dir's); runs
@@ -128,10 +136,7 @@ def create_ui_app(store: SQLiteTraceStore, access: Access | None = None,
 
     @app.get("/api/groups/{group}")
     def group(group: str) -> dict[str, Any]:
-        try:
-            return queries.heavy_group(store, group)
-        except KeyError:
-            raise HTTPException(404, f"no heavy group {group!r}") from None
+        return _found("heavy group", group, lambda: queries.heavy_group(store, group))
 
     @app.get("/api/groups/{group}/stream", response_model=None)
     async def group_stream(group: str) -> EventSourceResponse:
@@ -149,10 +154,11 @@ def create_ui_app(store: SQLiteTraceStore, access: Access | None = None,
 
     @app.get("/api/evals/{eval_id}")
     def eval_(eval_id: str) -> dict[str, Any]:
-        try:
-            return eval_report(evals_at, eval_id)
-        except KeyError:
-            raise HTTPException(404, f"no eval {eval_id!r}") from None
+        return _found("eval", eval_id, lambda: eval_report(evals_at, eval_id))
+
+    @app.get("/api/sweeps/{sweep_id}")
+    def sweep(sweep_id: str) -> dict[str, Any]:
+        return _found("sweep", sweep_id, lambda: sweep_of(evals_at, sweep_id))
 
     @app.post("/api/runs", response_model=None)
     async def start(form: RunForm) -> Any:
