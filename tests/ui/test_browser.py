@@ -380,6 +380,13 @@ def test_a_keyed_ui_asks_for_the_key_and_streams_with_it(browser: Any, site: Sit
             p.locator("tr[data-run='run-long']").wait_for()
             assert p.locator("#key-prompt").count() == 0
             assert p.evaluate("sessionStorage.getItem('thinkact-key')") == "s3cret-key"
+            p.goto(f"{base}/ui/#/play")  # started without --allow-custom-endpoints
+            p.wait_for_selector("body[data-ready='1']")
+            assert p.locator("#script, #base_url").count() == 0 and p.is_visible("#no-custom")
+            refused = p.evaluate("api('api/runs', {task: 'x', provider: 'scripted', script: "
+                                 "'t.json'}).then(() => 'started', e => e.message)")
+            assert refused == ("'script' refused: this UI was started without "
+                               "--allow-custom-endpoints")  # the POST carried the key
             proc = site.cli_run(site.script("keyed-live", 8, delay_s=0.08))
             try:
                 reader = SQLiteTraceStore(site.db)

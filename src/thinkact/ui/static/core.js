@@ -51,6 +51,7 @@ async function authed(path, init = {}) {
     const headers = {...(init.headers || {}), ...(key ? {Authorization: `Bearer ${key}`} : {})};
     const r = await fetch(path, {...init, headers});
     if (r.status !== 401) return r;
+    if (sessionStorage.getItem(KEY) !== key) continue;  // a key came meanwhile: try that one
     sessionStorage.removeItem(KEY);
     await askKey(key !== null);
   }
