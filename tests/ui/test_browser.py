@@ -347,11 +347,11 @@ def test_evals_page_draws_each_sweep_with_its_bands_and_table(page: Any, site: S
 def test_playground_starts_a_heavy_run_and_shows_its_lanes(page: Any, site: Site) -> None:
     asked: list[str] = []
     page.on("request", lambda r: asked.append(r.url))
-    p = start_from_playground(page, site, "Write one file, twice over.", 1, delay_s=1.5,
+    p = start_from_playground(page, site, "Write one file, twice over.", 1, delay_s=0.3,
                               heavy="2", aggregate="vote")
     p.wait_for_url("**/#/group/*")
     p.wait_for_selector("body[data-ready='1']")
-    assert p.locator("#agreed").count() == 0  # each model turn takes 1.5 s
+    assert p.locator("#agreed").count() == 0  # 0.3 s per streamed chunk: seconds to go
     p.wait_for_selector("#agreed", timeout=60_000)  # the group's stream brought the vote
     assert p.locator("#lanes .lane").count() == 2
     assert p.locator(".lane.agrees").count() == 2
