@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import tempfile
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from thinkact.eval.runner import EvalSettings, attempt, run_id_of
 from thinkact.eval.store import EvalStore, Result
-from thinkact.eval.suite import Item
+from thinkact.eval.suite import Item, serving
 from thinkact.traces.sqlite import SQLiteTraceStore
 
 
@@ -36,6 +37,8 @@ class EvalWorker:
         self.items = select(self.suite.items(), spec.get("limit"), spec.get("per_category"))
         self.backend = build_backend(spec["run"])
         self.settings = EvalSettings(**spec["settings"])
+        self._serving = ExitStack()  # what the suite serves, on this worker's own loopback
+        self._serving.enter_context(serving(self.suite))
 
     def run(self, index: int, epoch: int, row: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         """Run item ``index`` in ``epoch``; (the finished row, the trace shard's bytes)."""

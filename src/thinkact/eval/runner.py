@@ -17,7 +17,7 @@ from typing import Any
 from thinkact.agent import Agent, Heavy, Reflect, Vote
 from thinkact.eval.agents import MakeAgent
 from thinkact.eval.store import EvalStore, Result
-from thinkact.eval.suite import Attempt, Item, Suite, item_tools
+from thinkact.eval.suite import Attempt, Item, Suite, item_tools, serving
 from thinkact.events import FinalAnswer, RunFinished, RunStarted
 from thinkact.traces.sqlite import SQLiteTraceStore
 
@@ -66,7 +66,8 @@ async def run_eval(store: EvalStore, trace: SQLiteTraceStore, eval_id: str, suit
 
     jobs = [one(i, item, e) for i, item in enumerate(items) for e in range(settings.epochs)
             if (item.id, e) not in done]
-    await asyncio.gather(*jobs)
+    with serving(suite):  # e.g. the docs suites' corpus on loopback, for this eval only
+        await asyncio.gather(*jobs)
     return store.results(eval_id)
 
 

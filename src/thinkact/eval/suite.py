@@ -3,12 +3,15 @@
 A suite is a name, a list of :class:`Item` and a ``score`` method. A new suite is one module
 under ``thinkact.eval.suites`` with a ``load(options) -> Suite`` function, registered by name
 in ``thinkact.eval.suites.SUITES``. The one rule: ``score`` sees only the item and the
-:class:`Attempt` (the final answer and the run's conversation), never the network.
+:class:`Attempt` (the final answer and the run's conversation), never the network. Optional
+methods: ``extra_tools(item)`` (tools of its own for a run) and ``serve()`` (a context
+manager held while the items run).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -65,6 +68,13 @@ def item_tools(suite: Suite, item: Item) -> list[Tool]:
     a suite offers them with an optional ``extra_tools(item)`` method."""
     extra = getattr(suite, "extra_tools", None)
     return list(extra(item)) if callable(extra) else []
+
+
+def serving(suite: Suite) -> AbstractContextManager[object]:
+    """What a suite serves while its items run, from its optional ``serve()`` method (the
+    docs suites' corpus on loopback); nothing for a suite without one."""
+    serve = getattr(suite, "serve", None)
+    return serve() if callable(serve) else nullcontext()
 
 
 @dataclass

@@ -68,7 +68,7 @@ class SearchTool:
         index: SearchIndex | None = None,
         web: WebSearchBackend | None = None,
         limit: int = 5,
-        served: Mapping[Path | str, str] | None = None,
+        served: Mapping[Path, str] | None = None,
         name: str = "search",
     ) -> None:
         self._index_path = index_path
