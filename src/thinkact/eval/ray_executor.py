@@ -33,7 +33,8 @@ class EvalWorker:
         from thinkact.eval.suites import load_suite
 
         self.spec = spec
-        self.suite = load_suite(spec["suite"], dict(spec.get("suite_options") or {}))
+        self.suite = load_suite(spec["suite"], dict(spec.get("suite_options") or {}),
+                                unsafe_python=bool(spec["run"].get("unsafe_python")))
         self.items = select(self.suite.items(), spec.get("limit"), spec.get("per_category"))
         self.backend = build_backend(spec["run"])
         self.settings = EvalSettings(**spec["settings"])

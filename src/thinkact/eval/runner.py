@@ -17,7 +17,7 @@ from typing import Any
 from thinkact.agent import Agent, Heavy, Reflect, Vote
 from thinkact.eval.agents import MakeAgent
 from thinkact.eval.store import EvalStore, Result
-from thinkact.eval.suite import Attempt, Item, Suite, item_tools, serving
+from thinkact.eval.suite import Attempt, Item, Suite, check_ready, item_tools, serving
 from thinkact.events import FinalAnswer, RunFinished, RunStarted
 from thinkact.traces.sqlite import SQLiteTraceStore
 
@@ -49,7 +49,9 @@ async def run_eval(store: EvalStore, trace: SQLiteTraceStore, eval_id: str, suit
                    items: Sequence[Item], make_agent: MakeAgent, settings: EvalSettings,
                    on_result: Callable[[Result], None] | None = None,
                    price: Any = None) -> list[Result]:
-    """Run what is left of ``eval_id`` and return all of its rows."""
+    """Run what is left of ``eval_id`` and return all of its rows (nothing runs when the
+    suite's ``check`` refuses)."""
+    check_ready(suite)
     gate = asyncio.Semaphore(max(1, settings.concurrency))
     done = {(r.item_id, r.epoch) for r in store.results(eval_id) if r.status == "done"}
 
