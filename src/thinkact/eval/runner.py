@@ -85,7 +85,7 @@ async def attempt(trace: SQLiteTraceStore, suite: Suite, item: Item, epoch: int,
                                        settings)
         except TimeoutError:
             timed_out = True
-            _stamp_interrupted(trace, row.run_id, started)
+            stamp_interrupted(trace, row.run_id, started)
         except Exception as exc:  # a failing item is a result, not the end of the eval
             error = f"{type(exc).__name__}: {exc}"
     answer = ended.answer if ended is not None else None
@@ -104,9 +104,7 @@ async def _execute(trace: SQLiteTraceStore, suite: Suite, item: Item, epoch: int
                    run_id: str, make_agent: MakeAgent, settings: EvalSettings) -> _Ended:
     extra = item_tools(suite, item)
     if settings.heavy:
-        heavy = Heavy(lambda k: make_agent(f"{run_id}.{k}", item, epoch, extra),
-                      n=settings.heavy,
-                      aggregator=Reflect() if settings.aggregate == "reflect" else Vote())
+        heavy = heavy_of(suite, item, epoch, run_id, make_agent, settings)
         try:
             resume = trace.has_run(f"{run_id}.1")
             out = await (heavy.aresume(run_id) if resume else heavy.arun(item.input, run_id))
@@ -126,6 +124,16 @@ async def _execute(trace: SQLiteTraceStore, suite: Suite, item: Item, epoch: int
                                              usage=result.usage))
 
 
+def heavy_of(suite: Suite, item: Item, epoch: int, run_id: str, make_agent: MakeAgent,
+             settings: EvalSettings) -> Heavy:
+    """The heavy group ``run_id`` of an item: ``settings.heavy`` trajectories, each with
+    the suite's own tools for the item, and the eval's aggregator."""
+    assert settings.heavy
+    extra = item_tools(suite, item)
+    return Heavy(lambda k: make_agent(f"{run_id}.{k}", item, epoch, extra), n=settings.heavy,
+                 aggregator=Reflect() if settings.aggregate == "reflect" else Vote())
+
+
 def _recorded_end(trace: SQLiteTraceStore, run_id: str) -> _Ended | None:
     """How the recorded run ended for good (its last segment finished, not interrupted)."""
     if not trace.has_run(run_id):
@@ -140,7 +148,8 @@ def _recorded_end(trace: SQLiteTraceStore, run_id: str) -> _Ended | None:
     return _Ended(answer, finished)
 
 
-def _stamp_interrupted(trace: SQLiteTraceStore, run_id: str, started: float) -> None:
+def stamp_interrupted(trace: SQLiteTraceStore, run_id: str, started: float) -> None:
+    """Record that ``run_id``, cut by a timeout, was interrupted (a resume goes on)."""
     from thinkact.cli.common import interrupted_end
 
     if trace.has_run(run_id) and _recorded_end(trace, run_id) is None:
