@@ -10,11 +10,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from support.docs_agent import reader_policy, served_url
+from support.docs_agent import _call, reader_policy, served_url
+from support.docs_guides import GUIDE, PAGE
 from support.docs_server import Route, serve
 from support.eval_kit import evaluate
 from thinkact.backends.scripted import ScriptedBackend
-from thinkact.eval.suites import docsearch
+from thinkact.eval.suites import docsearch, docwriting
 from thinkact.eval.suites.pydocs import PyDocs
 from thinkact.eval.suites.pydocs_server import CorpusServer
 from thinkact.messages import Message
@@ -87,6 +88,34 @@ def test_docsearch_reads_and_cites_the_served_pages(pydocs: PyDocs, tmp_path: Pa
     assert suite.server is None
     with pytest.raises(httpx.ConnectError):  # the server lived for the eval only
         httpx.get(origin + "/index.html")
+
+
+def test_docwriting_reads_the_served_page_and_its_guide_cites_the_url(pydocs: PyDocs,
+                                                                     tmp_path: Path) -> None:
+    task = docwriting.WritingTask(id="guide:functools", module="functools", page=PAGE,
+                                  functions=("cache",))
+    suite = docwriting.suite_of(pydocs, [task])
+    written: list[str] = []
+
+    def writer(messages: Sequence[Message]) -> Message:
+        outputs = [str(m.content) for m in messages if m.role == "tool"]
+        if not outputs:
+            return _call(0, "search", query="functools lru_cache cache")
+        url = served_url(PAGE, outputs[:1])
+        if len(outputs) == 1:
+            return _call(1, "browse", url=url, find="functools.lru_cache")
+        if len(outputs) == 2:
+            assert f"Source: {url}" in outputs[1] and "**functools.lru_cache**" in outputs[1]
+            written.append(GUIDE.replace(f"]({PAGE}", f"]({url}"))
+            return _call(2, "files", action="write", path="guide.md", content=written[0])
+        return Message(role="assistant", content="Wrote guide.md.")
+
+    report = evaluate(suite, ScriptedBackend(writer), tmp_path,
+                      options={"recipe": "writing", "max_tool_calls": 10})
+    assert report["accuracy"] == 1.0 and report["mean"]["tool_calls"] == 3
+    assert all(c.startswith("http://127.0.0.1:") for c in docwriting.citations(written[0]))
+    full = docwriting.score_text(task, written[0], pydocs)
+    assert full.score == 1.0, full.detail  # every check, the cited URLs resolved to the page
 
 
 def test_a_cited_url_counts_as_the_corpus_page_it_names(pydocs: PyDocs) -> None:
