@@ -139,14 +139,14 @@ def run_eval_ray(store: EvalStore, trace: SQLiteTraceStore, eval_id: str,
     if not jobs:
         return store.results(eval_id)
     # a heavy item's trajectories not yet recorded, one job each, before the items
-    paths = [(index, epoch, row["run_id"], k) for index, epoch, row in jobs
+    trajectories = [(index, epoch, row["run_id"], k) for index, epoch, row in jobs
              for k in range(1, (settings.heavy or 0) + 1)
              if not trace.has_run(f"{row['run_id']}.{k}")]
     actor = ray.remote(worker)
     job_spec = {**spec, "settings": asdict(settings)}
     pool = ActorPool([actor.remote(job_spec) for _ in range(
-        max(1, min(settings.concurrency, max(len(jobs), len(paths)))))])
-    for shard in pool.map_unordered(lambda a, j: a.trajectory.remote(*j), paths):
+        max(1, min(settings.concurrency, max(len(jobs), len(trajectories)))))])
+    for shard in pool.map_unordered(lambda a, j: a.trajectory.remote(*j), trajectories):
         _merge(trace, shard)
     for result, shard in pool.map_unordered(lambda a, j: a.run.remote(*j), [
             (index, epoch, row, _group_shard(trace, row["run_id"]) if settings.heavy else b"")
