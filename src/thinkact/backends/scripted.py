@@ -100,13 +100,15 @@ class ScriptedBackend:
 
 
 class ScriptFileBackend(ScriptedBackend):
-    """``ScriptedBackend`` playing turns from a JSON file, optionally slowed per chunk."""
+    """``ScriptedBackend`` playing turns from a JSON file, optionally slowed per chunk
+    (``delay_s``: seconds per chunk; None: the file's own ``delay_s``)."""
 
-    def __init__(self, path: Path, *, model_name: str = "scripted") -> None:
+    def __init__(self, path: Path, *, model_name: str = "scripted",
+                 delay_s: float | None = None) -> None:
         turns, delay = load_script(path)
         self.turns = turns
         super().__init__(self._policy_for, model_name=model_name, record=False)
-        self.delay_s = delay
+        self.delay_s = float(delay if delay_s is None else delay_s)
 
     def _policy_for(self, messages: Sequence[Message]) -> Message:
         index = sum(m.role == "assistant" for m in messages)

@@ -17,7 +17,7 @@ from typing import Any
 from thinkact.agent import Agent, Heavy, Reflect, Vote
 from thinkact.eval.agents import MakeAgent
 from thinkact.eval.store import EvalStore, Result
-from thinkact.eval.suite import Attempt, Item, Suite, item_tools
+from thinkact.eval.suite import Attempt, Item, Suite, check_ready, item_tools, serving
 from thinkact.events import FinalAnswer, RunFinished, RunStarted
 from thinkact.traces.sqlite import SQLiteTraceStore
 
@@ -49,7 +49,9 @@ async def run_eval(store: EvalStore, trace: SQLiteTraceStore, eval_id: str, suit
                    items: Sequence[Item], make_agent: MakeAgent, settings: EvalSettings,
                    on_result: Callable[[Result], None] | None = None,
                    price: Any = None) -> list[Result]:
-    """Run what is left of ``eval_id`` and return all of its rows."""
+    """Run what is left of ``eval_id`` and return all of its rows (nothing runs when the
+    suite's ``check`` refuses)."""
+    check_ready(suite)
     gate = asyncio.Semaphore(max(1, settings.concurrency))
     done = {(r.item_id, r.epoch) for r in store.results(eval_id) if r.status == "done"}
 
@@ -66,7 +68,8 @@ async def run_eval(store: EvalStore, trace: SQLiteTraceStore, eval_id: str, suit
 
     jobs = [one(i, item, e) for i, item in enumerate(items) for e in range(settings.epochs)
             if (item.id, e) not in done]
-    await asyncio.gather(*jobs)
+    with serving(suite):  # e.g. the docs suites' corpus on loopback, for this eval only
+        await asyncio.gather(*jobs)
     return store.results(eval_id)
 
 
@@ -82,7 +85,7 @@ async def attempt(trace: SQLiteTraceStore, suite: Suite, item: Item, epoch: int,
                                        settings)
         except TimeoutError:
             timed_out = True
-            _stamp_interrupted(trace, row.run_id, started)
+            stamp_interrupted(trace, row.run_id, started)
         except Exception as exc:  # a failing item is a result, not the end of the eval
             error = f"{type(exc).__name__}: {exc}"
     answer = ended.answer if ended is not None else None
@@ -101,9 +104,7 @@ async def _execute(trace: SQLiteTraceStore, suite: Suite, item: Item, epoch: int
                    run_id: str, make_agent: MakeAgent, settings: EvalSettings) -> _Ended:
     extra = item_tools(suite, item)
     if settings.heavy:
-        heavy = Heavy(lambda k: make_agent(f"{run_id}.{k}", item, epoch, extra),
-                      n=settings.heavy,
-                      aggregator=Reflect() if settings.aggregate == "reflect" else Vote())
+        heavy = heavy_of(suite, item, epoch, run_id, make_agent, settings)
         try:
             resume = trace.has_run(f"{run_id}.1")
             out = await (heavy.aresume(run_id) if resume else heavy.arun(item.input, run_id))
@@ -123,6 +124,16 @@ async def _execute(trace: SQLiteTraceStore, suite: Suite, item: Item, epoch: int
                                              usage=result.usage))
 
 
+def heavy_of(suite: Suite, item: Item, epoch: int, run_id: str, make_agent: MakeAgent,
+             settings: EvalSettings) -> Heavy:
+    """The heavy group ``run_id`` of an item: ``settings.heavy`` trajectories, each with
+    the suite's own tools for the item, and the eval's aggregator."""
+    assert settings.heavy
+    extra = item_tools(suite, item)
+    return Heavy(lambda k: make_agent(f"{run_id}.{k}", item, epoch, extra), n=settings.heavy,
+                 aggregator=Reflect() if settings.aggregate == "reflect" else Vote())
+
+
 def _recorded_end(trace: SQLiteTraceStore, run_id: str) -> _Ended | None:
     """How the recorded run ended for good (its last segment finished, not interrupted)."""
     if not trace.has_run(run_id):
@@ -137,7 +148,8 @@ def _recorded_end(trace: SQLiteTraceStore, run_id: str) -> _Ended | None:
     return _Ended(answer, finished)
 
 
-def _stamp_interrupted(trace: SQLiteTraceStore, run_id: str, started: float) -> None:
+def stamp_interrupted(trace: SQLiteTraceStore, run_id: str, started: float) -> None:
+    """Record that ``run_id``, cut by a timeout, was interrupted (a resume goes on)."""
     from thinkact.cli.common import interrupted_end
 
     if trace.has_run(run_id) and _recorded_end(trace, run_id) is None:

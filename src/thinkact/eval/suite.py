@@ -3,12 +3,17 @@
 A suite is a name, a list of :class:`Item` and a ``score`` method. A new suite is one module
 under ``thinkact.eval.suites`` with a ``load(options) -> Suite`` function, registered by name
 in ``thinkact.eval.suites.SUITES``. The one rule: ``score`` sees only the item and the
-:class:`Attempt` (the final answer and the run's conversation), never the network.
+:class:`Attempt` (the final answer and the run's conversation), never the network. Optional
+methods: ``extra_tools(item)`` (tools of its own for a run), ``serve()`` (a context
+manager held while the items run) and ``check()`` (raise before any run when the suite could
+not score here). A suite that runs code of its own has an ``unsafe_python`` attribute, which
+``load_suite`` sets from the eval's ``--unsafe-python``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -65,6 +70,20 @@ def item_tools(suite: Suite, item: Item) -> list[Tool]:
     a suite offers them with an optional ``extra_tools(item)`` method."""
     extra = getattr(suite, "extra_tools", None)
     return list(extra(item)) if callable(extra) else []
+
+
+def check_ready(suite: Suite) -> None:
+    """The suite's optional ``check()``: raises (with what to do) when it cannot score here."""
+    check = getattr(suite, "check", None)
+    if callable(check):
+        check()
+
+
+def serving(suite: Suite) -> AbstractContextManager[object]:
+    """What a suite serves while its items run, from its optional ``serve()`` method (the
+    docs suites' corpus on loopback); nothing for a suite without one."""
+    serve = getattr(suite, "serve", None)
+    return serve() if callable(serve) else nullcontext()
 
 
 @dataclass

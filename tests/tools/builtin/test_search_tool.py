@@ -46,6 +46,19 @@ async def test_search_tool_returns_cited_results(indexed: Path, tmp_path: Path) 
     await tool.aclose()
 
 
+async def test_a_served_folder_gives_urls_instead_of_ids(indexed: Path, tmp_path: Path) -> None:
+    tool = SearchTool(indexed, served={tmp_path / "notes": "http://127.0.0.1:9/docs"})
+    out = await tool.call({"query": "tallest basalt column", "limit": 2}, ToolContext())
+    url = "http://127.0.0.1:9/docs/geology/basalt.html"
+    assert f"[1] Basalt columns of Fingal Ridge  ({url}; passage #1)" in out
+    assert f'browse(url="{url}"); cite documents by URL.' in out
+    assert doc_id_for("geology/basalt.html") not in out
+    await tool.aclose()
+    other = SearchTool(indexed, served={tmp_path / "elsewhere": "http://127.0.0.1:9/"})
+    assert "cite documents by id" in await other.call({"query": "basalt"}, ToolContext())
+    await other.aclose()
+
+
 async def test_search_tool_errors_are_for_the_model(indexed: Path, tmp_path: Path) -> None:
     tool = SearchTool(indexed)
     with pytest.raises(ToolError, match="non-empty"):

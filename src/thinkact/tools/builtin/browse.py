@@ -65,6 +65,7 @@ class BrowseTool:
         index_path: Path | str | None = None,
         allowed_roots: list[Path] | None = None,
         allow_private: bool = True,
+        allow_origins: list[str] | None = None,
         page_chars: int = 4000,
         max_bytes: int = 3_000_000,
         timeout: float = 15.0,
@@ -79,7 +80,8 @@ class BrowseTool:
         self._owns_index = index is None
         self.allowed_roots = [Path(p) for p in allowed_roots or []]
         self.fetcher = Fetcher(max_bytes=max_bytes, timeout=timeout,
-                               total_timeout=total_timeout, allow_private=allow_private)
+                               total_timeout=total_timeout, allow_private=allow_private,
+                               allow_origins=allow_origins or ())
         self.page_chars = page_chars
         self.max_bytes = max_bytes
         self.render_mode: RenderMode = render
