@@ -14,11 +14,13 @@ import pytest
 from support.eval_kit import answering, evaluate
 from thinkact.eval import Item, load_suite
 from thinkact.eval.suites.bfcl import CATEGORIES, json_schema, tool_name
+from thinkact.eval.suites.bfcl_multi import CATEGORIES as MULTI_TURN
 from thinkact.messages import Message, ToolCall
 
 pytest.importorskip("bfcl_eval", reason="the eval extra is not installed")
 
 PER_CATEGORY = 6
+SINGLE_TURN = [c for c in CATEGORIES if c not in MULTI_TURN]
 
 
 def given(options: Any) -> dict[str, Any]:
@@ -64,11 +66,11 @@ def replier(wrong: bool):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def sample() -> tuple[Any, list[Item]]:
-    suite = load_suite("bfcl")
+    suite = load_suite("bfcl", {"categories": ",".join(SINGLE_TURN)})
     by_cat: dict[str, list[Item]] = {}
     for item in suite.items():
         by_cat.setdefault(item.category, []).append(item)
-    assert set(by_cat) == set(CATEGORIES)
+    assert set(by_cat) == set(SINGLE_TURN)
     # a spread over each category, not only its first items
     picked = [v[i * len(v) // PER_CATEGORY] for v in by_cat.values()
               for i in range(PER_CATEGORY)]
@@ -81,7 +83,7 @@ def test_ground_truth_scores_100_and_wrong_calls_0_per_category(
     suite, items = sample
     report = evaluate(suite, answering(suite, replier(wrong)), tmp_path, items=items,
                       concurrency=4)
-    assert report["n"] == len(CATEGORIES) * PER_CATEGORY
+    assert report["n"] == len(SINGLE_TURN) * PER_CATEGORY
     for name, cat in report["categories"].items():
         assert cat["accuracy"] == (0.0 if wrong else 1.0), name
 

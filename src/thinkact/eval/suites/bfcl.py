@@ -1,11 +1,12 @@
-"""``bfcl``: the Berkeley Function Calling Leaderboard v4 single-turn categories, from the
-data in the ``bfcl-eval`` package, scored by its own AST checker.
+"""``bfcl``: the Berkeley Function Calling Leaderboard v4, from the data in the ``bfcl-eval``
+package, scored by its own checkers.
 
-Each item's functions become thinkact tools (a name's dots become underscores, as BFCL does
-for OpenAI-style APIs; the types become JSON Schema). The answer is the tool calls of the
-run's first assistant message that calls any: a tool reports the call as recorded and
-does nothing. Irrelevance categories pass when the run calls no function at all.
-Options: ``categories`` (comma list; default every single-turn Python category).
+Single-turn: each item's functions become thinkact tools (a name's dots become underscores,
+as BFCL does for OpenAI-style APIs; the types become JSON Schema). The answer is the tool
+calls of the run's first assistant message that calls any: a tool reports the call as
+recorded and does nothing. Irrelevance categories pass when the run calls no function at
+all. Multi-turn categories play the package's simulators turn by turn (``bfcl_multi``).
+Options: ``categories`` (comma list; default every category).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
-from thinkact.eval.suite import Attempt, Item, ListSuite, Score
+from thinkact.eval.suite import Attempt, Conversation, Item, ListSuite, Score
+from thinkact.eval.suites import bfcl_multi
 from thinkact.eval.suites.package import no_more, package_source, pick
 from thinkact.tools.base import Tool, ToolContext, ToolSpec
 
@@ -27,6 +29,7 @@ CATEGORIES = {  # category: file stem under bfcl_eval/data
     "live_simple": "live_simple", "live_multiple": "live_multiple",
     "live_parallel": "live_parallel", "live_parallel_multiple": "live_parallel_multiple",
     "live_irrelevance": "live_irrelevance",
+    **{c: c for c in bfcl_multi.CATEGORIES},
 }
 _TYPES = {"dict": "object", "float": "number", "tuple": "array", "any": None}
 MODEL = "thinkact"  # the name BFCL's checker looks up: dots in names become underscores
@@ -112,7 +115,12 @@ class BfclSuite(ListSuite):
     def extra_tools(self, item: Item) -> list[Tool]:
         return [RecordedFunction(f) for f in item.meta["functions"]]
 
+    def conversation(self, item: Item) -> Conversation | None:
+        return bfcl_multi.conversation(item) if _multi(item) else None
+
     def score(self, item: Item, attempt: Attempt) -> Score:
+        if _multi(item):
+            return bfcl_multi.score(item, attempt)
         calls = first_calls(attempt)
         if "irrelevance" in item.category:
             return Score(float(not calls), "called a function" if calls else "")
@@ -124,6 +132,10 @@ class BfclSuite(ListSuite):
                                         Language.PYTHON, item.category, MODEL)
         return Score(float(result["valid"]), "" if result["valid"] else
                      f"{result.get('error_type', '')}: {result.get('error', '')}"[:300])
+
+
+def _multi(item: Item) -> bool:
+    return item.category in bfcl_multi.CATEGORIES
 
 
 def _lines(path: Any) -> dict[str, dict[str, Any]]:
@@ -144,6 +156,13 @@ def load(options: dict[str, str]) -> BfclSuite:
     data = files("bfcl_eval") / "data"
     rows = []
     for category in wanted:
+        if category in bfcl_multi.CATEGORIES:
+            from bfcl_eval.constants.default_prompts import (
+                DEFAULT_USER_PROMPT_FOR_ADDITIONAL_FUNCTION_FC as held_out_prompt,
+            )
+
+            rows.extend(bfcl_multi.items(category, held_out_prompt))
+            continue
         stem = f"BFCL_v4_{CATEGORIES[category]}.json"
         questions = _lines(data / stem)
         answers = {} if "irrelevance" in category else _lines(data / "possible_answer" / stem)
