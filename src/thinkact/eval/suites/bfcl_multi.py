@@ -221,9 +221,11 @@ def items(category: str, default_user_prompt: str) -> list[Item]:
     answers = {a["id"]: a["ground_truth"] for a in lines(data / "possible_answer" / stem)}
     docs: dict[str, list[dict[str, Any]]] = {}
     rows = []
+    from thinkact.eval.suites.bfcl import hinted
+
     for q in lines(data / stem):
-        functions = [d for c in q["involved_classes"]
-                     for d in docs.setdefault(c, _docs(c))]
+        functions = hinted(q["id"], [d for c in q["involved_classes"]
+                                     for d in docs.setdefault(c, _docs(c))])
         missed = {k: [d for d in functions if d["name"] in names]
                   for k, names in q.get("missed_function", {}).items()}
         held = {d["name"] for ds in missed.values() for d in ds}
