@@ -9,6 +9,7 @@ resumed from its last complete step, and one whose run never started is started.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -86,6 +87,7 @@ async def attempt(trace: SQLiteTraceStore, suite: Suite, item: Item, epoch: int,
     score = await asyncio.to_thread(suite.score, item, Attempt(answer, messages))
     row.outcome = _outcome(score.passed, ended, timed_out, error)
     row.score, row.answer = score.value, answer
+    row.marks = json.dumps(score.marks, sort_keys=True) if score.marks else None
     reason = ended.finished.reason if ended is not None and not score.passed else ""
     row.detail = error or score.detail or reason
     row.wall_s = time.monotonic() - started

@@ -38,10 +38,12 @@ class Attempt:
 
 @dataclass
 class Score:
-    """``value`` in [0, 1]; an item counts as solved when ``value >= 0.5``."""
+    """``value`` in [0, 1]; an item counts as solved when ``value >= 0.5``. ``marks``: further
+    measures of the same run, each in [0, 1], averaged per category in the report."""
 
     value: float
     detail: str = ""
+    marks: dict[str, float] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -75,7 +77,7 @@ class Conversation(Protocol):
 
     turns: list[Turn]
 
-    def replay(self, messages: Sequence[Message]) -> None:
+    async def replay(self, messages: Sequence[Message]) -> None:
         """Redo a recorded conversation's tool calls, so the tools' state is where the
         recording left it (before a resume)."""
         ...

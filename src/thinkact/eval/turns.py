@@ -44,7 +44,7 @@ async def converse(trace: SQLiteTraceStore, convo: Conversation, item: Item, epo
         if ended is None:
             resume = trace.has_run(rid)
             if not replayed:  # the tools' state lives in memory: rebuild it once
-                convo.replay(trace.load_state(rid).messages if resume else history)
+                await convo.replay(trace.load_state(rid).messages if resume else history)
                 replayed = True
             agent = make_agent(rid, item, epoch, turn.tools)
             try:

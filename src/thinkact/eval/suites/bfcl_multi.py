@@ -113,7 +113,7 @@ class SimulatorConversation:
     turns: list[Turn]
     owners: dict[str, Any]
 
-    def replay(self, messages: Sequence[Message]) -> None:
+    async def replay(self, messages: Sequence[Message]) -> None:
         """Bring the simulators to where a recorded conversation left them (a resume)."""
         for m in messages:
             if m.role != "assistant":
