@@ -43,10 +43,12 @@ class Attempt:
 
 @dataclass
 class Score:
-    """``value`` in [0, 1]; an item counts as solved when ``value >= 0.5``."""
+    """``value`` in [0, 1]; an item counts as solved when ``value >= 0.5``. ``marks``: further
+    measures of the same run, each in [0, 1], averaged per category in the report."""
 
     value: float
     detail: str = ""
+    marks: dict[str, float] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -63,6 +65,34 @@ class Suite(Protocol):
     def items(self) -> Sequence[Item]: ...
 
     def score(self, item: Item, attempt: Attempt) -> Score: ...
+
+
+@dataclass
+class Turn:
+    """One user turn of a conversation item and the tools the model has during it."""
+
+    message: str
+    tools: list[Tool]
+
+
+@runtime_checkable
+class Conversation(Protocol):
+    """An item played as several user turns, each one run after the last one ended, over
+    tools that keep their state between turns (BFCL's simulators)."""
+
+    turns: list[Turn]
+
+    async def replay(self, messages: Sequence[Message]) -> None:
+        """Redo a recorded conversation's tool calls, so the tools' state is where the
+        recording left it (before a resume)."""
+        ...
+
+
+def item_conversation(suite: Suite, item: Item) -> Conversation | None:
+    """The item's conversation when its suite plays it turn by turn (an optional
+    ``conversation(item)`` method that may answer None), else None."""
+    make = getattr(suite, "conversation", None)
+    return make(item) if callable(make) else None
 
 
 def item_tools(suite: Suite, item: Item) -> list[Tool]:

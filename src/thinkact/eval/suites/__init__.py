@@ -15,6 +15,7 @@ SUITES = {
     "bfcl": "thinkact.eval.suites.bfcl",
     "docsearch": "thinkact.eval.suites.docsearch",
     "docwriting": "thinkact.eval.suites.docwriting",
+    "agentdojo": "thinkact.eval.suites.agentdojo",
 }
 
 
