@@ -19,7 +19,8 @@ from typing import Any
 
 from thinkact.eval.suite import Attempt, Item, ListSuite, Score
 from thinkact.eval.suites.package import no_more, package_source, pick
-from thinkact.tools.base import Tool, ToolContext, ToolSpec
+from thinkact.messages import ToolSpec
+from thinkact.tools.base import Tool, ToolContext
 
 CATEGORIES = {  # category: file stem under bfcl_eval/data
     "simple": "simple_python", "multiple": "multiple", "parallel": "parallel",

@@ -13,11 +13,12 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from thinkact.messages import ToolSpec
 from thinkact.sandbox import Jail
 from thinkact.sandbox.jail import require_jail
-from thinkact.tools.base import ToolContext, ToolError, ToolSpec
+from thinkact.tools.base import ToolContext, ToolError
 from thinkact.tools.builtin.python_kernel import ExecOutcome, KernelSession
-from thinkact.tools.untrusted import mark_untrusted
+from thinkact.untrusted import mark_untrusted
 
 _DESCRIPTION = """\
 Run Python code in a persistent Jupyter (IPython) kernel and get back what it printed.

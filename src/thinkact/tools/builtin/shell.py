@@ -20,13 +20,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from thinkact.messages import ToolCall
+from thinkact.messages import ToolCall, ToolSpec
 from thinkact.sandbox import Jail
 from thinkact.sandbox.jail import require_jail
-from thinkact.tools.base import ToolContext, ToolError, ToolRejected, ToolSpec
+from thinkact.tools.base import ToolContext, ToolError, ToolRejected
 from thinkact.tools.subprocess_env import child_env, kill_group
 from thinkact.tools.toolset import ApprovalPolicy
-from thinkact.tools.untrusted import mark_untrusted
+from thinkact.untrusted import mark_untrusted
 
 _DESCRIPTION = """\
 Run a bash command in the run's workspace (cwd) and get its exit code, stdout and stderr.
