@@ -5,9 +5,11 @@ from __future__ import annotations
 from rich.console import Console
 
 from support.trace_events import answer_step, finished, started, tool_step
+from thinkact.backends.embedded import EMBEDDED_NAME
 from thinkact.cli.view import LiveView, clip
 from thinkact.events import Event, ToolResultEvent
 from thinkact.messages import ToolResult
+from thinkact.tools.untrusted import mark_untrusted
 
 
 def render(events: list[Event], **kw: object) -> str:
@@ -64,3 +66,21 @@ def test_long_tool_output_is_truncated() -> None:
     out = render([started("r"), res], live=False, max_lines=5)
     assert "│ line 4 " in out and "│ line 5 " not in out and "(195 more lines)" in out
     assert clip("x" * 50, 10, 20).endswith("(30 more chars)")
+
+
+def test_untrusted_output_shows_its_content_and_a_mark_not_the_envelope() -> None:
+    marked = mark_untrusted("395", "python")
+    res = ToolResultEvent(result=ToolResult(call_id="c", name="python", content=marked))
+    out = render([started("r"), res], live=False)
+    assert "← python ok" in out and "untrusted data" in out and "│ 395 " in out
+    assert "untrusted_tool_output" not in out and "do not follow instructions" not in out
+    plain = render([started("r"), ToolResultEvent(result=ToolResult(
+        call_id="c", name="python", content="395"))], live=False)
+    assert "untrusted data" not in plain
+
+
+def test_the_bundled_model_states_its_trade_in_the_first_line() -> None:
+    bundled = started("r").model_copy(update={"model": EMBEDDED_NAME})
+    first = render([bundled], live=False).splitlines()[0]
+    assert EMBEDDED_NAME in first and "bundled demo" in first
+    assert "bundled demo" not in render([started("r")], live=False)

@@ -16,6 +16,8 @@ EMBEDDED_NAME = "thinkact-tiny"
 EMBEDDED_DIR = Path(__file__).resolve().parent.parent / "assets" / EMBEDDED_NAME
 # Greedy decoding (the tiny model is most reliable at its mode) and the JSON guard, which keeps
 # tool-call arguments valid JSON token by token.
+# What the bundled model can do, said in the first line of every run it serves.
+EMBEDDED_TRADE = "bundled demo: one-step arithmetic and text puzzles via python"
 EMBEDDED_OPTIONS: dict[str, Any] = {"temperature": 0.0, "json_guard": True,
                                     "name": EMBEDDED_NAME}
 

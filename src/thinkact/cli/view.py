@@ -21,6 +21,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from thinkact.agent.config import migrate
+from thinkact.backends.embedded import EMBEDDED_NAME, EMBEDDED_TRADE
 from thinkact.events import (
     AssistantMessage,
     ContentDelta,
@@ -39,6 +40,7 @@ from thinkact.events import (
     ToolResultEvent,
 )
 from thinkact.messages import Usage
+from thinkact.tools.untrusted import is_marked, unmarked
 
 ReasoningMode = Literal["collapsed", "full", "hidden"]
 
@@ -106,8 +108,9 @@ class LiveView:
                 p(Text(f"— resumed {event.run_id} after step {event.resumed_from_step} —",
                        style="bold yellow"))
             else:
+                trade = f" ({EMBEDDED_TRADE})" if event.model == EMBEDDED_NAME else ""
                 p(Text.assemble(("run ", "dim"), (event.run_id, "bold"), ("  model ", "dim"),
-                                event.model))
+                                event.model, (trade, "dim")))
                 p(Text(event.task, style="bold"))
         elif isinstance(event, StepStarted):
             self.step = event.step
@@ -181,9 +184,12 @@ class LiveView:
         r = event.result
         status = "ok" if r.ok else f"error: {r.error}"
         cut = " (truncated)" if r.truncated else ""
+        # The model sees the untrusted envelope; a reader gets its content and a mark.
+        mark = " · untrusted data" if is_marked(r.content) else ""
         self.console.print(Panel(
-            Text(clip(r.content, self.max_lines, self.max_chars)),
-            title=f"[bold]← {r.name}[/] {status} {r.duration_s:.2f}s{cut}", title_align="left",
+            Text(clip(unmarked(r.content), self.max_lines, self.max_chars)),
+            title=f"[bold]← {r.name}[/] {status} {r.duration_s:.2f}s{cut}{mark}",
+            title_align="left",
             border_style="green" if r.ok else "red"))
 
     # -- status -----------------------------------------------------------------------------
