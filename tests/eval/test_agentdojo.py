@@ -18,7 +18,7 @@ from support.eval_kit import evaluate
 from thinkact.backends.scripted import ScriptedBackend
 from thinkact.eval import Item, load_suite
 from thinkact.messages import Message, ToolCall
-from thinkact.tools.untrusted import TAG
+from thinkact.untrusted import TAG
 
 pytest.importorskip("inspect_evals.agentdojo", reason="inspect-evals is not installed")
 

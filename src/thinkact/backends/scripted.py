@@ -23,8 +23,7 @@ from thinkact.backends.base import GenerationOptions
 from thinkact.backends.config import ConfigError
 from thinkact.backends.tokens import estimate_request, estimate_tokens
 from thinkact.events import AssistantMessage, BackendEvent, ContentDelta, ReasoningDelta
-from thinkact.messages import Message, ToolCall, Usage
-from thinkact.tools.base import ToolSpec
+from thinkact.messages import Message, ToolCall, ToolSpec, Usage
 
 Policy = Callable[[Sequence[Message]], Message]
 

@@ -17,7 +17,7 @@ from thinkact.tools.builtin.browse import BrowseTool
 from thinkact.tools.builtin.browse_chromium import ChromiumRenderer, RenderError, chromium_available
 from thinkact.tools.builtin.browse_fetch import Fetcher, refused
 from thinkact.tools.builtin.search import SearchIndex, doc_id_for
-from thinkact.tools.untrusted import is_marked
+from thinkact.untrusted import is_marked
 
 ARTICLE = b"""<html><head><title>The Heron of Lake Tarn</title></head><body>
 <nav><a href="/">Home</a> | <a href="/about">About us</a> | <a href="/shop">Shop</a></nav>

@@ -19,7 +19,7 @@ from thinkact.tools.builtin.search import (
     web_backend_from_config,
 )
 from thinkact.tools.builtin.search.web import SearXNGBackend
-from thinkact.tools.untrusted import is_marked
+from thinkact.untrusted import is_marked
 
 
 @pytest.fixture

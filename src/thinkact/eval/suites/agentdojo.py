@@ -28,7 +28,7 @@ from thinkact.eval.suite import Attempt, Item, ListSuite, Score, Turn
 from thinkact.eval.suites.package import no_more, package_source, pick
 from thinkact.messages import Message
 from thinkact.tools.base import ToolContext, ToolSpec
-from thinkact.tools.untrusted import mark_untrusted
+from thinkact.untrusted import mark_untrusted
 
 SUITES = ("banking", "slack", "travel", "workspace")
 # The package's default agent's system message, given here at the start of the task (an

@@ -24,7 +24,8 @@ from typing import Any
 from thinkact.eval.suite import Attempt, Conversation, Item, ListSuite, Score
 from thinkact.eval.suites import bfcl_multi
 from thinkact.eval.suites.package import no_more, package_source, pick
-from thinkact.tools.base import Tool, ToolContext, ToolSpec
+from thinkact.messages import ToolSpec
+from thinkact.tools.base import Tool, ToolContext
 
 CATEGORIES = {  # category: file stem under bfcl_eval/data
     "simple": "simple_python", "multiple": "multiple", "parallel": "parallel",

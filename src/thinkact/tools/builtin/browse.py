@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from thinkact.tools.base import ToolContext, ToolError, ToolSpec
+from thinkact.messages import ToolSpec
+from thinkact.tools.base import ToolContext, ToolError
 from thinkact.tools.builtin.browse_chromium import ChromiumRenderer, RenderError, chromium_available
 from thinkact.tools.builtin.browse_fetch import Fetcher, kind_for_content_type
 from thinkact.tools.builtin.search.extract import (
@@ -29,7 +30,7 @@ from thinkact.tools.builtin.search.extract import (
     kind_for_suffix,
 )
 from thinkact.tools.builtin.search.index import SearchIndex, default_index_path
-from thinkact.tools.untrusted import mark_untrusted
+from thinkact.untrusted import mark_untrusted
 
 RenderMode = Literal["auto", "never", "always"]
 _DOC_ID = re.compile(r"^(?:doc:)?([0-9a-f]{12})(?:#(\d+))?$")

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from thinkact.tools.base import ToolContext, ToolError, ToolSpec
+from thinkact.messages import ToolSpec
+from thinkact.tools.base import ToolContext, ToolError
 from thinkact.tools.builtin.search.index import SearchHit, SearchIndex
 from thinkact.tools.builtin.search.web import WebResult, WebSearchBackend
-from thinkact.tools.untrusted import mark_untrusted
+from thinkact.untrusted import mark_untrusted
 
 MAX_LIMIT = 10
 
