@@ -23,10 +23,10 @@ from typing import Any
 import torch
 
 from thinkact.backends.local_mailbox import held
-from thinkact.backends.local_pool import SessionPool, common_prefix
+from thinkact.backends.local_pool import SessionPool
 from thinkact.backends.local_request import Request, next_tokens
 from thinkact.model.batch_step import decoder_for, feed_each
-from thinkact.model.engine import Session
+from thinkact.model.engine import Session, common_prefix
 
 DONE = object()  # emitted last, after the tokens (or an exception)
 
