@@ -9,7 +9,8 @@
  * RoPE as a per-position [R, R] matrix, latent KV cache [layer][row][pos][kv + rope]).
  *
  * Portable C99 + GCC/Clang vector extensions: built with -march=native the 16-float vectors
- * become AVX-512, AVX2 or NEON code. Built and loaded by native.py; never required.
+ * become AVX-512 code; with 256-bit registers (AVX2, NEON) the hot loops are decode_v8.c's
+ * 8-float ones. Built and loaded by native/build.py; never required.
  */
 #include <math.h>
 #include <stdint.h>
@@ -54,104 +55,12 @@ typedef struct {
     const Layer *layers;
 } Model;
 
-#ifndef __AVX512F__
-typedef float v8 __attribute__((vector_size(32)));
-AI v8 ld8(const float *p) { v8 v; memcpy(&v, p, sizeof v); return v; }
-
-/* G rows (a compile-time constant once inlined) of x times one [K][PW] panel, nn of its
- * columns out: each output the sum over k in order, as in mm_rows. */
-AI void mm_group(const float *x, int xs, int K, const float *wp, float *y, int ys, int nn,
-                 float alpha, int add, const int G, int first) {
-    v8 acc[3][4];
-    for (int r = 0; r < G; r++)
-        for (int j = 0; j < 4; j++) acc[r][j] = (v8){0};
-    for (int k = 0; k < K; k++) {
-        const float *w = wp + (size_t)k * PW;
-        if (first) { /* 16 rows (2 KiB) ahead; the other groups find the panel in cache */
-            __builtin_prefetch(w + 16 * PW);
-            __builtin_prefetch(w + 16 * PW + 16);
-        }
-        const v8 w0 = ld8(w), w1 = ld8(w + 8), w2 = ld8(w + 16), w3 = ld8(w + 24);
-        for (int r = 0; r < G; r++) {
-            const float xv = x[(size_t)r * xs + k];
-            acc[r][0] += xv * w0;
-            acc[r][1] += xv * w1;
-            acc[r][2] += xv * w2;
-            acc[r][3] += xv * w3;
-        }
-    }
-    for (int r = 0; r < G; r++) {
-        float t[PW], *yr = y + (size_t)r * ys;
-        memcpy(t, acc[r], sizeof t);
-        for (int j = 0; j < nn; j++) yr[j] = add ? yr[j] + alpha * t[j] : alpha * t[j];
-    }
-}
-
-/* mm_rows where registers are 256 bits (AVX2, NEON): 16-float accumulators there are
- * register pairs, and mm_rows' do not fit in 16 registers (spilled ones made each extra row
- * cost as much as a whole batch-1 step). So each 32-column panel is walked once per group
- * of up to 3 rows (mm_group; one row: 16-column halves, four chains): the panel comes from
- * memory once, the other walks hit the cache. Each output is the same sum over k in the same
- * order as in mm_rows. */
-AI void mm_rows_q(const float *x, int xs, const Mat *m, float *y, int ys, float alpha, int add,
-                  const int R) {
-    const int K = m->k, N = m->n;
-    const float *wp = m->w;
-    for (int n0 = 0; n0 < N; n0 += PW, wp += (size_t)K * PW) {
-        const int nn = N - n0 < PW ? N - n0 : PW;
-        if (R == 1) { /* halves of 16 columns, four chains over k as in mm_rows */
-            for (int q = 0; q < nn; q += 16) {
-                v8 a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0}, c0 = {0}, c1 = {0}, d0 = {0}, d1 = {0};
-                int k = 0;
-                for (; k + 4 <= K; k += 4) {
-                    const float *w = wp + (size_t)k * PW + q;
-                    __builtin_prefetch(w + 32 * PW);
-                    a0 += x[k] * ld8(w);              a1 += x[k] * ld8(w + 8);
-                    b0 += x[k + 1] * ld8(w + PW);     b1 += x[k + 1] * ld8(w + PW + 8);
-                    c0 += x[k + 2] * ld8(w + 2 * PW); c1 += x[k + 2] * ld8(w + 2 * PW + 8);
-                    d0 += x[k + 3] * ld8(w + 3 * PW); d1 += x[k + 3] * ld8(w + 3 * PW + 8);
-                }
-                a0 += b0 + c0 + d0;
-                a1 += b1 + c1 + d1;
-                for (; k < K; k++) {
-                    const float *w = wp + (size_t)k * PW + q;
-                    a0 += x[k] * ld8(w);
-                    a1 += x[k] * ld8(w + 8);
-                }
-                float t[16], *yr = y + n0 + q;
-                memcpy(t, &a0, sizeof a0);
-                memcpy(t + 8, &a1, sizeof a1);
-                const int nq = nn - q < 16 ? nn - q : 16;
-                for (int j = 0; j < nq; j++) yr[j] = add ? yr[j] + alpha * t[j] : alpha * t[j];
-            }
-            continue;
-        }
-        /* Rows in groups of 3 (then 2) over the whole panel: 12 accumulators and 4 weight
-         * vectors fill the 16 registers; the first group streams the panel from memory,
-         * the others read it from cache. R % 3 == 1 ends in two groups of 2, not 3 + 1. */
-        const int R3 = R % 3 == 1 && R > 1 ? (R - 4) / 3 : R / 3;
-        for (int r0 = 0; r0 < R; ) {
-            const int g = r0 < 3 * R3 ? 3 : R - r0 >= 2 ? 2 : 1;
-            if (g == 3) mm_group(x + (size_t)r0 * xs, xs, K, wp, y + (size_t)r0 * ys + n0, ys,
-                                 nn, alpha, add, 3, r0 == 0);
-            else if (g == 2) mm_group(x + (size_t)r0 * xs, xs, K, wp, y + (size_t)r0 * ys + n0,
-                                      ys, nn, alpha, add, 2, r0 == 0);
-            else mm_group(x + (size_t)r0 * xs, xs, K, wp, y + (size_t)r0 * ys + n0, ys, nn,
-                          alpha, add, 1, r0 == 0);
-            r0 += g;
-        }
-    }
-}
-#endif
-
+#ifdef __AVX512F__
 /* y[r] (= or +=) alpha * x[r] @ W for R rows (R <= MAXR, a compile-time constant once
- * inlined), x rows xs floats apart, y rows ys floats apart. */
+ * inlined), x rows xs floats apart, y rows ys floats apart. (With 256-bit registers:
+ * decode_v8.c's ta_matmul8.) */
 AI void mm_rows(const float *x, int xs, const Mat *m, float *y, int ys, float alpha, int add,
                 const int R) {
-#ifndef __AVX512F__
-    mm_rows_q(x, xs, m, y, ys, alpha, add, R);
-    return;
-#endif
     const int K = m->k, N = m->n;
     const float *wp = m->w;
     for (int n0 = 0; n0 < N; n0 += PW, wp += (size_t)K * PW) {
@@ -203,14 +112,23 @@ AI void mm_rows(const float *x, int xs, const Mat *m, float *y, int ys, float al
 MM_R(1) MM_R(2) MM_R(3) MM_R(4) MM_R(5) MM_R(6) MM_R(7) MM_R(8)
 typedef void (*mm_fn)(const float *, int, const Mat *, float *, int, float, int);
 static const mm_fn MM[MAXR + 1] = {0, mm_1, mm_2, mm_3, mm_4, mm_5, mm_6, mm_7, mm_8};
+#else
+void ta_matmul8(const float *x, int xs, const Mat *m, float *y, int ys, int B, float alpha,
+                int add);
+#endif
 
 /* y[B, n] (= or +=) alpha * x[B, k] @ W: rows in blocks of MAXR per read of W. */
 static void matmul(const float *x, int xs, const Mat *m, float *y, int ys, int B, float alpha,
                    int add) {
+#ifndef __AVX512F__
+    ta_matmul8(x, xs, m, y, ys, B, alpha, add);
+    return;
+#else
     for (int b = 0; b < B; b += MAXR) {
         const int r = B - b < MAXR ? B - b : MAXR;
         MM[r](x + (size_t)b * xs, xs, m, y + (size_t)b * ys, ys, alpha, add);
     }
+#endif
 }
 
 /* INT4 routed experts (layout: decode_int4.c, which multiplies them): y[B, n] = x[B, k] @ W. */
@@ -230,6 +148,8 @@ void ta_axpy8(float a, const float *x, float *y, int n);
 void ta_scores8(const float *keys, int S, int C, const float *qt, int HP, float *sc);
 void ta_olat_small(const float *sc, int HP, int nj, int S, const float *keys, int C, int kv,
                    float *out);
+void ta_scores16(const float *keys, int S, int C, const float *qt, float *sc);
+void ta_olat8(const float *sc, int HP, int S, const float *keys, int C, int kv, float *out);
 #endif
 
 static void axpy(float a, const float *x, float *y, int n) { /* y += a * x */
@@ -331,36 +251,6 @@ AI void scores_nv(const float *keys, int S, int C, const float *qt, float *sc, c
     }
 }
 
-#ifndef __AVX512F__
-/* scores_nv for up to 16 heads with 8-float registers (see mm_rows_q): 4 positions x 2
- * halves = 8 accumulators; the same sums over c in the same order. */
-static void scores_1(const float *keys, int S, int C, const float *qt, float *sc) {
-    int s = 0;
-    for (; s + 4 <= S; s += 4) {
-        v8 acc[4][2];
-        for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = (v8){0};
-        for (int c = 0; c < C; c++) {
-            const v8 q0 = ld8(qt + (size_t)c * 16), q1 = ld8(qt + (size_t)c * 16 + 8);
-            for (int r = 0; r < 4; r++) {
-                const float kv = keys[(size_t)(s + r) * C + c];
-                acc[r][0] += kv * q0;
-                acc[r][1] += kv * q1;
-            }
-        }
-        for (int r = 0; r < 4; r++) memcpy(sc + (size_t)(s + r) * 16, acc[r], sizeof acc[r]);
-    }
-    for (; s < S; s++) {
-        v8 a0 = {0}, a1 = {0};
-        for (int c = 0; c < C; c++) {
-            const float kv = keys[(size_t)s * C + c];
-            a0 += kv * ld8(qt + (size_t)c * 16);
-            a1 += kv * ld8(qt + (size_t)c * 16 + 8);
-        }
-        memcpy(sc + (size_t)s * 16, &a0, sizeof a0);
-        memcpy(sc + (size_t)s * 16 + 8, &a1, sizeof a1);
-    }
-}
-#endif
 
 static void scores(const float *keys, int S, int C, const float *qt, float *sc, int NV, int hg) {
 #ifndef __AVX512F__
@@ -369,7 +259,7 @@ static void scores(const float *keys, int S, int C, const float *qt, float *sc, 
         return;
     }
     if (NV == 1) {
-        scores_1(keys, S, C, qt, sc);
+        ta_scores16(keys, S, C, qt, sc);
         return;
     }
 #endif
@@ -416,37 +306,13 @@ AI void olat_nj(const float *sc, int HP, int S, const float *keys, int C, int kv
         }
 }
 
-#ifndef __AVX512F__
-/* olat_nj with 8-float registers (see mm_rows_q): 8 heads x 8 latent values a pass, so 8
- * accumulators and one key load stay in registers; the same sums over s in the same order. */
-static void olat_8(const float *sc, int HP, int S, const float *keys, int C, int kv,
-                   float *out) {
-    int c0 = 0;
-    for (; c0 + 8 <= kv; c0 += 8) {
-        v8 acc[8];
-        for (int j = 0; j < 8; j++) acc[j] = (v8){0};
-        for (int s = 0; s < S; s++) {
-            const v8 k = ld8(keys + (size_t)s * C + c0);
-            const float *p = sc + (size_t)s * HP;
-            for (int j = 0; j < 8; j++) acc[j] += p[j] * k;
-        }
-        for (int j = 0; j < 8; j++) memcpy(out + (size_t)j * kv + c0, &acc[j], sizeof(v8));
-    }
-    for (; c0 < kv; c0++)
-        for (int j = 0; j < 8; j++) {
-            float a = 0.f;
-            for (int s = 0; s < S; s++) a += sc[(size_t)s * HP + j] * keys[(size_t)s * C + c0];
-            out[(size_t)j * kv + c0] = a;
-        }
-}
-#endif
 
 /* Latent outputs of hg heads ([hg][kv]) from their softmax columns sc [S][HP]. */
 static void olat(const float *sc, int HP, int hg, int S, const float *keys, int C, int kv,
                  float *out) {
     int j = 0;
 #ifndef __AVX512F__
-    for (; j + 8 <= hg; j += 8) olat_8(sc + j, HP, S, keys, C, kv, out + (size_t)j * kv);
+    for (; j + 8 <= hg; j += 8) ta_olat8(sc + j, HP, S, keys, C, kv, out + (size_t)j * kv);
     if (j < hg) ta_olat_small(sc + j, HP, hg - j, S, keys, C, kv, out + (size_t)j * kv);
     return;
 #endif
