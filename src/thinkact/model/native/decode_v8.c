@@ -169,11 +169,20 @@ void ta_axpy8(float a, const float *x, float *y, int n) {
 /* Scores of up to 8 heads (columns 0-7 of qt [C][HP]) against keys [S][C], 8 positions a
  * pass: sc[s][j] = keys[s] . qt[:, j], summed over c in order; columns 8..HP-1 set to 0
  * (what the zero query padding scored before). */
+#ifndef SCORES_AHEAD
+#define SCORES_AHEAD 8
+#endif
 void ta_scores8(const float *keys, int S, int C, const float *qt, int HP, float *sc) {
     int s = 0;
     for (; s + 8 <= S; s += 8) {
         v8 acc[8] = {{0}};
+        /* A row's cache is read from memory here first (the latent sums find it in cache):
+         * one stream of 8 * C floats a pass, prefetched SCORES_AHEAD passes ahead, half a
+         * line per c (the hardware prefetcher alone kept one core at ~7 GB/s). */
+        const float *ahead = keys + (size_t)(s + 8 * SCORES_AHEAD) * C;
+        const int pf = s + 8 * SCORES_AHEAD + 8 <= S;
         for (int c = 0; c < C; c++) {
+            if (pf && !(c & 1)) __builtin_prefetch(ahead + 8 * c);
             const v8 q = ld8(qt + (size_t)c * HP);
             for (int r = 0; r < 8; r++) acc[r] += keys[(size_t)(s + r) * C + c] * q;
         }
