@@ -6,7 +6,11 @@ temperature 1, no stop token), submitted together vs one after another. Printed:
 tok/s both ways, their ratio, and the bandwidth ceiling on that ratio for the batch (as
 ``benchmarks/decode.py`` prints it: n rows read every expert any row picks, so a bandwidth-
 bound engine's n-row step cannot be more than n * bytes(1 row) / bytes(n rows) times faster
-per token). Target: 8 concurrent >= 0.8 of the ceiling.
+per token), and the roofline ceiling beside it (``benchmarks/roofline.py``: the lower of the
+bandwidth bound, at the bandwidth measured here for a working set the model's size, and the
+compute bound, at the multiply-add rate the C step's own matmul reaches here on n rows with
+its weights in cache). Target: 8 concurrent >= 0.8 of the ceiling; the roofline is the honest
+one where n rows' multiply-adds, not the weights' bytes, bound the step.
 
 Part 2 (the agent on top, the bench-18m shape with the bundled model's tokenizer): heavy
 mode with 8 trajectories vs a single trajectory, each of ``--agent-steps`` tool steps whose
@@ -40,6 +44,7 @@ from typing import Any
 import torch
 
 from decode import active_bytes_per_token, bytes_per_step
+from roofline import Roofline
 from thinkact.agent import Agent
 from thinkact.agent.budget import Budget
 from thinkact.agent.heavy import Heavy, Vote
@@ -108,10 +113,14 @@ def part1(name: str, model: Any, n_new: int, repeats: int) -> dict[str, Any]:
     prompts = [torch.randint(1, vocab, (32,), generator=g).tolist() for _ in range(8)]
     per_token = sum(active_bytes_per_token(model, 32 + n_new / 2))
     serve(model, prompts[:2], 4, True)  # warm-up: decoder build, allocator
-    out: dict[str, Any] = {}
+    roof = Roofline.measure(model)
+    out: dict[str, Any] = {"roofline_rates": {"bandwidth_gb_s": roof.bandwidth / 1e9,
+                                              "matmul_gmac_s": {str(r): v / 1e9 for r, v in
+                                                                roof.rates.items()}}}
     print(f"--- {name}: {n_new} new tokens per request (median of {repeats})")
+    print(f"roofline rates: {roof.describe()}")
     print(f"{'n':>2} {'together tok/s':>15} {'one by one':>11} {'ratio':>6} {'ceiling':>8} "
-          f"{'of ceiling':>10}   (wall | cpu)")
+          f"{'roofline':>8} {'of ceiling':>10} {'of roofline':>11}   (wall | cpu)")
     for n in (1, 2, 4, 8):
         runs: dict[bool, list[Clock]] = {True: [], False: []}
         for _ in range(repeats):
@@ -121,19 +130,30 @@ def part1(name: str, model: Any, n_new: int, repeats: int) -> dict[str, Any]:
                                                                               t)))
         tog, seq = median(runs[True]), median(runs[False])
         ceiling = n * per_token / bytes_per_step(model, n, 32 + n_new / 2)
+        bounds = roof.step_time(model, n, 32 + n_new / 2)
+        rceil = roof.ratio_ceiling(model, n, 32 + n_new / 2)
         total = n * n_new
         fig = {c: {"together_tok_s": total / tog[i], "one_by_one_tok_s": total / seq[i],
                    "ratio": seq[i] / tog[i], "ceiling": ceiling,
-                   "of_ceiling": seq[i] / tog[i] / ceiling}
+                   "of_ceiling": seq[i] / tog[i] / ceiling, "roofline_ceiling": rceil,
+                   "of_roofline": seq[i] / tog[i] / rceil,
+                   "step_bounds_ms": {k: v * 1e3 for k, v in bounds.items()},
+                   "of_step_roofline": total / tog[i] / (n / bounds["roofline"])}
                for i, c in enumerate(("wall", "cpu"))}
         out[str(n)] = fig
         w, c = fig["wall"], fig["cpu"]
         print(f"{n:>2} {w['together_tok_s']:>7.0f} | {c['together_tok_s']:<5.0f} "
               f"{w['one_by_one_tok_s']:>5.0f} | {c['one_by_one_tok_s']:<5.0f} "
-              f"{w['ratio']:>4.2f} | {c['ratio']:<4.2f} {ceiling:>5.2f}x "
-              f"{w['of_ceiling']:>5.2f} | {c['of_ceiling']:<4.2f}")
-    print(f"8 concurrent: {out['8']['cpu']['of_ceiling']:.2f} of the bandwidth ceiling by CPU "
-          f"time, {out['8']['wall']['of_ceiling']:.2f} by wall clock (target >= 0.8)")
+              f"{w['ratio']:>4.2f} | {c['ratio']:<4.2f} {ceiling:>5.2f}x {rceil:>6.2f}x "
+              f"{w['of_ceiling']:>7.2f} | {c['of_ceiling']:<4.2f} "
+              f"{w['of_roofline']:>6.2f} | {c['of_roofline']:<4.2f}")
+    b8, c8 = out["8"]["cpu"]["step_bounds_ms"], out["8"]["cpu"]
+    print(f"8 concurrent: {c8['of_ceiling']:.2f} of the bandwidth ceiling, "
+          f"{c8['of_roofline']:.2f} of the roofline ceiling by CPU time "
+          f"({out['8']['wall']['of_ceiling']:.2f} / {out['8']['wall']['of_roofline']:.2f} by "
+          f"wall clock; target >= 0.8); an 8-row step's bounds: bytes {b8['bandwidth']:.2f} ms, "
+          f"multiply-adds {b8['compute']:.2f} ms; 8 rows reach {c8['of_step_roofline']:.2f} of "
+          "their roofline tok/s")
     return out
 
 

@@ -131,6 +131,12 @@ static void matmul(const float *x, int xs, const Mat *m, float *y, int ys, int B
 #endif
 }
 
+/* The step's matmul on its own, for benchmarks/roofline.py's compute ceiling. */
+void ta_matmul(const float *x, int xs, const Mat *m, float *y, int ys, int B, float alpha,
+               int add) {
+    matmul(x, xs, m, y, ys, B, alpha, add);
+}
+
 /* INT4 routed experts (layout: decode_int4.c, which multiplies them): y[B, n] = x[B, k] @ W. */
 typedef struct Mat4 { const uint8_t *q; const float *s; int32_t k, n, g; } Mat4;
 void ta_matmul4(const float *x, int xs, const Mat4 *m, float *y, int ys, int B);

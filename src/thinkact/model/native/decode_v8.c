@@ -177,8 +177,8 @@ void ta_scores8(const float *keys, int S, int C, const float *qt, int HP, float 
     for (; s + 8 <= S; s += 8) {
         v8 acc[8] = {{0}};
         /* A row's cache is read from memory here first (the latent sums find it in cache):
-         * one stream of 8 * C floats a pass, prefetched SCORES_AHEAD passes ahead, half a
-         * line per c (the hardware prefetcher alone kept one core at ~7 GB/s). */
+         * one stream of 8 * C floats a pass, prefetched SCORES_AHEAD passes ahead, a line
+         * every other c (the hardware prefetcher alone kept one core at ~7 GB/s). */
         const float *ahead = keys + (size_t)(s + 8 * SCORES_AHEAD) * C;
         const int pf = s + 8 * SCORES_AHEAD + 8 <= S;
         for (int c = 0; c < C; c++) {
