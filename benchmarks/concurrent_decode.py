@@ -24,7 +24,7 @@ both see the same load on a shared machine), by wall clock and by process CPU ti
 torch thread: robust to other processes on a busy machine, where wall time mostly measures
 how much of a core the process got).
 
-    .venv/bin/python benchmarks/concurrent_decode.py [--new-tokens 256] [--repeats 3]
+    .venv/bin/python benchmarks/concurrent_decode.py [--new-tokens 256] [--repeats 3] [--threads 1]
 """
 
 from __future__ import annotations
@@ -164,8 +164,11 @@ def main() -> None:
     ap.add_argument("--agent-steps", type=int, default=2)
     ap.add_argument("--skip-agent", action="store_true", help="part 1 only")
     ap.add_argument("--skip-engine", action="store_true", help="part 2 only")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads; 2 also splits the C step's attention rows over two "
+                         "threads (then compare wall clock: CPU time adds up both)")
     args = ap.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
     res: dict[str, Any] = {}
     if not args.skip_engine:

@@ -11,7 +11,8 @@ bytes read per token / bandwidth measured here with a large fp32 GEMV) and the f
 it reached; batch-8 total tok/s, its ratio to batch 1, and the batch-8 roofline: 8 rows
 read the weights of every expert any row picks (10.5 of 16 per MoE layer on average for a
 uniform top-2), so a step reads ~1.9x the bytes of a batch-1 step and a bandwidth-bound
-engine's batch ratio cannot exceed 8 / 1.9 ≈ 4.2x (printed as "bandwidth ceiling"); INT4
+engine's batch ratio cannot exceed 8 / 1.9 ≈ 4.2x (printed as "bandwidth ceiling"; beside
+it the roofline ceiling of ``roofline.py``, where 8 rows' multiply-adds may bound first); INT4
 decode tok/s (module forward unpacking per call, the same with a hot-expert dequant cache,
 the fused PyTorch path, the C step's INT4 kernel) and the INT4 C step's ratio to the float C
 step; aten ops per token of the PyTorch paths (the C step is one call).
@@ -249,6 +250,11 @@ def main() -> None:
         context = args.prompt_len + n / 2
         step_n = bytes_per_step(model, nb, context)
         ceiling = nb * per_token / step_n  # batch ratio of a purely bandwidth-bound engine
+        from roofline import Roofline  # here: it imports this module's helpers
+
+        roof = Roofline.measure(model)
+        roof_ceiling = roof.ratio_ceiling(model, nb, context)  # bytes or multiply-adds
+        print(f"roofline rates: {roof.describe()}")
 
         def rate(name: str, c: int) -> float:
             return runs[name][1] / t[name][c]
@@ -268,6 +274,7 @@ def main() -> None:
                 f"roofline_b{nb}_tok_s": roofline_n,
                 f"roofline_fraction_b{nb}": bn / roofline_n,
                 "batch_ratio_bandwidth_ceiling": ceiling,
+                "batch_ratio_roofline_ceiling": roof_ceiling,
                 "fused_b1_tok_s": rate("fused_b1", c),
                 f"fused_b{nb}_tok_s": rate(f"fused_b{nb}", c),
                 "int4_b1_tok_s": rate("int4_b1", c),
@@ -300,7 +307,9 @@ def main() -> None:
             print(
                 f"thinkact batch {nb}: {bn:.1f} tok/s total = {bn / b1:.2f}x batch 1 (target >= "
                 f"5x); batch-{nb} roofline {roofline_n:.0f} tok/s ({step_n / 1e6:.1f} MB a step) "
-                f"-> {bn / roofline_n:.2f} of it; bandwidth ceiling on the ratio {ceiling:.2f}x"
+                f"-> {bn / roofline_n:.2f} of it; bandwidth ceiling on the ratio {ceiling:.2f}x, "
+                f"roofline ceiling (the lower of bandwidth and compute) {roof_ceiling:.2f}x -> "
+                f"{bn / b1 / roof_ceiling:.2f} of it"
             )
             fb1, fbn = fig["fused_b1_tok_s"], fig[f"fused_b{nb}_tok_s"]
             print(
