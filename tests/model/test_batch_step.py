@@ -66,35 +66,3 @@ def test_bad_calls_name_the_problem() -> None:
     full.feed([1, 2])
     with pytest.raises(ValueError, match="over max_seq_len 2"):
         feed_each([full, b], [1, 2])
-
-
-def test_attention_split_over_two_threads_gives_the_same_floats() -> None:
-    """Long enough rows take the two-thread attention: logits and caches are bit-equal to
-    one thread's, for rows of their own caches and for rows of one shared cache."""
-    if build.compiler() is None:
-        pytest.skip("no C compiler")
-    from thinkact.model.native.decoder import native_decoder
-
-    model = tiny_decode_model(max_position_embeddings=512)
-    dec = native_decoder(model)
-    assert dec is not None
-    g = torch.Generator().manual_seed(1)
-    positions = [300, 250, 10, 200, 290, 120]  # 1,176 positions in all: past the split limit
-    own = [model.new_cache(1, 320) for _ in positions]
-    shared = model.new_cache(4, 320)
-    for c in [*own, shared]:
-        for buf in c.buffers:
-            buf.copy_(torch.randn(buf.shape, generator=g))
-    start = [b.clone() for c in [*own, shared] for b in c.buffers]
-    toks = torch.randint(0, model.config.vocab_size, (len(positions),), generator=g).tolist()
-    out = {}
-    for threads in (1, 2):
-        for c_buf, s in zip([b for c in [*own, shared] for b in c.buffers], start, strict=True):
-            c_buf.copy_(s)
-        dec._model.threads = threads
-        rows = dec.step_rows(toks, positions, own)
-        step = dec.step(toks[:4], 299, shared)
-        out[threads] = (rows, step, [b.clone() for c in [*own, shared] for b in c.buffers])
-    assert torch.equal(out[1][0], out[2][0]) and torch.equal(out[1][1], out[2][1])
-    assert all(torch.equal(a, b) for a, b in zip(out[1][2], out[2][2], strict=True))
-    assert not torch.equal(out[1][2][0], start[0])  # the step wrote the new positions

@@ -13,7 +13,6 @@
  * 8-float ones. Built and loaded by native/build.py; never required.
  */
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,7 +53,6 @@ typedef struct {
     const float *embed, *final_norm;
     Mat lm_head;
     const Layer *layers;
-    int32_t threads; /* up to 2: attention's rows split over a second thread */
 } Model;
 
 #ifdef __AVX512F__
@@ -384,20 +382,20 @@ typedef struct {
     const float *const *rot;     /* [B] the [R, R] rope matrix of pos[b] */
 } Rows;
 
-/* Rows [b0, b1) of one layer's attention: each row's own cache, scratch from w (qt, tmp,
- * scores, olat); reads w->a and w->q, writes the rows' w->o. */
-typedef struct {
-    const Model *m; const Layer *L; int l; const Rows *rs; Work *w; int b0, b1;
-} Span;
-
-static void attend_rows(const Span *sp) {
-    const Model *m = sp->m;
-    const Layer *L = sp->L;
-    const Rows *rs = sp->rs;
-    Work *w = sp->w;
-    const int l = sp->l, h = m->heads, kv = m->kv, R = m->rope, C = kv + R, v = m->v_dim;
-    const int A = L->w_a.n, QC = h * C, qr = L->q_norm ? m->q_rank : 0;
-    for (int b = sp->b0; b < sp->b1; b++) {
+static void attention(const Model *m, const Layer *L, float *x, int B, int l, const Rows *rs,
+                      Work *w) {
+    const int H = m->hidden, h = m->heads, kv = m->kv, R = m->rope, C = kv + R, v = m->v_dim;
+    const int A = L->w_a.n, qin = L->w_q.k, QC = h * C;
+    for (int b = 0; b < B; b++) rmsnorm(x + (size_t)b * H, L->in_norm, L->eps_in, H, w->hn + (size_t)b * H);
+    matmul(w->hn, H, &L->w_a, w->a, A, B, 1.0f, 0);
+    const int qr = L->q_norm ? m->q_rank : 0;
+    const float *qsrc = w->hn;
+    if (L->q_norm) {
+        for (int b = 0; b < B; b++) rmsnorm(w->a + (size_t)b * A, L->q_norm, L->eps_q, qr, w->cq + (size_t)b * qr);
+        qsrc = w->cq;
+    }
+    matmul(qsrc, qin, &L->w_q, w->q, QC, B, 1.0f, 0);
+    for (int b = 0; b < B; b++) {
         const int pos = rs->pos[b], S = pos + 1;
         const float *rot = rs->rot[b];
         float *buf = rs->cache[b] + (size_t)l * rs->layer_stride[b]; /* [S][C] */
@@ -423,43 +421,6 @@ static void attend_rows(const Span *sp) {
                        ob + (size_t)hh * v);
             }
         }
-    }
-}
-
-static void *attend_thread(void *sp) { attend_rows(sp); return NULL; }
-
-/* Positions below which a second thread costs more than it saves (its start is ~20 us). */
-#define SPLIT_MIN_POSITIONS 1024
-
-static void attention(const Model *m, const Layer *L, float *x, int B, int l, const Rows *rs,
-                      Work *w, Work *w2) {
-    const int H = m->hidden, h = m->heads, C = m->kv + m->rope, v = m->v_dim;
-    const int A = L->w_a.n, qin = L->w_q.k, QC = h * C;
-    for (int b = 0; b < B; b++) rmsnorm(x + (size_t)b * H, L->in_norm, L->eps_in, H, w->hn + (size_t)b * H);
-    matmul(w->hn, H, &L->w_a, w->a, A, B, 1.0f, 0);
-    const int qr = L->q_norm ? m->q_rank : 0;
-    const float *qsrc = w->hn;
-    if (L->q_norm) {
-        for (int b = 0; b < B; b++) rmsnorm(w->a + (size_t)b * A, L->q_norm, L->eps_q, qr, w->cq + (size_t)b * qr);
-        qsrc = w->cq;
-    }
-    matmul(qsrc, qin, &L->w_q, w->q, QC, B, 1.0f, 0);
-    /* Each row's attention is its own work: with two threads the rows split where half of
-     * all positions is reached (same code per row, so the same floats). */
-    long total = 0, half = 0;
-    for (int b = 0; b < B; b++) total += rs->pos[b] + 1;
-    int cut = 0;
-    while (cut < B - 1 && 2 * (half + rs->pos[cut] + 1) <= total) half += rs->pos[cut++] + 1;
-    if (cut == 0) cut = 1; /* one row longer than all the others: it alone, then them */
-    Span first = {m, L, l, rs, w, 0, cut}, second = {m, L, l, rs, w2, cut, B};
-    pthread_t th;
-    if (w2 && B > 1 && cut > 0 && total >= SPLIT_MIN_POSITIONS
-        && pthread_create(&th, NULL, attend_thread, &second) == 0) {
-        attend_rows(&first);
-        pthread_join(th, NULL);
-    } else {
-        first.b1 = B;
-        attend_rows(&first);
     }
     matmul(w->o, h * v, &L->w_o, x, H, B, 1.0f, 1);
 }
@@ -559,12 +520,9 @@ int ta_decode_rows(const Model *m, const int64_t *tokens, int32_t B, const int32
     const size_t floats = (size_t)B * (4 * H + A + m->q_rank + QC + m->heads * m->v_dim
                                        + m->max_ffn + E + 2 * K)
                           + (size_t)S * 64 + (size_t)C * 64 + (size_t)m->kv * 64 + 2 * (size_t)E + m->rope + 64;
-    const size_t scratch = (size_t)S * 64 + (size_t)C * 64 + (size_t)m->kv * 64 + m->rope + 64;
-    const int split = m->threads > 1 && B > 1;
-    float *mem = malloc((floats + (split ? scratch : 0)) * sizeof(float)
-                        + (size_t)B * (K + 1) * 2 * sizeof(int32_t));
+    float *mem = malloc(floats * sizeof(float) + (size_t)B * (K + 1) * 2 * sizeof(int32_t));
     if (!mem) return -2;
-    Work w, w2, *second = NULL;
+    Work w;
     float *p = mem;
     float *x = p; p += (size_t)B * H;
     w.hn = p; p += (size_t)B * H;
@@ -582,21 +540,13 @@ int ta_decode_rows(const Model *m, const int64_t *tokens, int32_t B, const int32
     w.qt = p; p += (size_t)C * 64;
     w.olat = p; p += (size_t)m->kv * 64;
     w.tmp = p; p += 2 * (size_t)E + m->rope + 64;
-    if (split) { /* the second thread's attention scratch */
-        w2 = w;
-        w2.scores = p; p += (size_t)S * 64;
-        w2.qt = p; p += (size_t)C * 64;
-        w2.olat = p; p += (size_t)m->kv * 64;
-        w2.tmp = p; p += m->rope + 64;
-        second = &w2;
-    }
     w.choice = (int32_t *)p;
     w.rows = w.choice + (size_t)B * K;
     for (int b = 0; b < B; b++)
         memcpy(x + (size_t)b * H, m->embed + (size_t)tokens[b] * H, (size_t)H * sizeof(float));
     for (int l = 0; l < m->n_layers; l++) {
         const Layer *L = &m->layers[l];
-        attention(m, L, x, B, l, &rs, &w, second);
+        attention(m, L, x, B, l, &rs, &w);
         for (int b = 0; b < B; b++) rmsnorm(x + (size_t)b * H, L->post_norm, L->eps_post, H, w.hn + (size_t)b * H);
         if (L->moe) moe(m, L, x, w.hn, B, &w);
         else mlp_add(&L->gu, &L->down, w.hn, x, B, H, w.g);

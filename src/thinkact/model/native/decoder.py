@@ -60,7 +60,7 @@ class Model(ctypes.Structure):
             "n_experts", "top_k", "n_group", "topk_group", "norm_topk")),
         ("routed_scale", c_float), ("eps_final", c_float), ("max_ffn", c_int32),
         ("embed", c_void_p), ("final_norm", c_void_p), ("lm_head", Mat),
-        ("layers", POINTER(Layer)), ("threads", c_int32),
+        ("layers", POINTER(Layer)),
     ]  # fmt: skip
 
 
@@ -130,7 +130,6 @@ class NativeDecoder:
                 cfg.intermediate_size, cfg.moe_intermediate_size * max(cfg.n_shared_experts, 1)),
             embed=self._ptr(embed), final_norm=self._ptr(model.model.norm.weight.detach()),
             lm_head=self._mat(model.lm_head.weight.detach().t()), layers=self._layers,
-            threads=min(2, torch.get_num_threads()),
         )  # fmt: skip
 
     def _ptr(self, t: torch.Tensor) -> int:
