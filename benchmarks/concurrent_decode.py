@@ -165,8 +165,8 @@ def main() -> None:
     ap.add_argument("--skip-agent", action="store_true", help="part 1 only")
     ap.add_argument("--skip-engine", action="store_true", help="part 2 only")
     ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads; 2 also splits the C step's attention rows over two "
-                         "threads (then compare wall clock: CPU time adds up both)")
+                    help="torch threads (1: the CPU-time figures stay meaningful on a shared "
+                         "machine; with more, compare wall clock)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}")
