@@ -20,7 +20,7 @@ from support.eval_kit import evaluate
 from thinkact.backends.base import GenerationOptions
 from thinkact.backends.scripted import ScriptedBackend
 from thinkact.eval import EvalSettings, EvalStore, Item, agent_maker, load_suite, run_eval
-from thinkact.eval.suites.bfcl_multi import CATEGORIES, gt_arguments
+from thinkact.eval.suites.bfcl_multi import CATEGORIES, decoded_turns, gt_arguments
 from thinkact.events import BackendEvent
 from thinkact.messages import Message, ToolCall
 from thinkact.tools.base import ToolSpec
@@ -173,3 +173,28 @@ def test_cut_conversation_resumes_with_the_simulators_rebuilt(suite: Any,
     # the same tool results as the uncut run: the state before the cut was rebuilt, and no
     # call of the cut turn ran twice
     assert resumed == uncut and uncut[-1] == "score=1.0"
+
+
+def test_model_text_in_a_call_never_runs_on_the_host(suite: Any, tmp_path: Path) -> None:
+    """BFCL's checker ``eval``s call strings: a name or key that is code must not run."""
+    item = next(i for i in suite.items() if i.id == "multi_turn_base_0")
+    by_name, by_key = tmp_path / "pwned_name", tmp_path / "pwned_key"
+    evil_name = f"__import__('os').system('touch {by_name}') or ls"
+    evil_key = f"a=__import__('os').system('touch {by_key}'),b"
+
+    def reply(msgs: Sequence[Message]) -> Message:
+        if any(m.role in ("assistant", "tool") for m in msgs):
+            return Message(role="assistant", content="Done.")
+        return Message(role="assistant", content=None, tool_calls=[
+            ToolCall(id="c1", name=evil_name, arguments="{}"),
+            ToolCall(id="c2", name="ls", arguments=json.dumps({evil_key: 1}))])
+
+    report = evaluate(suite, ScriptedBackend(reply, record=False), tmp_path / "ev",
+                      items=[item])
+    assert report["categories"]["multi_turn_base"]["accuracy"] == 0.0
+    assert not by_name.exists() and not by_key.exists()
+    calls = [Message(role="assistant", tool_calls=[
+        ToolCall(id="c", name=name, arguments=json.dumps(args))])
+        for name, args in [("ls", {}), (evil_name, {}), ("ls", {evil_key: 1}),
+                           ("ls", {"a": float("nan")}), ("eval", {"source": "1"})]]
+    assert decoded_turns(item, [Message.user(item.meta["turns"][0]), *calls]) == [[["ls()"]]]

@@ -16,6 +16,7 @@ import copy
 import importlib
 import inspect
 import json
+import keyword
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -150,19 +151,49 @@ def call_text(name: str, arguments: dict[str, Any]) -> str:
     return f"{name}(" + ", ".join(f"{k}={v!r}" for k, v in arguments.items()) + ")"
 
 
+def safe_call(name: str, arguments: dict[str, Any], documented: set[str]) -> str | None:
+    """``call_text`` for a call BFCL's checker may ``eval``, or None: the name must be one of
+    the item's documented functions and every key a plain identifier, and the string must
+    parse as that one call with literal values only. Anything else is model text that would
+    run on this host, so it is dropped (the item then fails as a wrong call would)."""
+    if name not in documented or not all(
+            isinstance(k, str) and k.isidentifier() and not keyword.iskeyword(k)
+            for k in arguments):
+        return None
+    text = call_text(name, arguments)
+    try:
+        node = ast.parse(text, mode="eval").body
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id == name and not node.args
+                and [k.arg for k in node.keywords] == list(arguments)):
+            return None
+        for k in node.keywords:
+            ast.literal_eval(k.value)
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+        return None
+    return text
+
+
+def documented(item: Item) -> set[str]:
+    """Every function the item documents, held-out ones included."""
+    return {d["name"] for d in item.meta["functions"]} | {
+        d["name"] for docs in item.meta["missed_function"].values() for d in docs}
+
+
 def decoded_turns(item: Item, messages: Sequence[Message]) -> list[list[list[str]]]:
     """The conversation's calls as BFCL's decoded result: per turn, per step (an assistant
     message that calls anything), the call strings. A turn begins at its user message;
-    calls whose arguments are not a JSON object are dropped, as BFCL drops what it cannot
-    decode. Turns the run never reached are missing."""
+    calls whose arguments are not a JSON object, or that ``safe_call`` refuses, are dropped,
+    as BFCL drops what it cannot decode. Turns the run never reached are missing."""
     prompts: list[str] = item.meta["turns"]
+    names = documented(item)
     out: list[list[list[str]]] = []
     for m in messages:
         if m.role == "user" and len(out) < len(prompts) and m.content == prompts[len(out)]:
             out.append([])
         elif m.role == "assistant" and m.tool_calls and out:
-            step = [call_text(c.name, a) for c in m.tool_calls
-                    if (a := _arguments(c.arguments)) is not None]
+            step = [t for c in m.tool_calls if (a := _arguments(c.arguments)) is not None
+                    and (t := safe_call(c.name, a, names)) is not None]
             if step:
                 out[-1].append(step)
     return out
