@@ -20,9 +20,10 @@ from support.eval_kit import evaluate
 from thinkact.backends.base import GenerationOptions
 from thinkact.backends.scripted import ScriptedBackend
 from thinkact.eval import EvalSettings, EvalStore, Item, agent_maker, load_suite, run_eval
+from thinkact.eval.suite import ran_calls
 from thinkact.eval.suites.bfcl_multi import CATEGORIES, decoded_turns, gt_arguments
 from thinkact.events import BackendEvent
-from thinkact.messages import Message, ToolCall
+from thinkact.messages import Message, ToolCall, ToolResult
 from thinkact.tools.base import ToolSpec
 from thinkact.traces.sqlite import SQLiteTraceStore
 
@@ -198,3 +199,20 @@ def test_model_text_in_a_call_never_runs_on_the_host(suite: Any, tmp_path: Path)
         for name, args in [("ls", {}), (evil_name, {}), ("ls", {evil_key: 1}),
                            ("ls", {"a": float("nan")}), ("eval", {"source": "1"})]]
     assert decoded_turns(item, [Message.user(item.meta["turns"][0]), *calls]) == [[["ls()"]]]
+
+
+@pytest.mark.parametrize("error", [None, "unknown_tool", "budget", "invalid_arguments"])
+def test_a_resume_replays_only_the_calls_that_ran(suite: Any, error: Any) -> None:
+    """A held-out function called before BFCL offers it was refused live: rebuilding the
+    simulators for a resume must not run it (and must run it when it did run)."""
+    item = next(i for i in suite.items() if i.id == "multi_turn_miss_func_1")
+    assert [d["name"] for d in item.meta["missed_function"]["2"]] == ["mv"]
+    call = ToolCall(id="c0", name="mv",
+                    arguments=json.dumps({"source": "workspace", "destination": "MOVED"}))
+    result = ToolResult(call_id="c0", name="mv", content="refused or ran", error=error)
+    messages = [Message.user(item.meta["turns"][0]),
+                Message(role="assistant", tool_calls=[call]), Message.tool(result)]
+    convo = suite.conversation(item)
+    asyncio.run(convo.replay(ran_calls(messages, [result])))
+    fs = next(o for o in convo.owners.values() if type(o).__name__ == "GorillaFileSystem")
+    assert fs.ls()["current_directory_content"] == ["MOVED" if error is None else "workspace"]

@@ -24,7 +24,7 @@ from importlib.resources import files
 from typing import Any
 
 from thinkact.eval.suite import Attempt, Item, Score, Turn
-from thinkact.messages import Message
+from thinkact.messages import Message, ToolCall
 from thinkact.tools.base import Tool, ToolContext, ToolSpec
 
 CATEGORIES = ("multi_turn_base", "multi_turn_miss_func", "multi_turn_miss_param",
@@ -114,15 +114,13 @@ class SimulatorConversation:
     turns: list[Turn]
     owners: dict[str, Any]
 
-    async def replay(self, messages: Sequence[Message]) -> None:
-        """Bring the simulators to where a recorded conversation left them (a resume)."""
-        for m in messages:
-            if m.role != "assistant":
-                continue
-            for c in m.tool_calls or ():
-                args = _arguments(c.arguments)
-                if c.name in self.owners and args is not None:
-                    execute(self.owners, c.name, args)
+    async def replay(self, calls: Sequence[ToolCall]) -> None:
+        """Bring the simulators to where a recorded conversation left them (a resume):
+        ``calls`` are the ones that ran, the loop's refusals left out."""
+        for c in calls:
+            args = _arguments(c.arguments)
+            if c.name in self.owners and args is not None:
+                execute(self.owners, c.name, args)
 
 
 def conversation(item: Item) -> SimulatorConversation:
@@ -180,11 +178,15 @@ def documented(item: Item) -> set[str]:
         d["name"] for docs in item.meta["missed_function"].values() for d in docs}
 
 
-def decoded_turns(item: Item, messages: Sequence[Message]) -> list[list[list[str]]]:
+def decoded_turns(item: Item, messages: Sequence[Message],
+                  ran: Sequence[ToolCall] | None = None) -> list[list[list[str]]]:
     """The conversation's calls as BFCL's decoded result: per turn, per step (an assistant
     message that calls anything), the call strings. A turn begins at its user message;
     calls whose arguments are not a JSON object, or that ``safe_call`` refuses, are dropped,
-    as BFCL drops what it cannot decode. Turns the run never reached are missing."""
+    as BFCL drops what it cannot decode; so are calls not in ``ran`` (when given: the loop
+    refused them, so the checker must not run them). Turns the run never reached are
+    missing."""
+    kept = None if ran is None else {id(c) for c in ran}  # the very objects of ``messages``
     prompts: list[str] = item.meta["turns"]
     names = documented(item)
     out: list[list[list[str]]] = []
@@ -192,7 +194,8 @@ def decoded_turns(item: Item, messages: Sequence[Message]) -> list[list[list[str
         if m.role == "user" and len(out) < len(prompts) and m.content == prompts[len(out)]:
             out.append([])
         elif m.role == "assistant" and m.tool_calls and out:
-            step = [t for c in m.tool_calls if (a := _arguments(c.arguments)) is not None
+            step = [t for c in m.tool_calls if kept is None or id(c) in kept
+                    if (a := _arguments(c.arguments)) is not None
                     and (t := safe_call(c.name, a, names)) is not None]
             if step:
                 out[-1].append(step)
@@ -226,7 +229,7 @@ def check(item: Item, decoded: list[list[list[str]]]) -> Score:
 
 
 def score(item: Item, attempt: Attempt) -> Score:
-    return check(item, decoded_turns(item, attempt.messages))
+    return check(item, decoded_turns(item, attempt.messages, attempt.ran()))
 
 
 def gt_arguments(item: Item, call: str) -> tuple[str, dict[str, Any]]:
