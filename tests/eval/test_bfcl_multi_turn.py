@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -216,3 +218,40 @@ def test_a_resume_replays_only_the_calls_that_ran(suite: Any, error: Any) -> Non
     asyncio.run(convo.replay(ran_calls(messages, [result])))
     fs = next(o for o in convo.owners.values() if type(o).__name__ == "GorillaFileSystem")
     assert fs.ls()["current_directory_content"] == ["MOVED" if error is None else "workspace"]
+
+
+def test_checks_on_several_threads_run_one_at_a_time(suite: Any,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """BFCL's checker shares module globals: the runner's scoring threads must take turns."""
+    from thinkact.eval.suites import bfcl_multi
+
+    real = bfcl_multi._checker
+    inside, most, guard, entered = 0, 0, threading.Lock(), threading.Event()
+
+    def watched() -> Any:
+        run, state = real()
+
+        def checker(*args: Any) -> Any:
+            nonlocal inside, most
+            with guard:
+                inside += 1
+                most = max(most, inside)
+            if inside > 1:
+                entered.set()
+            entered.wait(0.3)  # give another thread the chance to come in alongside
+            try:
+                return run(*args)
+            finally:
+                with guard:
+                    inside -= 1
+
+        return checker, state
+
+    monkeypatch.setattr(bfcl_multi, "_checker", watched)
+    items = [i for i in suite.items() if i.category == "multi_turn_base"][:3]
+    with ThreadPoolExecutor(3) as pool:
+        # each turn's ground truth as one step: BFCL's checker passes it
+        scores = list(pool.map(
+            lambda i: bfcl_multi.check(i, [[t] if t else [] for t in i.target]), items))
+    assert [s.passed for s in scores] == [True] * 3
+    assert most == 1

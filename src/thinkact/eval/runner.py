@@ -22,6 +22,7 @@ from thinkact.eval.store import EvalStore, Result
 from thinkact.eval.suite import (
     Attempt,
     Item,
+    Score,
     Suite,
     check_ready,
     item_conversation,
@@ -94,7 +95,11 @@ async def attempt(trace: SQLiteTraceStore, suite: Suite, item: Item, epoch: int,
         except Exception as exc:  # a failing item is a result, not the end of the eval
             error = f"{type(exc).__name__}: {exc}"
     answer = ended.answer if ended is not None else None
-    score = await asyncio.to_thread(suite.score, item, _attempt(trace, row.run_id, answer))
+    try:
+        score = await asyncio.to_thread(suite.score, item, _attempt(trace, row.run_id, answer))
+    except Exception as exc:  # a scorer's crash is this item's error, not the eval's end
+        score = Score(0.0)
+        error = error or f"scoring failed: {type(exc).__name__}: {exc}"
     row.outcome = _outcome(score.passed, ended, timed_out, error)
     row.score, row.answer = score.value, answer
     row.marks = json.dumps(score.marks, sort_keys=True) if score.marks else None

@@ -17,6 +17,7 @@ import importlib
 import inspect
 import json
 import keyword
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +31,9 @@ from thinkact.tools.base import Tool, ToolContext, ToolSpec
 CATEGORIES = ("multi_turn_base", "multi_turn_miss_func", "multi_turn_miss_param",
               "multi_turn_long_context")
 MODEL = "thinkact"
+# BFCL's checker keeps its instances in module globals that a check adds to and removes
+# from: one check at a time (the runner scores items on threads)
+CHECKING = threading.Lock()
 
 
 def _constants() -> Any:
@@ -218,11 +222,12 @@ def check(item: Item, decoded: list[list[list[str]]]) -> Score:
     name = f"{MODEL}_{uuid.uuid4().hex}"
     entry = {"id": item.id, "initial_config": item.meta["initial_config"],
              "involved_classes": item.meta["involved_classes"]}
-    try:
-        result = checker(decoded, item.target, entry, item.category, name)
-    finally:
-        for key in [k for k in state if k.startswith(name)]:
-            del state[key]
+    with CHECKING:
+        try:
+            result = checker(decoded, item.target, entry, item.category, name)
+        finally:
+            for key in [k for k in state if k.startswith(name)]:
+                del state[key]
     if result["valid"]:
         return Score(1.0)
     return Score(0.0, f"{result.get('error_type', '')}: {result.get('error_message', '')}"[:300])
