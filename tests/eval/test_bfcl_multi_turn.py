@@ -26,7 +26,8 @@ from thinkact.eval.suite import ran_calls
 from thinkact.eval.suites.bfcl_multi import CATEGORIES, decoded_turns, gt_arguments
 from thinkact.events import BackendEvent
 from thinkact.messages import Message, ToolCall, ToolResult
-from thinkact.tools.base import ToolSpec
+from thinkact.tools.base import ToolContext, ToolSpec
+from thinkact.tools.toolset import Toolset
 from thinkact.traces.sqlite import SQLiteTraceStore
 
 pytest.importorskip("bfcl_eval", reason="the eval extra is not installed")
@@ -255,3 +256,34 @@ def test_checks_on_several_threads_run_one_at_a_time(suite: Any,
             lambda i: bfcl_multi.check(i, [[t] if t else [] for t in i.target]), items))
     assert [s.passed for s in scores] == [True] * 3
     assert most == 1
+
+
+def test_simulator_calls_run_off_the_event_loop_one_at_a_time_in_order(suite: Any) -> None:
+    """A slow simulator method must not stall the loop, and a step's calls still reach
+    the simulators one by one in call order (BFCL's order)."""
+    item = next(i for i in suite.items() if i.id == "multi_turn_base_0")
+    convo = suite.conversation(item)
+    tools = Toolset(convo.turns[0].tools)
+    fs = next(o for o in convo.owners.values() if type(o).__name__ == "GorillaFileSystem")
+    entered, released, seen, real_mkdir = threading.Event(), threading.Event(), [], fs.mkdir
+
+    def slow_mkdir(dir_name: str) -> Any:
+        entered.set()
+        seen.append(("mkdir", released.wait(5)))  # True only if the loop ran meanwhile
+        return real_mkdir(dir_name=dir_name)
+
+    fs.mkdir = slow_mkdir
+    calls = [ToolCall(id="a", name="mkdir", arguments='{"dir_name": "made"}'),
+             ToolCall(id="b", name="cd", arguments='{"folder": "made"}'),
+             ToolCall(id="c", name="touch", arguments='{"file_name": "inside.txt"}')]
+
+    async def main() -> list[ToolResult]:
+        step = asyncio.create_task(tools.call_many(calls, ToolContext.__new__(ToolContext)))
+        while not entered.is_set():
+            await asyncio.sleep(0.01)
+        released.set()
+        return await step
+
+    results = asyncio.run(main())
+    assert seen == [("mkdir", True)] and [r.error for r in results] == [None] * 3
+    assert fs.ls()["current_directory_content"] == ["inside.txt"]

@@ -12,6 +12,7 @@ ground-truth calls on fresh instances and compares the end states and responses 
 from __future__ import annotations
 
 import ast
+import asyncio
 import copy
 import importlib
 import inspect
@@ -84,12 +85,14 @@ def result_text(value: Any) -> str:
 
 
 class SimulatorMethod:
-    """One documented method of a live simulator; its errors are values, worded as BFCL's."""
+    """One documented method of a live simulator; its errors are values, worded as BFCL's.
+    It runs on a worker thread, one call of the conversation at a time, in call order."""
 
-    def __init__(self, doc: dict[str, Any], owners: dict[str, Any]) -> None:
+    def __init__(self, doc: dict[str, Any], owners: dict[str, Any],
+                 turn: asyncio.Lock | None = None) -> None:
         from thinkact.eval.suites.bfcl import json_schema
 
-        self._owners = owners
+        self._owners, self._turn = owners, turn or asyncio.Lock()
         self._spec = ToolSpec(name=doc["name"], description=str(doc.get("description", "")),
                               parameters=json_schema(doc["parameters"]))
 
@@ -98,7 +101,10 @@ class SimulatorMethod:
         return self._spec
 
     async def call(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
-        return execute(self._owners, self._spec.name, arguments)
+        # a step's calls start in call order and the lock hands itself on in that order:
+        # the simulators see them one by one, as BFCL runs them
+        async with self._turn:
+            return await asyncio.to_thread(execute, self._owners, self._spec.name, arguments)
 
     async def aclose(self) -> None:
         return None
@@ -129,8 +135,9 @@ class SimulatorConversation:
 
 def conversation(item: Item) -> SimulatorConversation:
     owners = method_owners(simulators(item))
-    base = [SimulatorMethod(d, owners) for d in item.meta["functions"]]
-    held = {int(k): [SimulatorMethod(d, owners) for d in docs]
+    turn = asyncio.Lock()  # one call at a time over the conversation's simulators
+    base = [SimulatorMethod(d, owners, turn) for d in item.meta["functions"]]
+    held = {int(k): [SimulatorMethod(d, owners, turn) for d in docs]
             for k, docs in item.meta["missed_function"].items()}
     tools: list[Tool] = list(base)
     turns = []
