@@ -23,6 +23,7 @@ from thinkact.backends.presets import Price
 from thinkact.backends.remote_tokens import RemoteTokenizer
 from thinkact.backends.retry import (
     BackendError,
+    EmptyStream,
     IncompleteStream,
     RetryPolicy,
     describe,
@@ -226,6 +227,8 @@ class OpenAIBackend:
                 self.reached = True
                 return
             except Exception as exc:
+                if isinstance(exc, EmptyStream):
+                    once = self._complete_once  # the plain request shows what went wrong
                 status = getattr(exc, "status_code", None)
                 if not is_retryable(exc):
                     raise BackendError(describe(exc), status=status, attempts=attempt) from exc
@@ -265,9 +268,10 @@ class OpenAIBackend:
         extra = {"stream_options": {"include_usage": True}} if self.config.stream_usage else {}
         create: Any = self.client.chat.completions.create
         stream = await create(**_sdk_arguments({**request, **extra}), stream=True)
-        turn = _Turn()
+        turn, chunks = _Turn(), 0
         try:
             async for chunk in stream:
+                chunks += 1
                 if chunk.usage is not None:
                     turn.usage = usage_from_wire(chunk.usage)
                 for choice in chunk.choices[:1]:
@@ -288,6 +292,8 @@ class OpenAIBackend:
                         turn.finish_reason = choice.finish_reason
         finally:
             await stream.close()
+        if chunks == 0:
+            raise EmptyStream("the stream ended before its first chunk")
         if turn.finish_reason is None:
             raise IncompleteStream("stream ended before the model finished its turn")
         message = turn.message()

@@ -25,6 +25,11 @@ class IncompleteStream(RuntimeError):
     """The stream ended without a finish reason: the connection dropped mid-answer."""
 
 
+class EmptyStream(IncompleteStream):
+    """A stream that ended before its first chunk. Some servers (llama-cpp-python) answer an
+    error this way, so the retry asks without streaming, where the error comes back as one."""
+
+
 @dataclass
 class RetryPolicy:
     max_attempts: int = 8
