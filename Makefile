@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[model,dev,eval,otel,ray,inspect]'
 	# BFCL's data and checker; --no-deps: it declares every provider SDK as a dependency
 	$(PY) -m pip install -q --no-deps bfcl-eval==2026.3.23
+	# AgentDojo's data and task code; --no-deps: it declares every benchmark's dependencies
+	$(PY) -m pip install -q --no-deps inspect-evals==0.26.0
 	touch $(STAMP)
 
 install: $(STAMP)

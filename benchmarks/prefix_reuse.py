@@ -25,8 +25,7 @@ from thinkact.backends.local_checkpoint import make_random_checkpoint
 from thinkact.chat_format.render import render_assistant_body
 from thinkact.chat_format.tokens import IM_END
 from thinkact.events import AssistantMessage
-from thinkact.messages import Message, ToolCall
-from thinkact.tools.base import ToolSpec
+from thinkact.messages import Message, ToolCall, ToolSpec
 
 SEARCH = ToolSpec(name="search", description="Search the web.",
                   parameters={"type": "object", "properties": {"query": {"type": "string"}},

@@ -1,4 +1,5 @@
-"""The one message type every layer shares.
+"""The conversation's vocabulary, shared by every layer: messages, the tools declared to the
+model, its calls and their results, token usage and its price.
 
 An assistant turn carries three things side by side: ``reasoning`` (the model's thinking),
 ``content`` (what it says) and ``tool_calls``. Backends convert to and from their wire
@@ -13,11 +14,39 @@ reasoning is never dropped and never invented when sent back.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 Role = Literal["system", "user", "assistant", "tool"]
+
+
+class ToolSpec(BaseModel):
+    """What the model sees of a tool: OpenAI-style function declaration.
+
+    ``declaration``: a client's tool entry exactly as it sent it (key order, ``strict`` and
+    any other field); when set, it is what ``to_openai`` returns and the model sees.
+    """
+
+    name: str
+    description: str
+    parameters: dict[str, Any] = Field(
+        default_factory=lambda: {"type": "object", "properties": {}}
+    )
+    declaration: dict[str, Any] | None = Field(default=None, exclude=True, repr=False)
+
+    def to_openai(self) -> dict[str, Any]:
+        if self.declaration is not None:
+            return self.declaration
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.parameters,
+            },
+        }
 
 
 class ToolCall(BaseModel):
@@ -87,6 +116,23 @@ class Usage(BaseModel):
             reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
             cached_tokens=self.cached_tokens + other.cached_tokens,
         )
+
+
+@dataclass(frozen=True)
+class Price:
+    """USD per million tokens."""
+
+    input_per_m: float
+    output_per_m: float
+    cached_input_per_m: float | None = None
+
+    def cost(self, prompt: int, completion: int, cached: int = 0) -> float:
+        cached_rate = self.cached_input_per_m
+        if cached_rate is None:
+            cached_rate, cached = self.input_per_m, 0
+        fresh = max(prompt - cached, 0)
+        return (fresh * self.input_per_m + cached * cached_rate
+                + completion * self.output_per_m) / 1e6
 
 
 class Message(BaseModel):

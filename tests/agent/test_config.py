@@ -45,6 +45,31 @@ def test_an_old_record_reads_back_as_the_same_settings() -> None:
     assert AgentConfig.from_record(config.record()) == config
 
 
+def test_an_old_scripted_record_keeps_its_delay(tmp_path: Path) -> None:
+    """The delay an old record kept beside its script still slows the rebuilt backend, even
+    where the script file says otherwise; a record without one uses the file's."""
+    from thinkact.backends import ScriptFileBackend
+    from thinkact.backends.factory import build
+
+    def delay(spec: object) -> float:
+        built = build(spec)  # type: ignore[arg-type]
+        assert isinstance(built, ScriptFileBackend)
+        return built.delay_s
+
+    script = write_script(tmp_path / "s.json", [{"content": "ok"}], delay_s=0.0)
+    old = {**OLD_RECORD, "backend": {"provider": "scripted", "script": str(script),
+                                     "delay_s": 0.25}}
+    config = AgentConfig.from_record(old)
+    assert config.backend.options == {"delay_s": 0.25}
+    assert AgentConfig.from_record(config.record()) == config
+    assert delay(config.backend) == 0.25
+    plain = {**OLD_RECORD, "backend": {"provider": "scripted", "script": str(script)}}
+    assert AgentConfig.from_record(plain).backend.options == {}
+    slow = write_script(tmp_path / "slow.json", [{"content": "ok"}], delay_s=0.5)
+    assert delay(AgentConfig.from_record({**plain, "backend": {
+        "provider": "scripted", "script": str(slow)}}).backend) == 0.5
+
+
 def test_a_record_round_trips_and_a_typo_is_refused() -> None:
     config = AgentConfig(backend="local:/ckpt", tools=["python"], context="summarize",
                          budget=Budget(max_steps=7, max_wall_time_s=9.5))

@@ -30,7 +30,7 @@ from thinkact.chat_format.tokens import (
 from thinkact.chat_format.tokens import (
     SECTION_END as SE,
 )
-from thinkact.tools.base import ToolSpec
+from thinkact.messages import ToolSpec
 
 NEWS = ToolSpec(name="get_news", description="news",
                 parameters={"type": "object", "properties": {"topic": {"type": "string"}}})

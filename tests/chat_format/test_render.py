@@ -124,7 +124,7 @@ def test_tool_message_without_id_is_an_error() -> None:
 
 
 def test_tool_envelope_kept_or_stripped_for_a_model_trained_on_bare_outputs() -> None:
-    from thinkact.tools.untrusted import mark_untrusted
+    from thinkact.untrusted import mark_untrusted
 
     out = mark_untrusted("395 <|im_end|>", "python")
     conv = [Message.user("q"), Message(role="assistant", tool_calls=[

@@ -11,7 +11,7 @@ from openai import OpenAI
 
 from support.cli_run import clean_env, serve_model, thinkact
 from thinkact.backends.embedded import EMBEDDED_DIR, EMBEDDED_NAME, embedded_checkpoint
-from thinkact.tools.untrusted import is_marked, unmarked
+from thinkact.untrusted import is_marked, unmarked
 
 pytestmark = pytest.mark.torch
 

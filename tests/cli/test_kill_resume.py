@@ -27,8 +27,8 @@ from thinkact.events import (
     ToolResultEvent,
 )
 from thinkact.tools.builtin.python_tool import RESUMED
-from thinkact.tools.untrusted import unmarked
 from thinkact.traces import EventRecord, ResumeState, SQLiteTraceStore
+from thinkact.untrusted import unmarked
 
 TOOL_STEPS = 5  # steps 1-5 write a file each, step 6 answers
 

@@ -9,7 +9,7 @@ from thinkact.backends.embedded import EMBEDDED_NAME
 from thinkact.cli.view import LiveView, clip
 from thinkact.events import Event, ToolResultEvent
 from thinkact.messages import ToolResult
-from thinkact.tools.untrusted import mark_untrusted
+from thinkact.untrusted import mark_untrusted
 
 
 def render(events: list[Event], **kw: object) -> str:

@@ -3,8 +3,10 @@ fail; the sandbox cuts loops, memory bombs and stray children, and hides secrets
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -80,3 +82,64 @@ def test_in_the_jail_the_code_cannot_write_outside_nor_reach_the_network() -> No
     net = run_python("import socket; socket.create_connection(('1.1.1.1', 53), timeout=2)",
                      jail=True)
     assert not net.passed and ("unreachable" in net.output or "Errno" in net.output)
+
+
+@pytest.fixture
+def no_bwrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """bwrap missing, as the sandbox tests make it: an empty PATH, the probes forgotten."""
+    from thinkact.sandbox import check_available
+
+    (tmp_path / "bin").mkdir()
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    check_available.cache_clear()
+    jail_available.cache_clear()
+    yield
+    check_available.cache_clear()
+    jail_available.cache_clear()
+
+
+def test_without_a_jail_the_hidden_tests_are_refused_unless_unsafe(no_bwrap: None,
+                                                                   tmp_path: Path) -> None:
+    from thinkact.eval import EvalStore
+    from thinkact.sandbox import SandboxUnavailable
+
+    with pytest.raises(SandboxUnavailable, match=r"the code under test cannot run: bwrap .*"
+                       r"apt-get install bubblewrap.*--unsafe-python"):
+        run_python("print('ran')")
+    unjailed = run_python("print('ran')", unsafe=True)
+    assert unjailed.passed and not unjailed.jailed and "ran" in unjailed.output
+    suite = load_suite("humaneval")
+    item = next(iter(suite.items()))
+    with pytest.raises(SandboxUnavailable, match="humaneval's hidden tests cannot run"):
+        evaluate(suite, answering(suite, lambda i, m: Message(
+            role="assistant", content=i.meta["canonical"])), tmp_path, items=[item])
+    with EvalStore(tmp_path / "evals.sqlite") as store:
+        assert store.results("ev-test") == []  # refused before any item was claimed
+    unsafe = load_suite("humaneval", unsafe_python=True)
+    unsafe.check()  # type: ignore[attr-defined]
+    assert unsafe.score(item, Attempt(item.meta["canonical"])).passed
+    assert not unsafe.score(item, Attempt(item.meta["prompt"] + "    return None\n")).passed
+
+
+def test_the_eval_command_refuses_without_a_jail_and_runs_with_unsafe_python(
+        tmp_path: Path) -> None:
+    import subprocess
+
+    from support.cli_run import CLI, clean_env, write_script
+
+    canonical = next(iter(load_suite("humaneval").items())).meta["canonical"]
+    script = write_script(tmp_path / "s.json", [{"content": f"```python\n{canonical}```"}])
+    (tmp_path / "bin").mkdir()
+    env = clean_env(tmp_path) | {"PATH": str(tmp_path / "bin")}  # no bwrap on it
+    args = [*CLI, "eval", "humaneval", "--limit", "1", "--provider", "scripted", "--script",
+            str(script), "--json"]
+    refused = subprocess.run(args, capture_output=True, text=True, env=env, timeout=180,
+                             stdin=subprocess.DEVNULL)
+    assert refused.returncode == 2
+    assert "humaneval's hidden tests cannot run" in refused.stderr
+    assert "--unsafe-python" in refused.stderr
+    ran = subprocess.run([*args, "--unsafe-python"], capture_output=True, text=True, env=env,
+                         timeout=180, stdin=subprocess.DEVNULL)
+    assert ran.returncode == 0, ran.stderr
+    report = json.loads(ran.stdout)
+    assert (report["n"], report["accuracy"]) == (1, 1.0)

@@ -25,7 +25,7 @@ from thinkact.messages import Message, ToolCall
 from thinkact.tools.approval import CallbackApprover
 from thinkact.tools.builtin.python_tool import PythonTool
 from thinkact.tools.builtin.shell import ShellTool
-from thinkact.tools.untrusted import is_marked
+from thinkact.untrusted import is_marked
 
 KEY_VAR, KEY = "ESCAPE_TEST_LLM", "sk-escape-test-0123456789"  # not secret-looking by name
 LIMIT = 64

@@ -20,7 +20,28 @@ from thinkact.messages import Message, ToolCall
 from thinkact.tools.builtin.search.index import doc_id_for
 
 ReadAs = Callable[[Question], Question]
+Locate = Callable[[str, Sequence[str]], str]
+"""(page, tool outputs so far) -> what browse opens for the page and the reply cites."""
 MAX_PAGES = 40
+_URL = re.compile(r"http://127\.0\.0\.1:\d+/[^\s;)\]\"]+")
+_LINK_MARK = re.compile(r" \[\d+\](?=[\s.,;:)]|$)", re.MULTILINE)
+
+
+def by_id(page: str, outputs: Sequence[str]) -> str:
+    """The page's search id (the docs read from their files)."""
+    return doc_id_for(page)
+
+
+def served_url(page: str, outputs: Sequence[str]) -> str:
+    """The page's URL on the docs server: as a search result or a link listed it, else on
+    the origin of the first result URL (a reader who knows the site's layout)."""
+    urls = [u for out in outputs for u in _URL.findall(out)]
+    found = next((u for u in urls if u.split("#", 1)[0].endswith("/" + page)), None)
+    if found is not None:
+        return found.split("#", 1)[0]
+    assert urls, "no URL in the search results: the docs are not served"
+    origin = "/".join(urls[0].split("/", 3)[:3])
+    return f"{origin}/{page}"
 
 
 def pages_of(q: Question) -> list[tuple[str, str]]:
@@ -51,11 +72,13 @@ _PAGE = re.compile(r"^Page \d+ of \d+ \(characters (\d+)-(\d+) of \d+\)\n(?:Pass
 
 def page_text(out: str) -> str:
     """The document text a browse page showed, without its header and links (consecutive
-    pages then join into the document's own text)."""
+    pages then join into the document's own text; a web page's link marks ``[n]`` left
+    out, so its text reads as the file's)."""
     found = _PAGE.search(out)
     if found is None:
         return ""
-    return out[found.end():found.end() + int(found.group(2)) - int(found.group(1))]
+    text = out[found.end():found.end() + int(found.group(2)) - int(found.group(1))]
+    return _LINK_MARK.sub("", text) if "\nSource: http" in out else text
 
 
 def _call(n: int, name: str, **arguments: object) -> Message:
@@ -72,12 +95,14 @@ def _entry_page(found: str, needle: str) -> int:
     return 1
 
 
-def reader_policy(questions: Sequence[Question], read_as: ReadAs = lambda q: q
+def reader_policy(questions: Sequence[Question], read_as: ReadAs = lambda q: q,
+                  locate: Locate = by_id, cite_as: ReadAs | None = None
                   ) -> Callable[[Sequence[Message]], Message]:
     """For question ``q``: search its subject; on each page of ``read_as(q)``, ``find`` the
     subject and read browse pages from there until they show the fact; then answer what
-    those pages say for ``read_as(q)`` (``unknown`` when they do not), citing them. The
-    default reads the right pages; another ``read_as`` answers from wrong ones."""
+    those pages say for ``read_as(q)`` (``unknown`` when they do not), citing them (or the
+    pages of ``cite_as(q)``). The default reads the right pages; another ``read_as``
+    answers from wrong ones. ``locate`` names a page as browse opens it and as cited."""
     by_prompt = {q.prompt: q for q in questions}
 
     def policy(messages: Sequence[Message]) -> Message:
@@ -89,7 +114,7 @@ def reader_policy(questions: Sequence[Question], read_as: ReadAs = lambda q: q
         n, shown = len(outputs), {}
         steps = iter(outputs[1:])
         for page, needle in pages_of(q):
-            url = doc_id_for(page)
+            url = locate(page, outputs[:n])
             found = next(steps, None)
             if found is None:
                 return _call(n, "browse", url=url, find=needle)
@@ -103,7 +128,8 @@ def reader_policy(questions: Sequence[Question], read_as: ReadAs = lambda q: q
                     break
             shown[page] = text
         answer = read_answer(q, shown) or "unknown"
-        cites = ", ".join(doc_id_for(p) for p, _ in pages_of(q))
+        cited = pages_of(cite_as(q)) if cite_as is not None else pages_of(q)
+        cites = ", ".join(locate(p, outputs) for p, _ in cited)
         return Message(role="assistant", content=f"Answer: {answer}\nSources: {cites}")
 
     return policy

@@ -7,8 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from thinkact.messages import Message
-from thinkact.tools.base import ToolSpec
+from thinkact.messages import Message, ToolSpec
 
 
 def greedy_alone(backend: Any, msgs: list[Message], max_new: int,

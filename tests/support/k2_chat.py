@@ -6,8 +6,7 @@ from __future__ import annotations
 from functools import lru_cache
 
 from thinkact.chat_format.tokenizer import K2Tokenizer, train_tokenizer
-from thinkact.messages import Message, ToolCall
-from thinkact.tools.base import ToolSpec
+from thinkact.messages import Message, ToolCall, ToolSpec
 
 CORPUS = [
     "I'll check the weather. The quick brown fox jumps over the lazy dog.",

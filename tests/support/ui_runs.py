@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,9 +21,18 @@ from support.trace_events import answer_step, finished, started, tool_step
 from thinkact.agent import Agent, Budget, Heavy, Vote
 from thinkact.backends.scripted import ScriptedBackend
 from thinkact.eval import load_suite
-from thinkact.events import ContextCompacted, Event, Retry, RunError
+from thinkact.events import (
+    ContentDelta,
+    ContextCompacted,
+    Event,
+    ReasoningDelta,
+    Retry,
+    RunError,
+)
 from thinkact.messages import Message, ToolCall
+from thinkact.server.openai_app import Access
 from thinkact.traces import SQLiteTraceStore
+from thinkact.ui import ui_root
 
 
 def _turn(i: int, note: str = "", tool: str = "echo") -> Message:
@@ -108,6 +118,41 @@ def record_mixed(store: SQLiteTraceStore, run_id: str) -> str:
     return run_id
 
 
+def record_huge(path: Path, run_id: str, steps: int, tagged: set[int]) -> str:
+    """A run of ``steps`` hand-built tool steps (their streamed deltas left out, to record
+    quickly), the word "walrus" in the steps ``tagged``, then the answer."""
+    with SQLiteTraceStore(path, synchronous="OFF") as store:
+        store.append(run_id, started(run_id))
+        for i in range(1, steps + 1):
+            for event in tool_step(i, tag=" walrus" if i in tagged else ""):
+                if not isinstance(event, ReasoningDelta | ContentDelta):
+                    store.append(run_id, event)
+        for event in [*answer_step(steps + 1, f"Looked at {steps}."),
+                      finished(steps + 1, steps)]:
+            store.append(run_id, event)
+    return run_id
+
+
+def record_sweep(home: Path, eval_db: Path) -> str:
+    """``thinkact eval --sweep max_steps=1,2,4,8`` of six items with a scripted model that
+    lists files three times, then answers 42 (right for four items): no answer within one or
+    two steps, so accuracy rises from 0 to 4/6. Returns the sweep id."""
+    path = home / "sweep-suite.jsonl"
+    path.write_text("".join(json.dumps({"id": f"q{i}", "input": f"Question {i}?",
+                                        "target": 7 if i % 3 == 0 else 42,
+                                        "scorer": "number"}) + "\n" for i in range(6)))
+    look = [{"reasoning": f"Look {i}.", "content": f"listing {i}", "tool_calls": [
+        {"name": "files", "arguments": {"action": "list", "path": "."}}]} for i in range(3)]
+    script = home / "sweep-script.json"
+    script.write_text(json.dumps({"turns": [*look, {"content": "It is 42."}]}))
+    out = subprocess.run([*CLI, "eval", str(path), "--provider", "scripted", "--script",
+                          str(script), "--tools", "files", "--sweep", "max_steps=1,2,4,8",
+                          "--eval-db", str(eval_db), "--json"], capture_output=True,
+                         text=True, timeout=120, env=clean_env(home))
+    assert out.returncode == 0, out.stderr
+    return str(json.loads(out.stdout)["sweep"])
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -138,3 +183,27 @@ def ui_server(db: Path, home: Path, *extra: str, env: dict[str, str] | None = No
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@contextmanager
+def keyed_ui(db: Path, key: str) -> Iterator[str]:
+    """The UI as ``thinkact ui --host <beyond loopback> --key-env`` builds it (any Host, the
+    bearer key required), served on a free loopback port in this process."""
+    import uvicorn
+
+    with SQLiteTraceStore(db) as store:
+        app = ui_root(store, Access(api_key=key, loopback_only=False))
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                               log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 30
+            while not server.started:
+                assert thread.is_alive() and time.monotonic() < deadline, "no server"
+                time.sleep(0.05)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            thread.join(30)

@@ -26,7 +26,7 @@ from thinkact.tools.mcp_client import (
     load_mcp_servers,
     tool_name,
 )
-from thinkact.tools.untrusted import is_marked
+from thinkact.untrusted import is_marked
 
 NOTES_SERVER = Path(__file__).parents[1] / "support" / "mcp_fieldnotes_server.py"
 CONFIG = {

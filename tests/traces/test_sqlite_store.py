@@ -281,3 +281,24 @@ def test_unknown_runs_and_prefixes(store: SQLiteTraceStore) -> None:
     assert store.resolve_run_id("latest") in ("20261129-aa", "20261129-ab")
     with pytest.raises(ValueError, match="first event must be RunStarted"):
         store.append("fresh", StepStarted(step=1))
+
+
+def test_extract_takes_the_named_runs_and_merge_brings_them_back(store: SQLiteTraceStore,
+                                                                  tmp_path: Path) -> None:
+    for rid in ("g.1", "g.2", "other"):
+        for ev in [started(rid), *tool_step(1), *answer_step(2), finished(2, 1)]:
+            store.append(rid, ev)
+    store.extract(["g.1", "g.2"], tmp_path / "shard.sqlite")
+    assert not (tmp_path / "shard.sqlite-wal").exists() or \
+        (tmp_path / "shard.sqlite-wal").stat().st_size == 0  # folded into the file
+    copy = tmp_path / "copy.sqlite"
+    copy.write_bytes((tmp_path / "shard.sqlite").read_bytes())  # the bytes alone suffice
+    with SQLiteTraceStore(copy) as shard:
+        assert sorted(r.run_id for r in shard.list_runs()) == ["g.1", "g.2"]
+        assert shard.load_state("g.2") == store.load_state("g.2")
+        for ev in [started("g"), *answer_step(1), finished(1, 0)]:
+            shard.append("g", ev)
+    with SQLiteTraceStore(tmp_path / "back.sqlite") as back:
+        back.merge(copy)
+        assert sorted(r.run_id for r in back.list_runs()) == ["g", "g.1", "g.2"]
+        assert back.load_state("g.1") == store.load_state("g.1") and back.load_state("g").finished

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from thinkact.tools.untrusted import unmarked
 from thinkact.train.families import FAMILIES, generate
 from thinkact.train.families.chain import chain
 from thinkact.train.families.lookup import TEST_COUNTRIES
@@ -19,6 +18,7 @@ from thinkact.train.pool import episode_of, load_pool, save_pool
 from thinkact.train.trajectory import DECLINE, Trajectory
 from thinkact.train.world import WORLD_DIR, WorldTools, write_world
 from thinkact.train.world_data import COUNTRIES
+from thinkact.untrusted import unmarked
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pytest
 
 from support.cli_run import CLI, clean_env, files_turns, popen, sigkill_when, wait_for
 from support.cli_run import write_script as write_turns
-from support.ui_runs import fill, record_eval, ui_server
+from support.ui_runs import fill, keyed_ui, record_eval, record_huge, record_sweep, ui_server
 from thinkact.events import Notice
 from thinkact.traces import SQLiteTraceStore
 
@@ -44,9 +44,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     db = home / "t.sqlite"
     ids = fill(db)
     ids["eval"] = record_eval(home)  # its runs go to the same trace database
+    ids["huge"] = record_huge(db, "run-3000", 3000, {2480, 2500, 2531, 2999})
+    ids["sweep"] = record_sweep(home, home / "evals.sqlite")  # its runs: another database
     shots = Path(os.environ.get("UI_SCREENSHOTS") or tmp_path_factory.mktemp("ui-screenshots"))
     shots.mkdir(parents=True, exist_ok=True)
-    with ui_server(db, home, "--eval-db", str(home / "evals.sqlite")) as base:
+    with ui_server(db, home, "--eval-db", str(home / "evals.sqlite"),
+                   "--allow-custom-endpoints") as base:  # the playground's scripted runs
         yield Site(base, db, home, shots, ids)
     print(f"\nUI screenshots: {shots}")
 
@@ -81,7 +84,7 @@ def test_runs_list_filters_and_searches(page: Any, site: Site) -> None:
     rows = p.locator("#runs tbody tr")
     with SQLiteTraceStore(site.db) as store:
         everything = len(store.list_runs(1000))
-    assert everything == 11  # a long run, two to compare, a heavy group of 4, an eval's 3, ...
+    assert everything == 12  # 300 and 3,000 steps, two to compare, a heavy group of 4, ...
     assert rows.count() == everything
     long_row = p.locator("tr[data-run='run-long']")
     assert long_row.locator("td").nth(5).inner_text() == "301"
@@ -129,6 +132,31 @@ def test_300_step_run_timeline_jump_and_search(page: Any, site: Site) -> None:
     last = p.locator("#step-301")
     last.scroll_into_view_if_needed()  # off-screen steps skip rendering (content-visibility)
     assert "Checked 300." in last.inner_text()
+
+
+def test_3000_step_run_jump_to_2500_and_search_across_pages(page: Any, site: Site) -> None:
+    p = open_(page, site, "run/run-3000")
+    assert "steps 1–100 of 3001" in p.inner_text("#pager")
+    assert p.locator("#minimap span").count() == 3001
+    p.fill("#jump", "2500")
+    p.press("#jump", "Enter")
+    step = p.locator("#step-2500.jumped")
+    step.wait_for()
+    assert p.url.endswith("#/run/run-3000?step=2500")
+    assert "steps 2401–2500 of 3001" in p.inner_text("#pager")
+    assert p.locator("#timeline .step[data-step]").count() == 100  # one page, not 3,000
+    assert "result of c2500-0 walrus" in step.locator(".result pre").inner_text()
+    assert "250k in" in step.locator(".stephead").inner_text()  # 100 prompt tokens x step
+    p.fill("#find", "walrus")
+    wait_for(lambda: p.get_attribute("#found", "data-hits") == "2480,2500,2531,2999", 10)
+    wait_for(lambda: p.locator("#minimap span.hit").count() == 4, 10)
+    for expect in (2480, 2500, 2531):  # Enter: the next match, paging as needed
+        p.press("#find", "Enter")
+        hit = p.locator(f"#step-{expect}.hit.jumped")
+        hit.wait_for()
+        assert f"step {expect} walrus" in hit.locator(".content").inner_text()
+    assert "steps 2501–2600 of 3001" in p.inner_text("#pager")
+    assert p.inner_text("#found") == "match 3 of 4"
 
 
 def test_timeline_shows_retries_compactions_errors_and_the_resume(page: Any, site: Site
@@ -192,12 +220,12 @@ def test_live_run_from_the_cli_updates_the_page(page: Any, site: Site) -> None:
         proc.communicate()
 
 
-def start_from_playground(page: Any, site: Site, task: str, steps: int,
+def start_from_playground(page: Any, site: Site, task: str, steps: int, delay_s: float = 0.0,
                           **fields: str) -> Any:
     """Fill the playground's form for a scripted run of ``steps`` file writes; start it."""
     p = open_(page, site, "play")
     given = {"task": task, "provider": "scripted", "tools": "files",
-             "script": str(site.script(f"play-{steps}", steps)), **fields}
+             "script": str(site.script(f"play-{steps}", steps, delay_s)), **fields}
     for name, value in given.items():
         if name == "aggregate":
             p.select_option("#aggregate", value)
@@ -286,15 +314,94 @@ def test_evals_page_reports_and_links_each_item_to_its_run(page: Any, site: Site
     assert "What is 2+2?" in p.inner_text(".runhead")
 
 
+def test_evals_page_draws_each_sweep_with_its_bands_and_table(page: Any, site: Site) -> None:
+    p = open_(page, site, "evals")
+    sweep = p.locator(f"section.sweep[data-sweep='{site.ids['sweep']}']")
+    sweep.wait_for()
+    rows = sweep.locator(".sweep-table tbody tr")
+    assert rows.all_inner_texts() == [
+        f"{v}\t6\t{acc}\t{ci}\t{tok}\t{ev}" for (v, acc, ci, tok), ev in zip(
+            [(1, "0.0%", "[0.0%, 39.0%]", 10), (2, "0.0%", "[0.0%, 39.0%]", 15),
+             (4, "66.7%", "[30.0%, 90.3%]", 18), (8, "66.7%", "[30.0%, 90.3%]", 18)],
+            rows.locator("a").all_inner_texts(), strict=True)]
+    left = sweep.locator("[data-panel='setting']")
+    dots = [float(left.locator(f"circle[data-value='{v}']").get_attribute("cy") or 0)
+            for v in (1, 2, 4, 8)]
+    assert dots[0] == dots[1] > dots[2] == dots[3]  # 0% low, 66.7% higher up
+    band = (left.locator("polygon.band").get_attribute("points") or "").split()
+    assert len(band) == 8  # the upper bounds out, the lower bounds back
+    uppers = [float(xy.split(",")[1]) for xy in band[:4]]
+    assert all(u < d for u, d in zip(uppers, dots, strict=True))  # above each dot
+    whiskers = sweep.locator("[data-panel='tokens'] line.whisker")
+    assert whiskers.count() == 4
+    tokens = sweep.locator("[data-panel='tokens'] circle")
+    xs = [float(tokens.nth(i).get_attribute("cx") or 0) for i in range(4)]
+    assert xs[0] < xs[1] < xs[2] == xs[3]  # 10, 15, 18, 18 tokens
+    sweep.scroll_into_view_if_needed()
+    p.screenshot(path=str(site.shots / "sweep.png"))
+    rows.nth(2).locator("a").click()
+    p.locator("#items").wait_for()
+    assert "passed 4/6" in p.inner_text("#eval-summary")
+
+
 def test_playground_starts_a_heavy_run_and_shows_its_lanes(page: Any, site: Site) -> None:
-    p = start_from_playground(page, site, "Write one file, twice over.", 1, heavy="2",
-                              aggregate="vote")
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url))
+    p = start_from_playground(page, site, "Write one file, twice over.", 1, delay_s=0.3,
+                              heavy="2", aggregate="vote")
     p.wait_for_url("**/#/group/*")
-    p.wait_for_selector("#agreed", timeout=60_000)  # the page polls until the vote is in
+    p.wait_for_selector("body[data-ready='1']")
+    assert p.locator("#agreed").count() == 0  # 0.3 s per streamed chunk: seconds to go
+    p.wait_for_selector("#agreed", timeout=60_000)  # the group's stream brought the vote
     assert p.locator("#lanes .lane").count() == 2
     assert p.locator(".lane.agrees").count() == 2
     assert p.inner_text("#agreed") == "agrees with trajectories 1, 2"
     group = p.url.rsplit("/", 1)[1]
+    assert f"{site.base}/ui/api/groups/{group}/stream" in asked
     with SQLiteTraceStore(site.db) as store:
         assert store.run_info(group)["reason"] == "vote: attempt 1"
         assert store.run_info(f"{group}.2")["tool_calls"] == 1
+
+
+def test_a_keyed_ui_asks_for_the_key_and_streams_with_it(browser: Any, site: Site) -> None:
+    with keyed_ui(site.db, "s3cret-key") as base:
+        ctx = browser.new_context(viewport={"width": 1100, "height": 760})
+        p = ctx.new_page()
+        try:
+            p.goto(f"{base}/ui/#/")
+            p.fill("#key", "not-the-key")
+            p.click("#key-go")
+            p.wait_for_function("document.getElementById('key-msg')?.textContent"
+                                ".includes('refused')")  # asked again, nothing shown
+            assert p.locator("#runs tbody tr").count() == 0
+            p.screenshot(path=str(site.shots / "key-prompt.png"))
+            p.fill("#key", "s3cret-key")
+            p.click("#key-go")
+            p.locator("tr[data-run='run-long']").wait_for()
+            assert p.locator("#key-prompt").count() == 0
+            assert p.evaluate("sessionStorage.getItem('thinkact-key')") == "s3cret-key"
+            p.goto(f"{base}/ui/#/play")  # started without --allow-custom-endpoints
+            p.wait_for_selector("body[data-ready='1']")
+            assert p.locator("#script, #base_url").count() == 0 and p.is_visible("#no-custom")
+            refused = p.evaluate("api('api/runs', {task: 'x', provider: 'scripted', script: "
+                                 "'t.json'}).then(() => 'started', e => e.message)")
+            assert refused == ("'script' refused: this UI was started without "
+                               "--allow-custom-endpoints")  # the POST carried the key
+            proc = site.cli_run(site.script("keyed-live", 8, delay_s=0.08))
+            try:
+                reader = SQLiteTraceStore(site.db)
+                wait_for(lambda: bool(reader.query("SELECT id FROM runs WHERE pid = ?",
+                                                   (proc.pid,))), 30)
+                run_id = reader.query("SELECT id FROM runs WHERE pid = ?", (proc.pid,))[0][0]
+                reader.close()
+                p.goto(f"{base}/ui/#/run/{run_id}")  # same tab: the key is kept
+                p.wait_for_selector("body[data-ready='1']")
+                assert p.locator("#key-prompt").count() == 0
+                assert p.locator("#step-8").count() == 0
+                p.locator("#step-8 .result").wait_for(timeout=60_000)  # over the stream
+                p.wait_for_selector(".runhead [data-status='completed']", timeout=30_000)
+            finally:
+                proc.kill()
+                proc.communicate()
+        finally:
+            ctx.close()

@@ -16,9 +16,8 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from thinkact.backends.presets import Price
 from thinkact.backends.tokens import estimate_tokens
-from thinkact.messages import Message, Usage
+from thinkact.messages import Message, Price, Usage
 
 
 @dataclass

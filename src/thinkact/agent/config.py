@@ -165,8 +165,9 @@ def _old_backend(described: dict[str, Any]) -> dict[str, Any]:
                    if k not in ("provider", "profile", "checkpoint")}
         return {"provider": described.get("profile", "local"),
                 "checkpoint": described.get("checkpoint"), "options": options}
-    if provider == "scripted":
-        return {"provider": "scripted", "script": described.get("script")}
+    if provider == "scripted":  # its per-chunk delay was recorded beside the script
+        delay = {"delay_s": described["delay_s"]} if described.get("delay_s") is not None else {}
+        return {"provider": "scripted", "script": described.get("script"), "options": delay}
     spec = {k: described[k] for k in ("provider", "model", "base_url") if described.get(k)}
     if described.get("given_context_window"):  # --context-window, recorded for a resume
         spec["options"] = {"context_window": described["given_context_window"]}

@@ -20,8 +20,7 @@ from thinkact.agent.context_view import ContextView
 from thinkact.backends.base import GenerationOptions, ModelBackend
 from thinkact.backends.tokens import estimate_text
 from thinkact.events import AssistantMessage, BackendEvent
-from thinkact.messages import Message, Usage
-from thinkact.tools.base import ToolSpec
+from thinkact.messages import Message, ToolSpec, Usage
 
 HIDDEN = "[tool output hidden to save context]"
 SUMMARY_PREFIX = "[summary of earlier steps, replacing them to save context]\n"

@@ -205,6 +205,12 @@ class Heavy:
             async for item in items:
                 yield item
 
+    async def atrajectory(self, task: str, group: str, k: int) -> None:
+        """Run trajectory ``k`` of ``group`` alone, to its end, as ``events`` would start it
+        (a worker elsewhere can then ``aresume`` the group: it reuses what ended here)."""
+        async for _ in self._agent(k, group).start(task, f"{group}.{k}").events():
+            pass
+
     async def arun(self, task: str, run_id: str | None = None) -> HeavyResult:
         group = run_id or new_run_id()
         return await self._result(group, self.events(task, group))

@@ -21,7 +21,6 @@ from thinkact.agent.context_view import MAX_SCALE, ContextView
 from thinkact.agent.repeat import RepeatDetector
 from thinkact.agent.verify import VerifyPolicy
 from thinkact.backends.base import GenerationOptions, ModelBackend
-from thinkact.backends.presets import Price
 from thinkact.backends.retry import BackendError, is_context_overflow, prompt_tokens_in
 from thinkact.backends.text_calls import with_text_calls
 from thinkact.backends.tokens import estimate_tools
@@ -40,8 +39,8 @@ from thinkact.events import (
     ToolCallStarted,
     ToolResultEvent,
 )
-from thinkact.messages import Message, ToolCall, ToolResult
-from thinkact.tools.base import ToolContext, ToolSpec
+from thinkact.messages import Message, Price, ToolCall, ToolResult, ToolSpec
+from thinkact.tools.base import ToolContext
 from thinkact.tools.toolset import Toolset
 from thinkact.traces.base import TraceStore
 

@@ -16,10 +16,11 @@ from thinkact.backends.config import (
 )
 from thinkact.backends.embedded import embedded_backend
 from thinkact.backends.factory import backend
-from thinkact.backends.presets import PRESETS, Price, ProviderPreset
+from thinkact.backends.presets import PRESETS, ProviderPreset
 from thinkact.backends.retry import BackendError, RetryPolicy
 from thinkact.backends.scripted import ScriptedBackend, ScriptExhausted, ScriptFileBackend
 from thinkact.backends.spec import BackendSpec
+from thinkact.messages import Price
 
 __all__ = [
     "PRESETS",

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from thinkact.events import BackendEvent
-from thinkact.messages import Message
-from thinkact.tools.base import ToolSpec
+from thinkact.messages import Message, ToolSpec
 
 
 @dataclass

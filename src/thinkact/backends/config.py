@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from thinkact.backends.base import ModelBackend
-from thinkact.backends.presets import PRESETS, Price
+from thinkact.backends.presets import PRESETS
+from thinkact.messages import Price
 
 DEFAULT_PROVIDER = "moonshot"
 TOOL_CALL_TEXT = ("auto", "off")

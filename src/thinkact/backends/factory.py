@@ -68,7 +68,8 @@ def build(spec: BackendSpec) -> ModelBackend:
         from thinkact.backends.scripted import ScriptFileBackend
 
         assert spec.script is not None
-        return ScriptFileBackend(Path(spec.script), model_name=spec.model or "scripted")
+        return ScriptFileBackend(Path(spec.script), model_name=spec.model or "scripted",
+                                 delay_s=spec.options.get("delay_s"))
     if spec.checkpoint is not None:
         from thinkact.backends.local import LocalBackend
 

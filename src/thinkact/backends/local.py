@@ -36,10 +36,9 @@ from thinkact.chat_format.parser import K2OutputParser, TextDelta
 from thinkact.chat_format.render import DEFAULT_FORMAT, ChatFormat, render
 from thinkact.chat_format.tokenizer import K2Tokenizer
 from thinkact.events import AssistantMessage, BackendEvent, ContentDelta, ReasoningDelta
-from thinkact.messages import Message, Usage
+from thinkact.messages import Message, ToolSpec, Usage
 from thinkact.model.engine import Session
 from thinkact.model.sampling import SamplingParams
-from thinkact.tools.base import ToolSpec
 
 
 class LocalBackend:

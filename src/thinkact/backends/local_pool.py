@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from thinkact.model.engine import Session
+from thinkact.model.engine import Session, common_prefix
 
 
 class SessionPool:
@@ -77,13 +77,3 @@ class SessionPool:
         self.busy.add(id(session))
         return session
 
-
-def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    """Tokens ``a`` and ``b`` share at the start, at most ``len(b) - 1``: a prompt always
-    leaves one token to feed, so the next-token logits are fresh."""
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return min(n, len(b) - 1)

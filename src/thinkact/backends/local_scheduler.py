@@ -22,10 +22,10 @@ from typing import Any
 
 import torch
 
-from thinkact.backends.local_pool import SessionPool, common_prefix
+from thinkact.backends.local_pool import SessionPool
 from thinkact.backends.local_request import Request
 from thinkact.model.batch_step import decoder_for, feed_each
-from thinkact.model.engine import Session
+from thinkact.model.engine import Session, common_prefix
 
 DONE = object()  # emitted last, after the tokens (or an exception)
 

@@ -19,7 +19,6 @@ from openai import AsyncOpenAI
 from thinkact.backends.base import GenerationOptions
 from thinkact.backends.config import BackendConfig
 from thinkact.backends.discovery import discover_context_window
-from thinkact.backends.presets import Price
 from thinkact.backends.remote_tokens import RemoteTokenizer
 from thinkact.backends.retry import (
     BackendError,
@@ -42,8 +41,7 @@ from thinkact.backends.wire import (
     to_wire,
 )
 from thinkact.events import AssistantMessage, BackendEvent, ContentDelta, ReasoningDelta, Retry
-from thinkact.messages import Message, ToolCall, Usage
-from thinkact.tools.base import ToolSpec
+from thinkact.messages import Message, Price, ToolCall, ToolSpec, Usage
 
 FIRST_CONTACT_ATTEMPTS = 3  # a server that refuses the very first call is tried this often
 

@@ -9,22 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-
-@dataclass(frozen=True)
-class Price:
-    """USD per million tokens."""
-
-    input_per_m: float
-    output_per_m: float
-    cached_input_per_m: float | None = None
-
-    def cost(self, prompt: int, completion: int, cached: int = 0) -> float:
-        cached_rate = self.cached_input_per_m
-        if cached_rate is None:
-            cached_rate, cached = self.input_per_m, 0
-        fresh = max(prompt - cached, 0)
-        return (fresh * self.input_per_m + cached * cached_rate
-                + completion * self.output_per_m) / 1e6
+from thinkact.messages import Price
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,7 @@ from thinkact.backends.base import GenerationOptions
 from thinkact.backends.config import ConfigError
 from thinkact.backends.tokens import estimate_request, estimate_tokens
 from thinkact.events import AssistantMessage, BackendEvent, ContentDelta, ReasoningDelta
-from thinkact.messages import Message, ToolCall, Usage
-from thinkact.tools.base import ToolSpec
+from thinkact.messages import Message, ToolCall, ToolSpec, Usage
 
 Policy = Callable[[Sequence[Message]], Message]
 
@@ -100,13 +99,15 @@ class ScriptedBackend:
 
 
 class ScriptFileBackend(ScriptedBackend):
-    """``ScriptedBackend`` playing turns from a JSON file, optionally slowed per chunk."""
+    """``ScriptedBackend`` playing turns from a JSON file, optionally slowed per chunk
+    (``delay_s``: seconds per chunk; None: the file's own ``delay_s``)."""
 
-    def __init__(self, path: Path, *, model_name: str = "scripted") -> None:
+    def __init__(self, path: Path, *, model_name: str = "scripted",
+                 delay_s: float | None = None) -> None:
         turns, delay = load_script(path)
         self.turns = turns
         super().__init__(self._policy_for, model_name=model_name, record=False)
-        self.delay_s = delay
+        self.delay_s = float(delay if delay_s is None else delay_s)
 
     def _policy_for(self, messages: Sequence[Message]) -> Message:
         index = sum(m.role == "assistant" for m in messages)

@@ -14,9 +14,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
-from thinkact.messages import Message
+from thinkact.messages import Message, ToolSpec
 from thinkact.token_estimate import CHARS_PER_TOKEN, estimate_text, estimate_tokens
-from thinkact.tools.base import ToolSpec
 
 __all__ = ["CHARS_PER_TOKEN", "estimate_message", "estimate_request", "estimate_text",
            "estimate_tokens", "estimate_tools"]

@@ -27,8 +27,7 @@ from typing import Any, Literal
 
 from thinkact.chat_format.ids import make_call_id, parse_call_id
 from thinkact.chat_format.tokens import DEFAULT_MARKERS, Markers
-from thinkact.messages import Message, ToolCall
-from thinkact.tools.base import ToolSpec
+from thinkact.messages import Message, ToolCall, ToolSpec
 
 
 @dataclass

@@ -14,9 +14,8 @@ from typing import Any, Literal
 
 from thinkact.chat_format.ids import IdScheme, normalize_tool_call_ids
 from thinkact.chat_format.tokens import DEFAULT_MARKERS, Markers
-from thinkact.messages import Message
-from thinkact.tools.base import ToolSpec
-from thinkact.tools.untrusted import unmarked
+from thinkact.messages import Message, ToolSpec
+from thinkact.untrusted import unmarked
 
 DEFAULT_SYSTEM_PROMPT = "You are Kimi, an AI assistant created by Moonshot AI."
 

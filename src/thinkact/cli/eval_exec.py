@@ -18,7 +18,9 @@ from thinkact.eval.agents import agent_maker, build_backend, check_tools
 from thinkact.eval.runner import EvalSettings, run_eval
 from thinkact.eval.select import select
 from thinkact.eval.store import EvalStore, Result
+from thinkact.eval.suite import check_ready
 from thinkact.eval.suites import load_suite
+from thinkact.sandbox import SandboxUnavailable
 from thinkact.traces.sqlite import SQLiteTraceStore
 
 
@@ -26,10 +28,12 @@ def execute(store: EvalStore, eval_id: str, spec: dict[str, Any], err: Console,
             quiet: bool = False) -> int:
     """0 when every (item, epoch) has its score, 1 when cut short, 2 bad usage."""
     try:
-        suite = load_suite(spec["suite"], spec.get("suite_options"))
+        suite = load_suite(spec["suite"], spec.get("suite_options"),
+                           unsafe_python=bool(spec["run"].get("unsafe_python")))
+        check_ready(suite)
         items = select(suite.items(), spec.get("limit"), spec.get("per_category"))
         backend = build_backend(spec["run"])
-    except (UsageError, ValueError, ImportError) as exc:
+    except (UsageError, ValueError, ImportError, SandboxUnavailable) as exc:
         err.print(f"[bold red]error:[/] {escape(str(exc))}")
         return 2
     settings = EvalSettings(epochs=spec["epochs"], concurrency=spec["concurrency"],

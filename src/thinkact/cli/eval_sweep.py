@@ -15,7 +15,7 @@ from rich.table import Table
 from thinkact.cli.common import UsageError
 from thinkact.eval.agents import RUN_OPTIONS
 from thinkact.eval.store import EvalStore
-from thinkact.eval.sweep import heavy_curve, parse_sweeps, point
+from thinkact.eval.sweep import parse_sweeps, sweep_report
 
 
 def plan_sweep(store: EvalStore, base: dict[str, Any], raw: list[str], new_id: Any) -> str:
@@ -47,23 +47,9 @@ def plan_sweep(store: EvalStore, base: dict[str, Any], raw: list[str], new_id: A
     return sweep_id
 
 
-def sweep_points(store: EvalStore, sweep_id: str) -> dict[str, list[dict[str, Any]]]:
-    """Each swept setting's points, in value order."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    for eval_id in store.sweep_members(sweep_id):
-        tag = store.spec(eval_id)["sweep"]
-        rows = store.results(eval_id)
-        if tag.get("reuse"):
-            out[tag["key"]] = heavy_curve(tag["values"], rows)
-        else:
-            out.setdefault(tag["key"], []).append({**point(tag["value"], rows),
-                                                   "eval": eval_id})
-    return out
-
-
 def print_sweep(store: EvalStore, sweep_id: str, json_out: bool, chart: Path | None) -> None:
-    points = sweep_points(store, sweep_id)
-    suite = store.spec(store.sweep_members(sweep_id)[0])["suite"]
+    report = sweep_report(store, sweep_id)
+    points, suite = report["points"], report["suite"]
     if chart is not None:
         from thinkact.eval.charts import sweep_chart
 
@@ -72,8 +58,7 @@ def print_sweep(store: EvalStore, sweep_id: str, json_out: bool, chart: Path | N
                 f"{chart.stem}-{key}{chart.suffix}")
             sweep_chart(key, pts, f"{Path(suite).name}: accuracy vs {key}", path)
     if json_out:
-        typer.echo(json.dumps({"sweep": sweep_id, "suite": suite, "points": points},
-                              indent=2))
+        typer.echo(json.dumps(report, indent=2))
         return
     out = Console()
     for key, pts in points.items():

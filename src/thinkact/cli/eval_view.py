@@ -49,6 +49,10 @@ def print_report(store: EvalStore, eval_id: str, json_out: bool, chart: Path | N
     for name, c in report["categories"].items():
         table.add_row(name, str(c["n"]), str(c["passed"]), _pct(c["accuracy"]), _ci(c["ci95"]))
     out.print(table)
+    for name, c in report["categories"].items():  # a suite's further measures
+        for mark, v in c.get("marks", {}).items():
+            out.print(f"{name}: {mark} {_pct(v['mean'])} {_ci(v['ci95'])} (n={v['n']})",
+                      highlight=False)
     m = report["mean"]
     out.print(f"mean per item: {m['steps']:.1f} steps, {m['tool_calls']:.1f} tool calls, "
               f"{m['tokens']:.0f} tokens ({m['reasoning_tokens']:.0f} reasoning), "

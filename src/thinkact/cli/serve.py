@@ -39,30 +39,24 @@ def serve_model(
     """Serve CHECKPOINT at /v1/chat/completions (streaming, reasoning_content, tool_calls)."""
     import uvicorn
 
-    from thinkact.backends.embedded import EMBEDDED_OPTIONS, embedded_checkpoint
-    from thinkact.backends.local import LocalBackend
+    from thinkact.backends.config import ConfigError
+    from thinkact.backends.factory import backend as make_backend
     from thinkact.server.openai_app import access_for, create_app
 
-    defaults: dict[str, object] = {"temperature": 1.0, "json_guard": False}
-    if checkpoint is None:
-        try:
-            checkpoint = embedded_checkpoint()
-        except FileNotFoundError as exc:
-            raise typer.BadParameter(str(exc)) from exc
-        defaults = dict(EMBEDDED_OPTIONS)
-    if not (checkpoint / "config.json").exists():
+    if checkpoint is not None and not (checkpoint / "config.json").exists():
         raise typer.BadParameter(f"{checkpoint} has no config.json (expected a checkpoint dir)")
     if threads:
         import torch
 
         torch.set_num_threads(threads)
+    given = {"name": name, "max_seq_len": max_seq_len, "temperature": temperature,
+             "json_guard": json_guard}
+    # Unset options keep the spec's defaults: the bundled model's, or LocalBackend's.
+    options = {k: v for k, v in given.items() if v is not None}
     try:
-        backend = LocalBackend.from_checkpoint(checkpoint, **{
-            **defaults, "max_seq_len": max_seq_len, "reuse_prefix": reuse_prefix,
-            **({"name": name} if name else {}),
-            **({"temperature": temperature} if temperature is not None else {}),
-            **({"json_guard": json_guard} if json_guard is not None else {})})
-    except FileNotFoundError as exc:
+        backend = make_backend("embedded" if checkpoint is None else f"local:{checkpoint}",
+                               reuse_prefix=reuse_prefix, **options)
+    except ConfigError as exc:
         raise typer.BadParameter(str(exc)) from exc
     typer.echo(f"serving {backend.model_name} (context {backend.context_window}) on "
                f"http://{host}:{port}/v1")

@@ -1,7 +1,8 @@
 """``thinkact ui``: the web trace viewer and playground over the trace database.
 
 Loopback only unless ``--key-env`` names a bearer key (the playground starts runs, which run
-code with their tools). The page works offline: every asset ships in the package.
+code with their tools). The page works offline: every asset ships in the package. The
+playground refuses a base URL or a script from its form unless ``--allow-custom-endpoints``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ def ui(
     key_env: Annotated[str | None, Opt(help="Require 'Authorization: Bearer KEY', KEY read "
                                        "from this environment variable (needed to bind "
                                        "beyond loopback).")] = None,
+    allow_custom_endpoints: Annotated[bool, Opt(
+        "--allow-custom-endpoints", help="Let the playground's form set a base URL or a "
+                                         "scripted model's file (refused by default: a base URL "
+                                         "sends this machine's provider keys wherever the page "
+                                         "says).")] = False,
 ) -> None:
     """Browse recorded runs, follow live ones, compare, and start runs, in a web page."""
     import uvicorn
@@ -42,6 +48,7 @@ def ui(
     store = SQLiteTraceStore(trace_db or default_trace_db())
     typer.echo(f"thinkact ui over {store.path} on http://{host}:{port}/ui/")
     try:
-        uvicorn.run(ui_root(store, access, eval_db), host=host, port=port, log_level="warning")
+        app = ui_root(store, access, eval_db, allow_custom_endpoints)
+        uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         store.close()

@@ -40,7 +40,7 @@ from thinkact.events import (
     ToolResultEvent,
 )
 from thinkact.messages import Usage
-from thinkact.tools.untrusted import is_marked, unmarked
+from thinkact.untrusted import is_marked, unmarked
 
 ReasoningMode = Literal["collapsed", "full", "hidden"]
 

@@ -31,7 +31,7 @@ RUN_OPTIONS: dict[str, Any] = {
     "min_thinking_tokens": None,
     "timeout": None, "final_answer_grace": None, "max_cost": None, "context_strategy": None,
     "tools": None, "workspace": None, "system_prompt": None, "temperature": None,
-    "top_p": None, "seed": None, "verify": None, "facts_db": None,
+    "top_p": None, "seed": None, "verify": None, "facts_db": None, "unsafe_python": False,
 }
 """Every run option an eval takes, with its default (None: the agent's own default)."""
 

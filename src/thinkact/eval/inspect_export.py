@@ -63,7 +63,10 @@ def _sample(r: Result, item: Item, trace: SQLiteTraceStore, model: str) -> Any:
     from inspect_ai.model import ModelOutput, ModelUsage
     from inspect_ai.scorer import Score
 
-    history = trace.load_state(r.run_id).messages if trace.has_run(r.run_id) else []
+    from thinkact.eval.turns import last_turn_run
+
+    run_id = last_turn_run(trace, r.run_id)  # a conversation cut short: its latest turn
+    history = trace.load_state(run_id).messages if trace.has_run(run_id) else []
     output = ModelOutput.from_content(model, r.answer or "")
     output.usage = ModelUsage(input_tokens=r.prompt_tokens or 0,
                               output_tokens=r.completion_tokens or 0,
@@ -73,7 +76,8 @@ def _sample(r: Result, item: Item, trace: SQLiteTraceStore, model: str) -> Any:
         id=item.id, epoch=r.epoch + 1, input=item.input, target=target,
         messages=_messages(history), output=output,
         scores={"thinkact": Score(value=r.score or 0.0, answer=r.answer,
-                                  explanation=r.detail or r.outcome)},
+                                  explanation=r.detail or r.outcome,
+                                  metadata={"marks": json.loads(r.marks)} if r.marks else None)},
         metadata={"category": item.category, "outcome": r.outcome, "run_id": r.run_id,
                   "steps": r.steps, "tool_calls": r.tool_calls, "wall_s": r.wall_s,
                   "cost_usd": r.cost_usd})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -20,8 +21,25 @@ METRICS = ("steps", "tool_calls", "tokens", "reasoning_tokens", "wall_s", "cost_
 def _accuracy(rows: Sequence[Result]) -> dict[str, Any]:
     passed = sum(r.outcome == "passed" for r in rows)
     low, high = wilson(passed, len(rows))
-    return {"n": len(rows), "passed": passed, "accuracy": passed / len(rows) if rows else 0.0,
-            "ci95": [low, high]}
+    out: dict[str, Any] = {"n": len(rows), "passed": passed,
+                           "accuracy": passed / len(rows) if rows else 0.0, "ci95": [low, high]}
+    marks = _marks(rows)
+    if marks:
+        out["marks"] = marks
+    return out
+
+
+def _marks(rows: Sequence[Result]) -> dict[str, dict[str, Any]]:
+    """Each mark's mean over the rows that carry it, with its 95% Wilson interval."""
+    values: dict[str, list[float]] = defaultdict(list)
+    for r in rows:
+        for name, v in (json.loads(r.marks) if r.marks else {}).items():
+            values[name].append(float(v))
+    out = {}
+    for name, vs in sorted(values.items()):
+        low, high = wilson(sum(vs), len(vs))
+        out[name] = {"n": len(vs), "mean": sum(vs) / len(vs), "ci95": [low, high]}
+    return out
 
 
 def _metric(r: Result, name: str) -> float:

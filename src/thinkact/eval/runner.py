@@ -9,6 +9,7 @@ resumed from its last complete step, and one whose run never started is started.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,9 +17,19 @@ from typing import Any
 
 from thinkact.agent import Agent, Heavy, Reflect, Vote
 from thinkact.eval.agents import MakeAgent
+from thinkact.eval.recorded import Ended, recorded_end
 from thinkact.eval.store import EvalStore, Result
-from thinkact.eval.suite import Attempt, Item, Suite, item_tools
-from thinkact.events import FinalAnswer, RunFinished, RunStarted
+from thinkact.eval.suite import (
+    Attempt,
+    Item,
+    Suite,
+    check_ready,
+    item_conversation,
+    item_tools,
+    serving,
+)
+from thinkact.eval.turns import converse, last_turn_run
+from thinkact.events import RunFinished
 from thinkact.traces.sqlite import SQLiteTraceStore
 
 
@@ -34,12 +45,6 @@ class EvalSettings:
     aggregate: str = "vote"  # vote | reflect
 
 
-@dataclass
-class _Ended:
-    answer: str | None
-    finished: RunFinished
-
-
 def run_id_of(eval_id: str, index: int, epoch: int) -> str:
     """The run of item ``index`` (0-based) in ``epoch``: fixed, so a resume finds it."""
     return f"{eval_id}-i{index:05d}-e{epoch}"
@@ -49,7 +54,9 @@ async def run_eval(store: EvalStore, trace: SQLiteTraceStore, eval_id: str, suit
                    items: Sequence[Item], make_agent: MakeAgent, settings: EvalSettings,
                    on_result: Callable[[Result], None] | None = None,
                    price: Any = None) -> list[Result]:
-    """Run what is left of ``eval_id`` and return all of its rows."""
+    """Run what is left of ``eval_id`` and return all of its rows (nothing runs when the
+    suite's ``check`` refuses)."""
+    check_ready(suite)
     gate = asyncio.Semaphore(max(1, settings.concurrency))
     done = {(r.item_id, r.epoch) for r in store.results(eval_id) if r.status == "done"}
 
@@ -66,7 +73,8 @@ async def run_eval(store: EvalStore, trace: SQLiteTraceStore, eval_id: str, suit
 
     jobs = [one(i, item, e) for i, item in enumerate(items) for e in range(settings.epochs)
             if (item.id, e) not in done]
-    await asyncio.gather(*jobs)
+    with serving(suite):  # e.g. the docs suites' corpus on loopback, for this eval only
+        await asyncio.gather(*jobs)
     return store.results(eval_id)
 
 
@@ -74,7 +82,7 @@ async def attempt(trace: SQLiteTraceStore, suite: Suite, item: Item, epoch: int,
                    make_agent: MakeAgent, settings: EvalSettings, price: Any) -> Result:
     """Run (or resume, or read back) ``row``'s run and fill in its score and metrics."""
     started = time.monotonic()
-    ended, timed_out, error = _recorded_end(trace, row.run_id), False, ""
+    ended, timed_out, error = recorded_end(trace, row.run_id), False, ""
     if ended is None:
         try:
             async with asyncio.timeout(settings.item_timeout):
@@ -82,14 +90,15 @@ async def attempt(trace: SQLiteTraceStore, suite: Suite, item: Item, epoch: int,
                                        settings)
         except TimeoutError:
             timed_out = True
-            _stamp_interrupted(trace, row.run_id, started)
+            stamp_interrupted(trace, last_turn_run(trace, row.run_id), started)
         except Exception as exc:  # a failing item is a result, not the end of the eval
             error = f"{type(exc).__name__}: {exc}"
     answer = ended.answer if ended is not None else None
-    messages = _messages(trace, row.run_id)
+    messages = _messages(trace, last_turn_run(trace, row.run_id))
     score = await asyncio.to_thread(suite.score, item, Attempt(answer, messages))
     row.outcome = _outcome(score.passed, ended, timed_out, error)
     row.score, row.answer = score.value, answer
+    row.marks = json.dumps(score.marks, sort_keys=True) if score.marks else None
     reason = ended.finished.reason if ended is not None and not score.passed else ""
     row.detail = error or score.detail or reason
     row.wall_s = time.monotonic() - started
@@ -98,18 +107,21 @@ async def attempt(trace: SQLiteTraceStore, suite: Suite, item: Item, epoch: int,
 
 
 async def _execute(trace: SQLiteTraceStore, suite: Suite, item: Item, epoch: int,
-                   run_id: str, make_agent: MakeAgent, settings: EvalSettings) -> _Ended:
+                   run_id: str, make_agent: MakeAgent, settings: EvalSettings) -> Ended:
+    convo = item_conversation(suite, item)
+    if convo is not None:
+        if settings.heavy:
+            raise ValueError(f"{item.id} is a conversation; heavy mode does not play those")
+        return await converse(trace, convo, item, epoch, run_id, make_agent)
     extra = item_tools(suite, item)
     if settings.heavy:
-        heavy = Heavy(lambda k: make_agent(f"{run_id}.{k}", item, epoch, extra),
-                      n=settings.heavy,
-                      aggregator=Reflect() if settings.aggregate == "reflect" else Vote())
+        heavy = heavy_of(suite, item, epoch, run_id, make_agent, settings)
         try:
             resume = trace.has_run(f"{run_id}.1")
             out = await (heavy.aresume(run_id) if resume else heavy.arun(item.input, run_id))
         finally:
             await heavy.aclose()
-        return _recorded_end(trace, run_id) or _Ended(out.answer, RunFinished(
+        return recorded_end(trace, run_id) or Ended(out.answer, RunFinished(
             status=out.status, reason=out.reason, steps=0, tool_calls=0))
     agent: Agent = make_agent(run_id, item, epoch, extra)
     try:
@@ -117,30 +129,27 @@ async def _execute(trace: SQLiteTraceStore, suite: Suite, item: Item, epoch: int
                         else agent.arun(item.input, run_id))
     finally:
         await agent.aclose()
-    return _Ended(result.answer, RunFinished(status=result.status,
+    return Ended(result.answer, RunFinished(status=result.status,
                                              reason=result.reason, steps=result.steps,
                                              tool_calls=result.tool_calls,
                                              usage=result.usage))
 
 
-def _recorded_end(trace: SQLiteTraceStore, run_id: str) -> _Ended | None:
-    """How the recorded run ended for good (its last segment finished, not interrupted)."""
-    if not trace.has_run(run_id):
-        return None
-    events = [r.event for r in trace.records(run_id, include_deltas=False)]
-    start = max(i for i, e in enumerate(events) if isinstance(e, RunStarted))
-    segment = events[start:]
-    finished = next((e for e in segment if isinstance(e, RunFinished)), None)
-    if finished is None or finished.reason == "interrupted":
-        return None
-    answer = next((e.content for e in reversed(segment) if isinstance(e, FinalAnswer)), None)
-    return _Ended(answer, finished)
+def heavy_of(suite: Suite, item: Item, epoch: int, run_id: str, make_agent: MakeAgent,
+             settings: EvalSettings) -> Heavy:
+    """The heavy group ``run_id`` of an item: ``settings.heavy`` trajectories, each with
+    the suite's own tools for the item, and the eval's aggregator."""
+    assert settings.heavy
+    extra = item_tools(suite, item)
+    return Heavy(lambda k: make_agent(f"{run_id}.{k}", item, epoch, extra), n=settings.heavy,
+                 aggregator=Reflect() if settings.aggregate == "reflect" else Vote())
 
 
-def _stamp_interrupted(trace: SQLiteTraceStore, run_id: str, started: float) -> None:
+def stamp_interrupted(trace: SQLiteTraceStore, run_id: str, started: float) -> None:
+    """Record that ``run_id``, cut by a timeout, was interrupted (a resume goes on)."""
     from thinkact.cli.common import interrupted_end
 
-    if trace.has_run(run_id) and _recorded_end(trace, run_id) is None:
+    if trace.has_run(run_id) and recorded_end(trace, run_id) is None:
         stop = interrupted_end(trace, run_id, started)
         if stop is not None:
             trace.append(run_id, stop)
@@ -154,7 +163,7 @@ def _messages(trace: SQLiteTraceStore, run_id: str) -> list[Any]:
     return trace.load_state(run_id).messages if trace.has_run(run_id) else []
 
 
-def _outcome(passed: bool, ended: _Ended | None, timed_out: bool, error: str) -> str:
+def _outcome(passed: bool, ended: Ended | None, timed_out: bool, error: str) -> str:
     if passed:
         return "passed"
     if timed_out:

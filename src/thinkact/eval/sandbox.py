@@ -1,10 +1,12 @@
 """Run untrusted Python (a model's code plus hidden tests) in a separate process with limits.
 
 The one place an eval runs code under test: a fresh ``python -I`` in an empty temporary
-folder, in the bubblewrap jail of ``thinkact.sandbox`` where it can start one (no network,
-the system read-only, no secrets, its own uid as root), else a plain child process with no
-secrets in its environment. Either way: its own session (the whole process group is killed
-at the timeout or when it exits) and limits on memory, CPU seconds, file size and processes.
+folder, in the bubblewrap jail of ``thinkact.sandbox`` (no network, the system read-only,
+no secrets, its own uid as root). Where no jail can start it refuses, as the python tool
+does, unless the eval was started with ``--unsafe-python``: then a plain child process with
+no secrets in its environment. Either way: its own session (the whole process group is
+killed at the timeout or when it exits) and limits on memory, CPU seconds, file size and
+processes.
 """
 
 from __future__ import annotations
@@ -40,6 +42,22 @@ def jail_available() -> bool:
     return True
 
 
+def jail_or_refuse(unsafe: bool, what: str = "the code under test") -> bool:
+    """Whether code runs jailed: True when a jail starts, False (a plain child process) only
+    with ``unsafe``; else ``SandboxUnavailable`` naming the problem and ``--unsafe-python``."""
+    if jail_available():
+        return True
+    if unsafe:
+        return False
+    from thinkact.sandbox import SandboxUnavailable, check_available
+
+    try:
+        check_available()  # bwrap's own words and how to install it
+    except SandboxUnavailable as exc:
+        raise SandboxUnavailable(f"{what} cannot run: {exc}") from None
+    return True  # it started this time after all
+
+
 def _limits(memory_mb: int, cpu_s: int) -> None:
     if memory_mb:  # (in the jail, its launcher sets memory and processes)
         resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
@@ -64,11 +82,12 @@ def _command(code: str, folder: Path, memory_mb: int, jail: bool
 
 
 def run_python(code: str, timeout_s: float = 10.0, memory_mb: int = 1024,
-               jail: bool | None = None) -> Outcome:
+               jail: bool | None = None, unsafe: bool = False) -> Outcome:
     """Run ``code``; passed when it exits 0 before ``timeout_s``. ``jail``: None uses the
-    jail when it is available. Output goes to a file, not a pipe, so a child left behind
-    cannot hold the result back."""
-    jailed = jail_available() if jail is None else jail
+    jail, and refuses where none starts unless ``unsafe`` (``jail_or_refuse``); True or
+    False forces it. Output goes to a file, not a pipe, so a child left behind cannot hold
+    the result back."""
+    jailed = jail_or_refuse(unsafe) if jail is None else jail
     cpu = max(1, int(timeout_s) + 1)
     with tempfile.TemporaryDirectory(prefix="thinkact-sandbox-") as tmp, \
             tempfile.TemporaryFile() as out:

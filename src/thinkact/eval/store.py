@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS results (
     prompt_tokens INTEGER, completion_tokens INTEGER, reasoning_tokens INTEGER,
     wall_s REAL, cost_usd REAL,
     started_at REAL NOT NULL, finished_at REAL,
+    marks TEXT,                      -- JSON {name: value}: a suite's further measures
     PRIMARY KEY (eval_id, item_id, epoch)
 );
 """
@@ -76,6 +77,7 @@ class Result:
     cost_usd: float | None = None
     started_at: float = 0.0
     finished_at: float | None = None
+    marks: str | None = None  # JSON {name: value} beside the score (AgentDojo's attack success)
 
     @property
     def tokens(self) -> int:
@@ -84,7 +86,8 @@ class Result:
 
 _COLUMNS = [f.name for f in fields(Result)]
 FINISH_FIELDS = ("outcome", "score", "answer", "detail", "steps", "tool_calls",
-                 "prompt_tokens", "completion_tokens", "reasoning_tokens", "wall_s", "cost_usd")
+                 "prompt_tokens", "completion_tokens", "reasoning_tokens", "wall_s", "cost_usd",
+                 "marks")
 
 
 class EvalStore:
@@ -96,6 +99,9 @@ class EvalStore:
                                    isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
+        have = {r[1] for r in self._db.execute("PRAGMA table_info(results)")}
+        if "marks" not in have:  # a store made before marks existed
+            self._db.execute("ALTER TABLE results ADD COLUMN marks TEXT")
 
     def create(self, eval_id: str, suite: str, spec: dict[str, Any]) -> None:
         with self._lock:

@@ -16,7 +16,7 @@ from typing import Any
 
 from thinkact.eval.report import summarize
 from thinkact.eval.stats import majority, wilson
-from thinkact.eval.store import Result
+from thinkact.eval.store import EvalStore, Result
 
 MAX_SUBSETS = 256  # beyond this many N-subsets per item, the first ones (in order) are used
 
@@ -80,3 +80,27 @@ def _subsets(k: int, n: int) -> Any:
         if count >= MAX_SUBSETS:
             return
         yield subset
+
+
+def sweep_points(store: EvalStore, sweep_id: str) -> dict[str, list[dict[str, Any]]]:
+    """Each swept setting's points, in value order."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for eval_id in store.sweep_members(sweep_id):
+        tag = store.spec(eval_id)["sweep"]
+        rows = store.results(eval_id)
+        if tag.get("reuse"):
+            out[tag["key"]] = heavy_curve(tag["values"], rows)
+        else:
+            out.setdefault(tag["key"], []).append({**point(tag["value"], rows),
+                                                   "eval": eval_id})
+    return out
+
+
+def sweep_report(store: EvalStore, sweep_id: str) -> dict[str, Any]:
+    """The sweep's id, suite and points (``thinkact eval show SWEEP --json``); ``KeyError``
+    if there is no such sweep."""
+    members = store.sweep_members(sweep_id)
+    if not members:
+        raise KeyError(sweep_id)
+    return {"sweep": sweep_id, "suite": store.spec(members[0])["suite"],
+            "points": sweep_points(store, sweep_id)}

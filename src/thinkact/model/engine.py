@@ -213,15 +213,9 @@ class Session:
             raise ValueError("sync() needs at least one token")
         self._refresh_decoder()
         hist = self.rows[0].history
-        common = 0
-        for a, b in zip(hist, tokens, strict=False):
-            if a != b:
-                break
-            common += 1
-        if common == len(hist) == len(tokens) and (self._logits is not None or self._pending):
+        if hist == list(tokens) and (self._logits is not None or self._pending):
             return self._last_logits()
-        # Keep at least one token to feed so the logits for the next position are fresh.
-        keep = min(common, len(tokens) - 1)
+        keep = common_prefix(hist, tokens)
         if keep != len(hist) or self._logits is None:
             self.truncate(keep)
         return self.feed(tokens[keep:]) if len(tokens) > keep else self._last_logits()
@@ -413,3 +407,14 @@ class Session:
                 if step.finished[r] and not step.forced[r] and t in stops:
                     reasons[r] = "stop"
         return Generation(toks, forced, reasons)
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """Tokens ``a`` and ``b`` share at the start, at most ``len(b) - 1``: a prompt always
+    leaves one token to feed, so the next-token logits are fresh."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return min(n, len(b) - 1)

@@ -21,8 +21,8 @@ by preparing weights once (:mod:`thinkact.model.fast_layers`):
 * batch 1 attends on each layer's [S, C] cache row with 2-D matmuls and writes the new entry
   with ``mm(out=)``; several rows read the lm_head as contiguous column blocks under one
   ``bmm`` (MKL's small-M GEMM reads a wide matrix in strided panels).
-* routing (sigmoid, ``noaux_tc``, one group) picks experts on tensors and normalizes the k
-  weights in Python; each chosen expert is then ``mm, chunk, silu, mul, addmm`` on its row.
+* routing is the model router's own rule (``Router.choose``) on the merged logits; each
+  chosen expert is then ``mm, chunk, silu, mul, addmm`` on its row.
   With a few rows an expert chosen by several rows runs once on all of them; with more rows
   (``stacked_min_fill``) the (row, expert) slots are sorted by expert and run as two grouped
   matmuls over the stacked experts. Group-limited routers use the model's router.
@@ -57,6 +57,7 @@ from thinkact.model.fast_layers import (
     swiglu_add,
     transposed,
 )
+from thinkact.model.model import dispatch
 
 
 def supports(model: Any) -> bool:
@@ -96,8 +97,7 @@ class FastDecoder:
             self.embed = model.model.embed_tokens.weight.detach()
             self.final_norm = FusedNorm(model.model.norm)
             self.lm_head = model.lm_head.weight.detach()
-        self.top_k, self.norm_topk = cfg.num_experts_per_tok, cfg.norm_topk_prob
-        self.routed_scale = float(cfg.routed_scaling_factor)
+        self.top_k = cfg.num_experts_per_tok
         self.kv, self.rope_dim = cfg.kv_lora_rank, cfg.qk_rope_head_dim
         self.dtype = self.lm_head.dtype
         # [H, V]: at one row ``mm`` streams it faster than F.linear on [V, H] (cold weights;
@@ -247,7 +247,8 @@ class FastDecoder:
             return self._stacked(lay, x, hn, *routed)
         if lay.lean_router:
             return self._by_slot(lay, x, hn, logits)
-        return self._grouped(lay, x, hn, *lay.router(hn))
+        weights, idx = lay.router(hn)
+        return dispatch(hn, weights, idx, lay.expert, out=x)  # x is this step's own tensor
 
     @staticmethod
     def _stacked(
@@ -271,59 +272,23 @@ class FastDecoder:
         return x.index_add_(0, rows, torch._grouped_mm(act, lay.e_down, offs=offs))
 
     @staticmethod
-    def _grouped(
-        lay: PreparedLayer,
-        x: torch.Tensor,
-        hn: torch.Tensor,
-        weights: torch.Tensor,
-        idx: torch.Tensor,
-    ) -> torch.Tensor:
-        """Rows grouped by chosen expert: each hit expert runs once on its rows."""
-        flat = idx.flatten()
-        order = flat.argsort(stable=True)
-        counts = torch.bincount(flat, minlength=lay.n_experts).tolist()
-        rows = order // idx.shape[1]
-        w = weights.flatten()[order].to(x.dtype).unsqueeze(-1)
-        start = 0
-        for e, c in enumerate(counts):
-            if not c:
-                continue
-            ri = rows[start : start + c]
-            y = lay.expert(e, hn.index_select(0, ri)) * w[start : start + c]
-            x.index_add_(0, ri, y)  # x is this step's own tensor
-            start += c
-        return x
-
     def _route(
-        self, lay: PreparedLayer, hn: torch.Tensor, logits: torch.Tensor | None = None
+        lay: PreparedLayer, hn: torch.Tensor, logits: torch.Tensor | None = None
     ) -> list[list[tuple[int, float]]]:
-        """Sigmoid/noaux_tc routing (n_group 1): per row, (expert, weight) in Python floats.
+        """The model router's choice (n_group 1) per row, as (expert, weight) Python floats."""
+        weights, idx = FastDecoder._route_t(lay, hn, logits)
+        return [list(zip(row, ws, strict=True))
+                for row, ws in zip(idx.tolist(), weights.tolist(), strict=True)]
+
+    @staticmethod
+    def _route_t(
+        lay: PreparedLayer, hn: torch.Tensor, logits: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model router's choice (n_group 1) on tensors: (weights [N, k], experts [N, k]).
         ``logits``: the router's fp32 logits when already computed (merged matmul)."""
         if logits is None:
             logits = torch.mm(hn if hn.dtype == torch.float32 else hn.float(), lay.router_t)
-        scores = torch.sigmoid(logits)
-        idx = torch.topk(scores + lay.router_bias, self.top_k, dim=-1, sorted=False)[1]
-        out = []
-        for s, row in zip(scores.tolist(), idx.tolist(), strict=True):  # nested: no index ops
-            chosen = [(e, s[e]) for e in row]
-            scale = self.routed_scale
-            if self.norm_topk:
-                scale /= sum(w for _, w in chosen) + 1e-20
-            out.append([(e, w * scale) for e, w in chosen])
-        return out
-
-    def _route_t(
-        self, lay: PreparedLayer, hn: torch.Tensor, logits: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The model router's math (n_group 1) on tensors: (weights [N, k], experts [N, k])."""
-        if logits is None:
-            logits = torch.mm(hn if hn.dtype == torch.float32 else hn.float(), lay.router_t)
-        scores = torch.sigmoid(logits)
-        idx = torch.topk(scores + lay.router_bias, self.top_k, dim=-1, sorted=False)[1]
-        weights = scores.gather(1, idx)
-        if self.norm_topk:
-            weights = weights / (weights.sum(dim=-1, keepdim=True) + 1e-20)
-        return weights * self.routed_scale, idx
+        return lay.router.choose(logits)
 
     def _by_slot(
         self,

@@ -11,6 +11,7 @@ query attends to keys at absolute positions <= its own; without one it is a plai
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -82,10 +83,16 @@ class Router(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x [N, D] -> (weights fp32 [N, k], expert indices [N, k])."""
         w = self.weight if self.weight.dtype == torch.float32 else self.weight.float()
-        scores = F.linear(x if x.dtype == torch.float32 else x.float(), w).sigmoid()
+        return self.choose(F.linear(x if x.dtype == torch.float32 else x.float(), w))
+
+    def choose(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The routing rule on fp32 router logits [N, E] -> (weights [N, k], experts [N, k]):
+        the bias-corrected sigmoid scores pick the top k (within the best groups); the picked
+        scores, normalised to sum 1, times the routed scaling factor, are their weights."""
+        scores = logits.sigmoid()
         choice = scores + self.e_score_correction_bias
         if self.n_group > 1:
-            grouped = choice.view(x.shape[0], self.n_group, -1)
+            grouped = choice.view(logits.shape[0], self.n_group, -1)
             group_score = grouped.topk(2, dim=-1)[0].sum(dim=-1)
             keep = group_score.topk(self.topk_group, dim=-1, sorted=False)[1]
             drop = torch.ones_like(group_score, dtype=torch.bool).scatter_(1, keep, False)
@@ -95,6 +102,26 @@ class Router(nn.Module):
         if self.norm_topk_prob:
             weights = weights / (weights.sum(dim=-1, keepdim=True) + 1e-20)
         return weights * self.scale, idx
+
+
+def dispatch(x: torch.Tensor, weights: torch.Tensor, idx: torch.Tensor,
+             expert: Callable[[int, torch.Tensor], torch.Tensor], out: torch.Tensor
+             ) -> torch.Tensor:
+    """Add each row's routed experts, weighted, into ``out``: (row, slot) pairs sorted by
+    expert, so each hit expert runs once on all its rows. ``expert(e, rows)``: expert e's
+    output for input rows."""
+    flat = idx.flatten()
+    order = flat.argsort(stable=True)
+    counts = torch.bincount(flat).tolist()
+    token = order // idx.shape[1]
+    w = weights.flatten()[order].to(out.dtype).unsqueeze(-1)
+    pos = 0
+    for e, c in enumerate(counts):
+        if c:
+            rows = token[pos:pos + c]
+            out.index_add_(0, rows, expert(e, x.index_select(0, rows)) * w[pos:pos + c])
+            pos += c
+    return out
 
 
 class MoE(nn.Module):
@@ -125,26 +152,11 @@ class MoE(nn.Module):
             outs = torch.cat([self.experts[e](x) for e in idx[0].tolist()])
             y = weights @ outs
         else:
-            y = self._dispatch(x, weights, idx)
+            y = dispatch(x, weights, idx, lambda e, rows: self.experts[e](rows),
+                         torch.zeros_like(x))
         if self.shared_experts is not None:
             y = y + self.shared_experts(x)
         return y.view(shape)
-
-    def _dispatch(self, x: torch.Tensor, weights: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        """Sort (token, slot) pairs by expert; run each hit expert once on its rows."""
-        flat = idx.flatten()
-        order = flat.argsort(stable=True)
-        counts = torch.bincount(flat, minlength=len(self.experts)).tolist()
-        token = order // idx.shape[1]
-        w = weights.flatten()[order].unsqueeze(-1)
-        out = torch.zeros_like(x)
-        pos = 0
-        for e, c in enumerate(counts):
-            if c:
-                rows = token[pos:pos + c]
-                out.index_add_(0, rows, self.experts[e](x[rows]) * w[pos:pos + c])
-                pos += c
-        return out
 
 
 class MLA(nn.Module):

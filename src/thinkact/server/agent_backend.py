@@ -36,8 +36,7 @@ from thinkact.events import (
     ToolCallStarted,
     ToolResultEvent,
 )
-from thinkact.messages import Message, Usage
-from thinkact.tools.base import ToolSpec
+from thinkact.messages import Message, ToolSpec, Usage
 from thinkact.traces.base import TraceStore
 
 

@@ -27,8 +27,7 @@ from sse_starlette.sse import EventSourceResponse
 from thinkact.backends.base import GenerationOptions, ModelBackend
 from thinkact.backends.wire import message_from_wire, message_to_wire
 from thinkact.events import AssistantMessage, BackendEvent, ContentDelta, ReasoningDelta
-from thinkact.messages import Message, Usage
-from thinkact.tools.base import ToolSpec
+from thinkact.messages import Message, ToolSpec, Usage
 
 
 class RequestError(ValueError):

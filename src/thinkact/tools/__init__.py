@@ -1,6 +1,7 @@
 """Tools: the ``Tool`` protocol, ``@tool`` for plain functions, and ``Toolset``."""
 
-from thinkact.tools.base import Tool, ToolContext, ToolError, ToolSpec
+from thinkact.messages import ToolSpec
+from thinkact.tools.base import Tool, ToolContext, ToolError
 from thinkact.tools.decorator import FunctionTool, tool
 from thinkact.tools.toolset import ApprovalPolicy, Toolset, truncate
 

@@ -1,4 +1,5 @@
 """The tool protocol: a named, described, schema'd async callable that returns text.
+Its ``ToolSpec`` (what the model is told) lives with the messages, in ``thinkact.messages``.
 
 Tools never raise into the agent loop: ``Toolset`` (``thinkact.tools.toolset``) validates
 arguments, enforces timeouts and turns every failure into a ``ToolResult`` with an error
@@ -11,34 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, Field
-
-
-class ToolSpec(BaseModel):
-    """What the model sees of a tool: OpenAI-style function declaration.
-
-    ``declaration``: a client's tool entry exactly as it sent it (key order, ``strict`` and
-    any other field); when set, it is what ``to_openai`` returns and the model sees.
-    """
-
-    name: str
-    description: str
-    parameters: dict[str, Any] = Field(
-        default_factory=lambda: {"type": "object", "properties": {}}
-    )
-    declaration: dict[str, Any] | None = Field(default=None, exclude=True, repr=False)
-
-    def to_openai(self) -> dict[str, Any]:
-        if self.declaration is not None:
-            return self.declaration
-        return {
-            "type": "function",
-            "function": {
-                "name": self.name,
-                "description": self.description,
-                "parameters": self.parameters,
-            },
-        }
+from thinkact.messages import ToolSpec
 
 
 class ToolError(Exception):

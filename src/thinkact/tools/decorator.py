@@ -1,9 +1,9 @@
 """``@tool``: turn a typed Python function (sync or async) into a ``Tool``.
 
-The JSON Schema comes from the signature via pydantic; the description from the docstring.
-Arguments are validated by the same pydantic model before the function runs, so a schema
-violation becomes a readable error for the model, never a crash. A sync function runs on a
-daemon thread of its own, or with ``isolate=True`` in a child process that a timeout kills
+The JSON Schema comes from the signature (``tools/schema.py``), the description from the
+docstring. Arguments are validated by the same pydantic model before the function runs, so a
+schema violation becomes a readable error for the model, never a crash. A sync function runs
+on a daemon thread of its own, or with ``isolate=True`` in a child process that a timeout kills
 (see ``thinkact.tools.sync_call``).
 """
 
@@ -15,7 +15,9 @@ from typing import Any, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from thinkact.tools.base import ToolContext, ToolError, ToolSpec
+from thinkact.messages import ToolSpec
+from thinkact.tools.base import ToolContext, ToolError
+from thinkact.tools.schema import parameters_schema
 from thinkact.tools.sync_call import in_child_process, in_daemon_thread
 
 
@@ -45,12 +47,9 @@ class FunctionTool:
         self.args_model: type[BaseModel] = create_model(
             f"{fn.__name__}_args", __config__=ConfigDict(extra="forbid"), **fields
         )
-        schema = self.args_model.model_json_schema()
-        schema.pop("title", None)
-        for prop in schema.get("properties", {}).values():
-            prop.pop("title", None)
         doc = inspect.cleandoc(description or fn.__doc__ or "").strip()
-        self._spec = ToolSpec(name=name or fn.__name__, description=doc, parameters=schema)
+        self._spec = ToolSpec(name=name or fn.__name__, description=doc,
+                              parameters=parameters_schema(self.args_model))
 
     @property
     def spec(self) -> ToolSpec:

@@ -32,8 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from thinkact.tools.base import ToolContext, ToolError, ToolSpec
-from thinkact.tools.untrusted import mark_untrusted
+from thinkact.messages import ToolSpec
+from thinkact.tools.base import ToolContext, ToolError
+from thinkact.untrusted import mark_untrusted
 
 _NAME_OK = re.compile(r"[^A-Za-z0-9_-]")
 MAX_TOOL_NAME = 64  # OpenAI-compatible APIs reject longer function names

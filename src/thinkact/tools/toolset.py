@@ -17,9 +17,9 @@ from typing import Any, Protocol
 
 import jsonschema
 
-from thinkact.messages import ErrorKind, ToolCall, ToolResult
+from thinkact.messages import ErrorKind, ToolCall, ToolResult, ToolSpec
 from thinkact.token_estimate import estimate_text, estimate_tokens
-from thinkact.tools.base import Tool, ToolContext, ToolError, ToolRejected, ToolSpec
+from thinkact.tools.base import Tool, ToolContext, ToolError, ToolRejected
 
 
 class ApprovalPolicy(Protocol):

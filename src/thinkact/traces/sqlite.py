@@ -27,7 +27,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -322,6 +322,25 @@ class SQLiteTraceStore:
             finally:
                 self._db.execute("DETACH DATABASE shard")
             self._cursors.clear()
+
+    def extract(self, run_ids: Sequence[str], dest: Path) -> None:
+        """Copy runs ``run_ids`` into a new trace file ``dest`` (a shard to send to a worker;
+        ``merge`` brings it back), its write-ahead log folded into the file."""
+        SQLiteTraceStore(dest).close()  # the schema
+        marks = ",".join("?" * len(run_ids))
+        with self._lock:
+            self._db.execute("ATTACH DATABASE ? AS shard", (str(dest),))
+            try:
+                with self._tx():
+                    self._db.execute("INSERT INTO shard.runs SELECT * FROM main.runs "
+                                     f"WHERE id IN ({marks})", tuple(run_ids))
+                    for table in ("events", *PROJECTIONS):
+                        self._db.execute(f"INSERT INTO shard.{table} SELECT * FROM "
+                                         f"main.{table} WHERE run_id IN ({marks})",
+                                         tuple(run_ids))
+                self._db.execute("PRAGMA shard.wal_checkpoint(TRUNCATE)")
+            finally:
+                self._db.execute("DETACH DATABASE shard")
 
     def query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
         """Read-only SQL over the projections (for reports and tests)."""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from thinkact.chat_format.render import ChatFormat, render, render_assistant_body
 from thinkact.chat_format.tokenizer import K2Tokenizer
-from thinkact.tools.base import ToolSpec
+from thinkact.messages import ToolSpec
 from thinkact.train.episodes import TOOL_NAMES, Episode, random_episode
 
 Sample = tuple[list[int], list[bool]]  # token ids, and which ones are learned targets

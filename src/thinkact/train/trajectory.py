@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from thinkact.messages import Message, ToolCall, ToolResult
-from thinkact.tools.untrusted import unmarked
 from thinkact.train.world import WORLD_TOOLS, WorldTools
+from thinkact.untrusted import unmarked
 
 Split = Literal["train", "test"]
 

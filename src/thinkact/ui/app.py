@@ -2,15 +2,17 @@
 
 ``create_ui_app`` returns an ASGI app meant to be mounted at ``/ui`` (``thinkact ui`` and
 ``thinkact serve`` both do). Every request, static files and the event stream included,
-passes the server's ``Access`` rule first; the one difference is that the page's own
-origin may send requests (the browser adds ``Origin`` to its POSTs).
+passes the server's ``Access`` rule first, with two differences: the page's own origin may
+send requests (the browser adds ``Origin`` to its POSTs), and the page itself (``/`` and
+``/static/*``: package files, no data) loads without the bearer key, so that a browser can
+show the key prompt; every ``/api`` route still needs the key.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
@@ -26,7 +28,7 @@ from thinkact.eval.store import default_eval_db
 from thinkact.server.openai_app import Access
 from thinkact.traces.sqlite import SQLiteTraceStore
 from thinkact.ui import queries
-from thinkact.ui.evals import eval_report, list_evals
+from thinkact.ui.evals import eval_report, list_evals, sweep_of
 from thinkact.ui.launch import LaunchError, RunForm, fork_run, resume_run, start_run
 
 _TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -35,15 +37,22 @@ POLL_S = 0.2  # how often the live stream looks for new events in the store
 
 
 class Guarded:
-    """An ASGI app behind ``Access``: a refused request never reaches ``app``."""
+    """An ASGI app behind ``Access``: a refused request never reaches ``app``. GETs of the
+    page's own files (``shell``: paths, ``folder/*`` for a folder's files) need no key; the
+    Host and Origin rules still hold for them."""
 
-    def __init__(self, app: ASGIApp, access: Access) -> None:
+    def __init__(self, app: ASGIApp, access: Access, shell: tuple[str, ...] = ()) -> None:
         self.app, self.access = app, replace(access, same_origin=True)
+        self.open, self.shell = replace(self.access, api_key=None), shell
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            refused = self.access.refusal(Request(scope), post=scope["method"] not in
-                                          ("GET", "HEAD"))
+            post = scope["method"] not in ("GET", "HEAD")
+            root = scope.get("root_path", "")
+            path = scope["path"][len(root):] if scope["path"].startswith(root) else scope["path"]
+            public = not post and any(path == p or (p.endswith("/*") and path.startswith(
+                p[:-1]) and "/" not in path[len(p) - 1:]) for p in self.shell)
+            refused = (self.open if public else self.access).refusal(Request(scope), post)
             if refused is not None:
                 await refused(scope, receive, send)
                 return
@@ -70,12 +79,30 @@ def _known(store: SQLiteTraceStore, run_id: str) -> str:
     return run_id
 
 
+SHELL = ("/", "/static/*")  # the page and its assets (a folder's files): no data in them
+CUSTOM = ("base_url", "script")  # form fields that pick where requests go or what answers
+
+
+def _found(what: str, name: str, read: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``read()``, its ``KeyError`` answered as a 404 that names ``what``."""
+    try:
+        return read()
+    except KeyError:
+        raise HTTPException(404, f"no {what} {name!r}") from None
+
+
 def create_ui_app(store: SQLiteTraceStore, access: Access | None = None,
-                  eval_db: Path | None = None) -> Guarded:
+                  eval_db: Path | None = None, custom_endpoints: bool = False) -> Guarded:
     """The UI over ``store`` (and the evals of ``eval_db``, default: the data dir's); runs
-    started from the page record into the same trace database."""
+    started from the page record into the same trace database. The playground refuses the
+    ``CUSTOM`` fields unless ``custom_endpoints``: a base URL would send this server's
+    provider keys wherever the page says, and a script names a file here to read."""
     app = FastAPI(title="thinkact ui", docs_url=None, redoc_url=None, openapi_url=None)
     evals_at = eval_db or default_eval_db()
+
+    @app.get("/api/settings")
+    def settings() -> dict[str, Any]:
+        return {"custom_endpoints": custom_endpoints, "custom_fields": list(CUSTOM)}
 
     @app.get("/", response_model=None)
     def index() -> Response:
@@ -109,10 +136,13 @@ def create_ui_app(store: SQLiteTraceStore, access: Access | None = None,
 
     @app.get("/api/groups/{group}")
     def group(group: str) -> dict[str, Any]:
-        try:
-            return queries.heavy_group(store, group)
-        except KeyError:
-            raise HTTPException(404, f"no heavy group {group!r}") from None
+        return _found("heavy group", group, lambda: queries.heavy_group(store, group))
+
+    @app.get("/api/groups/{group}/stream", response_model=None)
+    async def group_stream(group: str) -> EventSourceResponse:
+        if not (await asyncio.to_thread(queries.group_progress, store, group))[0]:
+            raise HTTPException(404, f"no heavy group {group!r}")
+        return EventSourceResponse(_follow_group(store, group), ping=15)
 
     @app.get("/api/compare")
     def compare(a: str, b: str) -> dict[str, Any]:
@@ -124,13 +154,19 @@ def create_ui_app(store: SQLiteTraceStore, access: Access | None = None,
 
     @app.get("/api/evals/{eval_id}")
     def eval_(eval_id: str) -> dict[str, Any]:
-        try:
-            return eval_report(evals_at, eval_id)
-        except KeyError:
-            raise HTTPException(404, f"no eval {eval_id!r}") from None
+        return _found("eval", eval_id, lambda: eval_report(evals_at, eval_id))
+
+    @app.get("/api/sweeps/{sweep_id}")
+    def sweep(sweep_id: str) -> dict[str, Any]:
+        return _found("sweep", sweep_id, lambda: sweep_of(evals_at, sweep_id))
 
     @app.post("/api/runs", response_model=None)
     async def start(form: RunForm) -> Any:
+        given = [f for f in CUSTOM if getattr(form, f) not in (None, "")]
+        if given and not custom_endpoints:
+            return JSONResponse({"error": f"{given[0]!r} refused: this UI was started without "
+                                 "--allow-custom-endpoints", "field": given[0]},
+                                status_code=400)
         return await _launch(lambda: start_run(store.path, form), heavy=bool(form.heavy))
 
     @app.post("/api/runs/{run_id}/resume", response_model=None)
@@ -142,7 +178,7 @@ def create_ui_app(store: SQLiteTraceStore, access: Access | None = None,
         return await _launch(lambda: fork_run(store, _known(store, run_id), form.step,
                                               form.message))
 
-    return Guarded(app, access or Access())
+    return Guarded(app, access or Access(), SHELL)
 
 
 async def _launch(work: Any, heavy: bool = False) -> JSONResponse:
@@ -175,16 +211,31 @@ async def _follow(store: SQLiteTraceStore, run_id: str, after: int
         await asyncio.sleep(POLL_S)
 
 
+async def _follow_group(store: SQLiteTraceStore, group: str) -> AsyncIterator[dict[str, str]]:
+    """A ``change`` event whenever a run of the heavy group records something, an ``end``
+    event once none of them can change any more."""
+    seen: list[Any] = []
+    while True:
+        now, open_ = await asyncio.to_thread(queries.group_progress, store, group)
+        if now != seen:
+            seen = now
+            yield {"event": "change", "data": json.dumps({"runs": len(now)})}
+        if not open_:
+            yield {"event": "end", "data": "{}"}
+            return
+        await asyncio.sleep(POLL_S)
+
+
 def ui_root(store: SQLiteTraceStore, access: Access | None = None,
-            eval_db: Path | None = None) -> FastAPI:
+            eval_db: Path | None = None, custom_endpoints: bool = False) -> FastAPI:
     """``thinkact ui``'s app: the UI at ``/ui`` and ``/`` sending there."""
     root = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    guard = replace(access or Access(), same_origin=True)
+    guard = replace(access or Access(), same_origin=True, api_key=None)  # a redirect only
 
     @root.get("/", response_model=None)
     def home(request: Request) -> Response:
         refused = guard.refusal(request, post=False)
         return refused if refused is not None else RedirectResponse("/ui/")
 
-    root.mount("/ui", create_ui_app(store, access, eval_db))
+    root.mount("/ui", create_ui_app(store, access, eval_db, custom_endpoints))
     return root

@@ -1,6 +1,7 @@
-"""What the UI's evals page reads: the evals of an eval database (``thinkact eval``) and one
-eval's report (``thinkact.eval.report.summarize``) with its rows; each row names the run it
-recorded, which the trace pages open."""
+"""What the UI's evals page reads: the evals of an eval database (``thinkact eval``), one
+eval's report (``thinkact.eval.report.summarize``) with its rows, and the sweeps
+(``thinkact eval --sweep``) with their points; each row names the run it recorded, which the
+trace pages open."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from thinkact.eval.report import summarize
 from thinkact.eval.store import EvalStore
+from thinkact.eval.sweep import sweep_report
 
 
 def list_evals(path: Path) -> list[dict[str, Any]]:
@@ -20,11 +22,23 @@ def list_evals(path: Path) -> list[dict[str, Any]]:
         out = []
         for eval_id, suite, created in store.evals(200):
             report = summarize(store.results(eval_id))
+            tag = store.spec(eval_id).get("sweep")
             out.append({"eval_id": eval_id, "suite": suite, "created_at": created,
                         "n": report["n"], "passed": report["passed"],
                         "accuracy": report["accuracy"], "ci95": report["ci95"],
-                        "unfinished": report["unfinished"]})
+                        "unfinished": report["unfinished"],
+                        "sweep": {k: tag[k] for k in ("id", "key", "value") if k in tag}
+                        if tag else None})
         return out
+
+
+def sweep_of(path: Path, sweep_id: str) -> dict[str, Any]:
+    """A sweep's points per swept setting, as ``thinkact eval show SWEEP --json`` prints
+    them; ``KeyError`` if there is no such sweep."""
+    if not path.exists():
+        raise KeyError(sweep_id)
+    with EvalStore(path) as store:
+        return sweep_report(store, sweep_id)
 
 
 def eval_report(path: Path, eval_id: str) -> dict[str, Any]:

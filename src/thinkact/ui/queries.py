@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from typing import Any
 
 from thinkact.agent.heavy import _normal
 from thinkact.backends.presets import PRESETS
 from thinkact.traces.schema import DELTA_TYPES
-from thinkact.traces.sqlite import SQLiteTraceStore
+from thinkact.traces.sqlite import SQLiteTraceStore, pid_alive
 
 _NO_DELTAS = f"type NOT IN ({','.join(repr(t) for t in DELTA_TYPES)})"
 _RUN_COLUMNS = ("id, task, model, status, reason, steps, tool_calls, prompt_tokens, "
@@ -192,3 +193,19 @@ def heavy_group(store: SQLiteTraceStore, group: str) -> dict[str, Any]:
     return {"group": group, "of": heavy.get("of"), "aggregator": heavy.get("aggregator"),
             "lanes": lanes, "aggregation": aggregation,
             "vote": json.loads(str(vote[0][0]))["text"] if vote else None}
+
+
+def group_progress(store: SQLiteTraceStore, group: str) -> tuple[list[Any], bool]:
+    """What changes as a heavy group runs (each run's status and last event), and whether
+    it may still change: a run is running with its writer alive, or the aggregation is yet
+    to come and the process writing the trajectories is alive."""
+    rows = store.query("SELECT id, status, pid, host, (SELECT MAX(seq) FROM events e WHERE "
+                       "e.run_id = r.id) FROM runs r WHERE id = ? OR id LIKE ? ESCAPE '\\' "
+                       "ORDER BY id", (group, group.replace("\\", "\\\\").replace("_", "\\_")
+                                       .replace("%", "\\%") + ".%"))
+    here = socket.gethostname()
+    alive = [host != here or not isinstance(pid, int) or pid_alive(pid)
+             for _, _, pid, host, _ in rows]
+    running = any(st == "running" and up for (_, st, *_), up in zip(rows, alive, strict=True))
+    waiting = all(rid != group for rid, *_ in rows) and any(alive)
+    return [(rid, st, seq) for rid, st, _, _, seq in rows], running or waiting

@@ -17,7 +17,7 @@ from thinkact.tools.builtin.browse import BrowseTool
 from thinkact.tools.builtin.browse_chromium import ChromiumRenderer, RenderError, chromium_available
 from thinkact.tools.builtin.browse_fetch import Fetcher, refused
 from thinkact.tools.builtin.search import SearchIndex, doc_id_for
-from thinkact.tools.untrusted import is_marked
+from thinkact.untrusted import is_marked
 
 ARTICLE = b"""<html><head><title>The Heron of Lake Tarn</title></head><body>
 <nav><a href="/">Home</a> | <a href="/about">About us</a> | <a href="/shop">Shop</a></nav>
@@ -257,6 +257,30 @@ async def test_private_and_link_local_hosts(site: Served, tmp_path: Path) -> Non
     finally:
         await open_tool.aclose()
         await strict.aclose()
+
+
+async def test_an_allowed_origin_is_that_origin_only(site: Served, tmp_path: Path) -> None:
+    """With ``allow_private=False``, ``allow_origins`` lets one loopback server through:
+    another port on 127.0.0.1, another scheme, and the same port named ``localhost`` stay
+    refused, and a redirect from the allowed origin to a refused host is refused too."""
+    port = urlsplit(site.base).port
+    with serve({"/other.html": Route(EGRET)}) as other:
+        tool = BrowseTool(tmp_path, index_path=tmp_path / "n.sqlite", render="never",
+                          allow_private=False, allow_origins=[site.base])
+        try:
+            assert "patient hunter" in await tool.call({"url": site.base + "/article.html"},
+                                                       ctx(tmp_path))
+            for url in (other.base + "/other.html", f"https://127.0.0.1:{port}/article.html",
+                        f"http://localhost:{port}/article.html"):
+                with pytest.raises(ToolError, match="non-public address"):
+                    await tool.call({"url": url}, ctx(tmp_path))
+            with pytest.raises(ToolError, match="non-public address"):
+                await tool.call({"url": site.base + "/to-metadata"}, ctx(tmp_path))
+            assert other.requests == []
+        finally:
+            await tool.aclose()
+    with pytest.raises(ValueError, match="not an http"):
+        BrowseTool(tmp_path, allow_origins=["file:///etc"])
 
 
 class Dns:

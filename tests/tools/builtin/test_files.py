@@ -9,7 +9,7 @@ import pytest
 
 from thinkact.tools.base import ToolContext, ToolError
 from thinkact.tools.builtin.files import FilesTool
-from thinkact.tools.untrusted import is_marked
+from thinkact.untrusted import is_marked
 
 
 @pytest.fixture

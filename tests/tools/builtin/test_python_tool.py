@@ -18,7 +18,7 @@ from thinkact.messages import ToolCall
 from thinkact.tools.base import ToolContext, ToolError
 from thinkact.tools.builtin.python_tool import PythonTool
 from thinkact.tools.toolset import Toolset
-from thinkact.tools.untrusted import is_marked, unmarked
+from thinkact.untrusted import is_marked, unmarked
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

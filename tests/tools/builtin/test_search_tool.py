@@ -19,7 +19,7 @@ from thinkact.tools.builtin.search import (
     web_backend_from_config,
 )
 from thinkact.tools.builtin.search.web import SearXNGBackend
-from thinkact.tools.untrusted import is_marked
+from thinkact.untrusted import is_marked
 
 
 @pytest.fixture
@@ -44,6 +44,19 @@ async def test_search_tool_returns_cited_results(indexed: Path, tmp_path: Path) 
     assert out.count("\n[") <= 2
     assert is_marked(out)  # document text is data for the model, not instructions
     await tool.aclose()
+
+
+async def test_a_served_folder_gives_urls_instead_of_ids(indexed: Path, tmp_path: Path) -> None:
+    tool = SearchTool(indexed, served={tmp_path / "notes": "http://127.0.0.1:9/docs"})
+    out = await tool.call({"query": "tallest basalt column", "limit": 2}, ToolContext())
+    url = "http://127.0.0.1:9/docs/geology/basalt.html"
+    assert f"[1] Basalt columns of Fingal Ridge  ({url}; passage #1)" in out
+    assert f'browse(url="{url}"); cite documents by URL.' in out
+    assert doc_id_for("geology/basalt.html") not in out
+    await tool.aclose()
+    other = SearchTool(indexed, served={tmp_path / "elsewhere": "http://127.0.0.1:9/"})
+    assert "cite documents by id" in await other.call({"query": "basalt"}, ToolContext())
+    await other.aclose()
 
 
 async def test_search_tool_errors_are_for_the_model(indexed: Path, tmp_path: Path) -> None:

@@ -15,11 +15,15 @@ SUITES = {
     "bfcl": "thinkact.eval.suites.bfcl",
     "docsearch": "thinkact.eval.suites.docsearch",
     "docwriting": "thinkact.eval.suites.docwriting",
+    "agentdojo": "thinkact.eval.suites.agentdojo",
 }
 
 
-def load_suite(ref: str, options: dict[str, str] | None = None) -> Suite:
-    """A suite by name, or a ``.jsonl`` file of items; ``ValueError`` names what is wrong."""
+def load_suite(ref: str, options: dict[str, str] | None = None, *,
+               unsafe_python: bool = False) -> Suite:
+    """A suite by name, or a ``.jsonl`` file of items; ``ValueError`` names what is wrong.
+    ``unsafe_python`` (the eval's ``--unsafe-python``) goes to a suite that runs code of its
+    own: it may then run it unjailed where no jail starts."""
     options = dict(options or {})
     if ref.endswith(".jsonl") or Path(ref).is_file():
         from thinkact.eval.suites.jsonl import JsonlSuite
@@ -31,4 +35,6 @@ def load_suite(ref: str, options: dict[str, str] | None = None) -> Suite:
         raise ValueError(f"unknown suite {ref!r}: use {', '.join(SUITES)} or a .jsonl file")
     module = importlib.import_module(SUITES[ref])
     suite: Suite = module.load(options)
+    if hasattr(suite, "unsafe_python"):
+        suite.unsafe_python = unsafe_python
     return suite

@@ -1,15 +1,19 @@
-"""``bfcl``: the Berkeley Function Calling Leaderboard v4 single-turn categories, from the
-data in the ``bfcl-eval`` package, scored by its own AST checker.
+"""``bfcl``: the Berkeley Function Calling Leaderboard v4, from the data in the ``bfcl-eval``
+package, scored by its own checkers.
 
-Each item's functions become thinkact tools (a name's dots become underscores, as BFCL does
-for OpenAI-style APIs; the types become JSON Schema). The answer is the tool calls of the
-run's first assistant message that calls any: a tool reports the call as recorded and
-does nothing. Irrelevance categories pass when the run calls no function at all.
-Options: ``categories`` (comma list; default every single-turn Python category).
+Single-turn: each item's functions become thinkact tools (a name's dots become underscores,
+as BFCL does for OpenAI-style APIs; the types become JSON Schema) after BFCL's own
+language hint (for Java and JavaScript every parameter is a string holding a literal of that
+language, which BFCL's checker parses). The answer is the tool calls of the run's first
+assistant message that calls any: a tool reports the call as recorded and does nothing.
+Irrelevance categories pass when the run calls no function at all. Multi-turn categories
+play the package's simulators turn by turn (``bfcl_multi``).
+Options: ``categories`` (comma list; default every category).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 import types
@@ -17,9 +21,11 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
-from thinkact.eval.suite import Attempt, Item, ListSuite, Score
+from thinkact.eval.suite import Attempt, Conversation, Item, ListSuite, Score
+from thinkact.eval.suites import bfcl_multi
 from thinkact.eval.suites.package import no_more, package_source, pick
-from thinkact.tools.base import Tool, ToolContext, ToolSpec
+from thinkact.messages import ToolSpec
+from thinkact.tools.base import Tool, ToolContext
 
 CATEGORIES = {  # category: file stem under bfcl_eval/data
     "simple": "simple_python", "multiple": "multiple", "parallel": "parallel",
@@ -27,6 +33,8 @@ CATEGORIES = {  # category: file stem under bfcl_eval/data
     "live_simple": "live_simple", "live_multiple": "live_multiple",
     "live_parallel": "live_parallel", "live_parallel_multiple": "live_parallel_multiple",
     "live_irrelevance": "live_irrelevance",
+    "simple_java": "simple_java", "simple_javascript": "simple_javascript",
+    **{c: c for c in bfcl_multi.CATEGORIES},
 }
 _TYPES = {"dict": "object", "float": "number", "tuple": "array", "any": None}
 MODEL = "thinkact"  # the name BFCL's checker looks up: dots in names become underscores
@@ -51,6 +59,23 @@ def json_schema(bfcl: Any) -> Any:
         elif key != "optional":
             out[key] = value
     return out
+
+
+def hinted(item_id: str, functions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The function docs as BFCL shows them to the model: its language hint added to each
+    description and, for Java and JavaScript, every parameter made a string (a copy)."""
+    from bfcl_eval.utils import add_language_specific_hint_to_function_doc
+
+    entry = {"id": item_id, "function": copy.deepcopy(functions)}
+    docs: list[dict[str, Any]] = add_language_specific_hint_to_function_doc([entry])[0]["function"]
+    return docs
+
+
+def language(category: str) -> Any:
+    from bfcl_eval.constants.enums import Language
+
+    return {"simple_java": Language.JAVA,
+            "simple_javascript": Language.JAVASCRIPT}.get(category, Language.PYTHON)
 
 
 def tool_name(name: str) -> str:
@@ -110,20 +135,27 @@ def first_calls(attempt: Attempt) -> list[dict[str, Any]]:
 class BfclSuite(ListSuite):
 
     def extra_tools(self, item: Item) -> list[Tool]:
-        return [RecordedFunction(f) for f in item.meta["functions"]]
+        return [RecordedFunction(f) for f in item.meta["tools"]]
+
+    def conversation(self, item: Item) -> Conversation | None:
+        return bfcl_multi.conversation(item) if _multi(item) else None
 
     def score(self, item: Item, attempt: Attempt) -> Score:
+        if _multi(item):
+            return bfcl_multi.score(item, attempt)
         calls = first_calls(attempt)
         if "irrelevance" in item.category:
             return Score(float(not calls), "called a function" if calls else "")
         if not calls:
             return Score(0.0, "no function call")
-        from bfcl_eval.constants.enums import Language
-
         result = _checker().ast_checker(item.meta["functions"], calls, item.target,
-                                        Language.PYTHON, item.category, MODEL)
+                                        language(item.category), item.category, MODEL)
         return Score(float(result["valid"]), "" if result["valid"] else
                      f"{result.get('error_type', '')}: {result.get('error', '')}"[:300])
+
+
+def _multi(item: Item) -> bool:
+    return item.category in bfcl_multi.CATEGORIES
 
 
 def _lines(path: Any) -> dict[str, dict[str, Any]]:
@@ -144,6 +176,13 @@ def load(options: dict[str, str]) -> BfclSuite:
     data = files("bfcl_eval") / "data"
     rows = []
     for category in wanted:
+        if category in bfcl_multi.CATEGORIES:
+            from bfcl_eval.constants.default_prompts import (
+                DEFAULT_USER_PROMPT_FOR_ADDITIONAL_FUNCTION_FC as held_out_prompt,
+            )
+
+            rows.extend(bfcl_multi.items(category, held_out_prompt))
+            continue
         stem = f"BFCL_v4_{CATEGORIES[category]}.json"
         questions = _lines(data / stem)
         answers = {} if "irrelevance" in category else _lines(data / "possible_answer" / stem)
@@ -151,5 +190,6 @@ def load(options: dict[str, str]) -> BfclSuite:
             rows.append(Item(id=qid, input=_input(q["question"]),
                              target=answers[qid]["ground_truth"] if answers else None,
                              category=category, tools=(),
-                             meta={"functions": q["function"]}))
+                             meta={"functions": q["function"],
+                                   "tools": hinted(qid, q["function"])}))
     return BfclSuite(rows, "bfcl", source)

@@ -9,9 +9,10 @@ deterministic for a seed and a docs tree; ``split`` is fixed per question id (a 
 held out as ``test``). A reply scores 1 only when its answer matches and, for every page
 the answer comes from, some page it cites really contains the evidence.
 
-As the ``docsearch`` suite (``thinkact eval docsearch``) each run gets ``search`` and
-``browse`` over the docs' own index (built in the data dir on first use) and no other
-tool. Options: ``split`` (test, the default, or dev), ``seed`` (0), ``kinds`` (comma list).
+As the ``docsearch`` suite (``thinkact eval docsearch``) the docs are served on loopback for
+the eval, and each run gets ``search`` over the docs' own index (built in the data dir on
+first use; results are the served pages' URLs) and ``browse`` allowed that server, and no
+other tool. Options: ``split`` (test, the default, or dev), ``seed`` (0), ``kinds`` (comma list).
 """
 
 from __future__ import annotations
@@ -23,10 +24,10 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from thinkact.eval.suite import Attempt, Item, ListSuite, Score
+from thinkact.eval.suite import Attempt, Item, Score
 from thinkact.eval.suites.package import no_more, pick
-from thinkact.eval.suites.pydocs import ApiEntry, PyDocs, corpus_tools, open_pydocs
-from thinkact.tools.base import Tool
+from thinkact.eval.suites.pydocs import ApiEntry, PyDocs, open_pydocs
+from thinkact.eval.suites.pydocs_server import CorpusSuite
 
 KINDS = ("version", "default", "module", "two_hop", "compare")
 DEFAULT_COUNTS = {"version": 100, "default": 80, "module": 60, "two_hop": 60, "compare": 60}
@@ -282,10 +283,9 @@ def score(question: Question, reply: str, docs: PyDocs) -> SearchScore:
 
 
 @dataclass
-class DocSearchSuite(ListSuite):
+class DocSearchSuite(CorpusSuite):
     """Items are questions (target: the answer); ``score`` checks the answer's citations."""
 
-    docs: PyDocs | None = None
     questions: dict[str, Question] = field(default_factory=dict)
 
     def score(self, item: Item, attempt: Attempt) -> Score:
@@ -293,15 +293,12 @@ class DocSearchSuite(ListSuite):
         s = score(self.questions[item.id], attempt.answer or "", self.docs)
         return Score(s.score, s.detail)
 
-    def extra_tools(self, item: Item) -> list[Tool]:
-        assert self.docs is not None
-        return corpus_tools(self.docs)
-
 
 def suite_of(docs: PyDocs, questions: list[Question]) -> DocSearchSuite:
     rows = [Item(id=q.id, input=q.prompt, target=q.answer, category=q.kind, tools=(),
                  meta={"depth": q.depth, "sources": list(q.sources)}) for q in questions]
-    return DocSearchSuite(rows, "docsearch", docs.version, docs, {q.id: q for q in questions})
+    return DocSearchSuite(rows, "docsearch", docs.version, docs=docs,
+                          questions={q.id: q for q in questions})
 
 
 def load(options: dict[str, str]) -> DocSearchSuite:

@@ -8,7 +8,8 @@ their signatures. The scorer gives one point per check, each independent of the 
 every one resolves to a corpus page), ``facts`` (each row's signature and version match the
 page it cites) and ``grounded`` (each function in the table is documented on a cited page).
 
-As the ``docwriting`` suite each run gets ``files`` and the docs' ``search`` and ``browse``;
+As the ``docwriting`` suite each run gets ``files`` and the docs' ``search`` and ``browse``
+(the docs served on loopback for the eval, as for ``docsearch``);
 the document is scored from the run's ``files`` calls. Options: ``split`` (test, the
 default, or dev), ``seed`` (0), ``n`` (tasks generated before the split, 40).
 """
@@ -21,12 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from thinkact.eval.suite import Attempt, Item, ListSuite, Score
+from thinkact.eval.suite import Attempt, Item, Score
 from thinkact.eval.suites.docsearch import check_split, normalise, split_of
 from thinkact.eval.suites.package import no_more
-from thinkact.eval.suites.pydocs import ApiEntry, PyDocs, corpus_tools, open_pydocs
+from thinkact.eval.suites.pydocs import ApiEntry, PyDocs, open_pydocs
+from thinkact.eval.suites.pydocs_server import CorpusSuite
 from thinkact.messages import Message
-from thinkact.tools.base import Tool
 
 COLUMNS = ("Function", "Signature", "Added in", "Source")
 CHECKS = ("exists", "structure", "columns", "citations", "facts", "grounded")
@@ -267,10 +268,9 @@ def score_text(task: WritingTask, text: str | None, docs: PyDocs) -> WritingScor
 
 
 @dataclass
-class DocWritingSuite(ListSuite):
+class DocWritingSuite(CorpusSuite):
     """Items are guide tasks; ``score`` is the share of checks the written guide passes."""
 
-    docs: PyDocs | None = None
     tasks: dict[str, WritingTask] = field(default_factory=dict)
 
     def score(self, item: Item, attempt: Attempt) -> Score:
@@ -281,15 +281,12 @@ class DocWritingSuite(ListSuite):
                            if not ok)
         return Score(s.score, failed or "all checks passed")
 
-    def extra_tools(self, item: Item) -> list[Tool]:
-        assert self.docs is not None
-        return corpus_tools(self.docs)
-
 
 def suite_of(docs: PyDocs, tasks: list[WritingTask]) -> DocWritingSuite:
     rows = [Item(id=t.id, input=t.prompt, target={"module": t.module, "path": t.path},
                  category="guide", tools=("files",)) for t in tasks]
-    return DocWritingSuite(rows, "docwriting", docs.version, docs, {t.id: t for t in tasks})
+    return DocWritingSuite(rows, "docwriting", docs.version, docs=docs,
+                           tasks={t.id: t for t in tasks})
 
 
 def load(options: dict[str, str]) -> DocWritingSuite:

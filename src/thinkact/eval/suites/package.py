@@ -12,7 +12,8 @@ def package_source(package: str, detail: str = "") -> str:
         found = version(package)
     except PackageNotFoundError:
         extra = ("pip install --no-deps bfcl-eval mpmath" if package == "bfcl-eval"
-                 else "pip install 'thinkact[eval]'")
+                 else "pip install 'thinkact[eval]' and pip install --no-deps inspect-evals"
+                 if package == "inspect-evals" else "pip install 'thinkact[eval]'")
         raise ValueError(f"this suite's data comes from the {package} package, which is not "
                          f"installed ({extra})") from None
     return f"{package} {found}" + (f" ({detail})" if detail else "")

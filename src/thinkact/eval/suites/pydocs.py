@@ -24,6 +24,7 @@ from thinkact.tools.builtin.search.index import SearchIndex, doc_id_for
 DEFAULT_ROOT = Path("/usr/share/doc/python3.11-doc/html")
 _ADDED = re.compile(r"^New in version (\d+\.\d+)\.$")
 _DOC_ID = re.compile(r"^(?:doc:)?([0-9a-f]{12})(?:#\d+)?$")
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 _KINDS = ("function", "class", "exception", "decorator", "method", "classmethod",
           "staticmethod")
 
@@ -210,8 +211,9 @@ class PyDocs:
         """The corpus page a citation names, or None (dead link, page outside the corpus).
 
         Accepts a search id (``3f2a9c01b7e4#2``), a ``file://`` URL or path under the root,
-        an ``http(s)`` URL whose path ends in a corpus page (the docs served on loopback), or
-        a relative page path; a ``#fragment`` is ignored."""
+        an ``http(s)`` URL on a loopback host whose path ends in a corpus page (the docs as
+        ``pydocs_server`` serves them; any port, so a resumed eval's old citations still
+        resolve), or a relative page path; a ``#fragment`` is ignored."""
         ref = ref.strip().strip("<>")
         match = _DOC_ID.match(ref)
         if match:
@@ -226,6 +228,8 @@ class PyDocs:
                 return None
         path = path.lstrip("/")
         if parts.scheme in ("http", "https"):  # served from the root or from a prefix of it
+            if parts.hostname not in _LOOPBACK:
+                return None
             segments = path.split("/")
             for i in range(len(segments)):
                 if (found := self._page_or_none("/".join(segments[i:]))) is not None:
@@ -272,11 +276,17 @@ def open_pydocs(home: Path | None = None, prefixes: tuple[str, ...] = ("",)) -> 
     return docs
 
 
-def corpus_tools(docs: PyDocs, workspace: Path | None = None) -> list[Any]:
-    """``search`` over the corpus index and ``browse`` that may read the corpus pages
-    (``workspace`` None: the run's own)."""
+def corpus_tools(docs: PyDocs, workspace: Path | None = None,
+                 origin: str | None = None) -> list[Any]:
+    """``search`` over the corpus index and ``browse`` that reads the corpus pages
+    (``workspace`` None: the run's own). With ``origin`` (the docs served there, see
+    ``pydocs_server``) results are URLs on it and browse may fetch from it and no other
+    private address; without, results are search ids read from the files."""
     from thinkact.tools.builtin.browse import BrowseTool
     from thinkact.tools.builtin.search import SearchTool
 
-    return [SearchTool(index=docs.index),
-            BrowseTool(workspace, index=docs.index, allowed_roots=[docs.root])]
+    assert docs.index is not None
+    served = {root: origin for root in docs.index.roots()} if origin else None
+    return [SearchTool(index=docs.index, served=served),
+            BrowseTool(workspace, index=docs.index, allowed_roots=[docs.root],
+                       allow_private=False, allow_origins=[origin] if origin else None)]

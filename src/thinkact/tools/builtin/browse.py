@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from thinkact.tools.base import ToolContext, ToolError, ToolSpec
+from thinkact.messages import ToolSpec
+from thinkact.tools.base import ToolContext, ToolError
 from thinkact.tools.builtin.browse_chromium import ChromiumRenderer, RenderError, chromium_available
 from thinkact.tools.builtin.browse_fetch import Fetcher, kind_for_content_type
 from thinkact.tools.builtin.search.extract import (
@@ -29,7 +30,7 @@ from thinkact.tools.builtin.search.extract import (
     kind_for_suffix,
 )
 from thinkact.tools.builtin.search.index import SearchIndex, default_index_path
-from thinkact.tools.untrusted import mark_untrusted
+from thinkact.untrusted import mark_untrusted
 
 RenderMode = Literal["auto", "never", "always"]
 _DOC_ID = re.compile(r"^(?:doc:)?([0-9a-f]{12})(?:#(\d+))?$")
@@ -65,6 +66,7 @@ class BrowseTool:
         index_path: Path | str | None = None,
         allowed_roots: list[Path] | None = None,
         allow_private: bool = True,
+        allow_origins: list[str] | None = None,
         page_chars: int = 4000,
         max_bytes: int = 3_000_000,
         timeout: float = 15.0,
@@ -79,7 +81,8 @@ class BrowseTool:
         self._owns_index = index is None
         self.allowed_roots = [Path(p) for p in allowed_roots or []]
         self.fetcher = Fetcher(max_bytes=max_bytes, timeout=timeout,
-                               total_timeout=total_timeout, allow_private=allow_private)
+                               total_timeout=total_timeout, allow_private=allow_private,
+                               allow_origins=allow_origins or ())
         self.page_chars = page_chars
         self.max_bytes = max_bytes
         self.render_mode: RenderMode = render

@@ -7,7 +7,8 @@ cannot point a download at a private host or a cloud metadata service. It covers
 redirect hop. A request hook checks the target host as well, which is the only check when an
 environment proxy (``HTTP(S)_PROXY``/``ALL_PROXY``) makes the connections and resolves the
 names. Chromium's HTTP requests are relayed through the same client (``Fetcher.relay``, see
-``browse_chromium``).
+``browse_chromium``). ``allow_origins`` lets exactly the origins it names through the policy
+(a corpus served on one loopback port), and nothing else on those hosts.
 """
 
 from __future__ import annotations
@@ -68,6 +69,18 @@ def _embedded_ipv4(addr: ipaddress.IPv4Address | ipaddress.IPv6Address
     return None
 
 
+Origin = tuple[str, str, int]  # scheme, host, port
+
+
+def origin_of(url: str) -> Origin:
+    """``(scheme, host, port)`` of a URL, the port filled in from the scheme."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"not an http(s) origin: {url!r}")
+    return scheme, parts.hostname.lower(), parts.port or (443 if scheme == "https" else 80)
+
+
 def refused(address: str, allow_private: bool) -> bool:
     """Link-local addresses and cloud metadata services always; without ``allow_private``
     every address that is not globally routable. An IPv6 address that carries an IPv4 one
@@ -88,9 +101,11 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
     """httpcore's network backend, but it resolves and checks the host itself and connects
     only to the addresses it checked (TLS still verifies the certificate for the name)."""
 
-    def __init__(self, resolve: Resolver, allow_private: bool) -> None:
+    def __init__(self, resolve: Resolver, allow_private: bool,
+                 allowed: frozenset[tuple[str, int]] = frozenset()) -> None:
         self.resolve = resolve
         self.allow_private = allow_private
+        self.allowed = allowed  # (host, port) of the allowed origins; the hook checks the scheme
         self._inner = httpcore.AnyIOBackend()
 
     async def connect_tcp(
@@ -102,7 +117,9 @@ class PinnedBackend(httpcore.AsyncNetworkBackend):
                 addresses = await self.resolve(host)
         except (ToolError, TimeoutError) as exc:
             raise httpcore.ConnectError(str(exc) or f"resolving {host!r} timed out") from exc
-        if not addresses or any(refused(a, self.allow_private) for a in addresses):
+        exempt = (host.lower(), port) in self.allowed
+        if not addresses or (
+                not exempt and any(refused(a, self.allow_private) for a in addresses)):
             raise httpcore.ConnectError(f"access denied: {host} resolves to a non-public address")
         error: Exception | None = None
         for address in addresses:
@@ -185,17 +202,21 @@ class Fetcher:
 
     def __init__(
         self, *, max_bytes: int, timeout: float, total_timeout: float, allow_private: bool,
-        resolve: Resolver = system_resolve,
+        resolve: Resolver = system_resolve, allow_origins: Iterable[str] = (),
     ) -> None:
         self.max_bytes = max_bytes
         self.timeout = timeout
         self.total_timeout = total_timeout
         self.allow_private = allow_private
         self.resolve = resolve
+        self.allow_origins = frozenset(origin_of(o) for o in allow_origins)
 
     async def check_host(self, request: httpx.Request) -> None:
-        """Request hook: refuse a target host that resolves to a refused address."""
+        """Request hook: refuse a target host that resolves to a refused address (an
+        allowed origin passes: same scheme, host and port)."""
         host = request.url.host
+        if origin_of(str(request.url)) in self.allow_origins:
+            return
         if any(refused(a, self.allow_private) for a in await self.resolve(host)):
             raise ToolError(f"access denied: {host} resolves to a non-public address")
 
@@ -211,7 +232,8 @@ class Fetcher:
         # network backend. tests/tools/test_browse.py pins this behaviour.
         pinned._pool = httpcore.AsyncConnectionPool(
             ssl_context=ssl_context,
-            network_backend=PinnedBackend(self.resolve, self.allow_private),
+            network_backend=PinnedBackend(self.resolve, self.allow_private, frozenset(
+                (host, port) for _, host, port in self.allow_origins)),
         )
         mounts: dict[str, httpx.AsyncBaseTransport | None] = {
             pattern: httpx.AsyncHTTPTransport(verify=ssl_context, proxy=url) if url else pinned

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from thinkact.tools.base import ToolContext, ToolError, ToolSpec
-from thinkact.tools.untrusted import neutralize
+from thinkact.messages import ToolSpec
+from thinkact.tools.base import ToolContext, ToolError
+from thinkact.untrusted import neutralize
 
 _ALLOWED_ACTIONS = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION,
                     sqlite3.SQLITE_RECURSIVE}

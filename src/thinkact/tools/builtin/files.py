@@ -14,8 +14,9 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from thinkact.tools.base import ToolContext, ToolError, ToolSpec
-from thinkact.tools.untrusted import mark_untrusted
+from thinkact.messages import ToolSpec
+from thinkact.tools.base import ToolContext, ToolError
+from thinkact.untrusted import mark_untrusted
 
 _DESCRIPTION = """\
 Work with files in the run's workspace (the only place this tool can reach).

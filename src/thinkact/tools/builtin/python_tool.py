@@ -13,11 +13,14 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from thinkact.sandbox import Jail
 from thinkact.sandbox.jail import require_jail
-from thinkact.tools.base import ToolContext, ToolError, ToolSpec
+from thinkact.tools.base import ToolContext, ToolError
 from thinkact.tools.builtin.python_kernel import ExecOutcome, KernelSession
-from thinkact.tools.untrusted import mark_untrusted
+from thinkact.tools.builtin.timed import TimedTool
+from thinkact.untrusted import mark_untrusted
 
 _DESCRIPTION = """\
 Run Python code in a persistent Jupyter (IPython) kernel and get back what it printed.
@@ -31,7 +34,7 @@ Limits: each call is interrupted after its time limit (the kernel keeps its stat
 capped (a MemoryError is raised beyond it). Print only what you need: long output is cut."""
 
 
-class PythonTool:
+class PythonTool(TimedTool):
     """The ``python`` tool: one kernel per run, started on first use, closed by ``aclose``.
 
     ``timeout_s`` is the default per-call execution limit, ``max_timeout_s`` the most a call
@@ -48,9 +51,9 @@ class PythonTool:
         interrupt_grace_s: float = 5.0, pass_secrets: bool = False, name: str = "python",
         unsafe: bool = False, network: bool = False, max_processes: int = 256,
     ) -> None:
+        super().__init__(name, _DESCRIPTION, timeout_s, max_timeout_s, code=(
+            str, Field(description="Python source to execute.")))
         self.workspace = Path(workspace) if workspace is not None else None
-        self.exec_timeout_s = timeout_s
-        self.max_timeout_s = max(max_timeout_s, timeout_s)
         self.memory_limit_bytes = memory_limit_bytes
         self.max_output_chars = max_output_chars
         self.startup_timeout_s = startup_timeout_s
@@ -61,26 +64,6 @@ class PythonTool:
         self._run_id: str | None = None
         self._lost = False  # this run used a kernel of an earlier process: say it is gone
         self._lock = asyncio.Lock()
-        self._spec = ToolSpec(
-            name=name, description=_DESCRIPTION,
-            parameters={
-                "type": "object",
-                "properties": {
-                    "code": {"type": "string", "description": "Python source to execute."},
-                    "timeout_s": {  # no bounds here: a value out of range is not an error
-                        "type": ["number", "null"],
-                        "description": (f"Time limit in seconds for this call (default "
-                                        f"{timeout_s:g}, at most {self.max_timeout_s:g})."),
-                    },
-                },
-                "required": ["code"],
-                "additionalProperties": False,
-            },
-        )
-
-    @property
-    def spec(self) -> ToolSpec:
-        return self._spec
 
     @property
     def timeout_s(self) -> float:
@@ -95,7 +78,7 @@ class PythonTool:
         code = arguments.get("code")
         if not isinstance(code, str):
             raise ToolError("python needs a 'code' string")
-        limit, note = self._limit(arguments.get("timeout_s"))
+        limit, note = self._time_limit(arguments.get("timeout_s"))
         async with self._lock:
             if not self.unsafe:
                 require_jail("python", self.network)
@@ -107,21 +90,6 @@ class PythonTool:
             outcome = await session.execute(code, limit)
             notice, self._lost = (RESUMED if self._lost else ""), False
         return _report(outcome, limit, self.spec.name, notice) + note
-
-    def _limit(self, asked: Any) -> tuple[float, str]:
-        """The time limit for a call and a note for the result when the asked one was not
-        usable. Weak models fill optional fields with 0 or huge numbers; an error would
-        invite the same call again, so the default (or the ceiling) is used instead."""
-        if asked is None:
-            return self.exec_timeout_s, ""
-        if isinstance(asked, bool) or not isinstance(asked, int | float) or asked <= 0:
-            return self.exec_timeout_s, (f"\n[note: timeout_s={asked!r} is not a positive "
-                                         f"number; the default {self.exec_timeout_s:g}s was "
-                                         "used]")
-        if asked > self.max_timeout_s:
-            return self.max_timeout_s, (f"\n[note: timeout_s={asked:g} is above the most "
-                                        f"allowed; {self.max_timeout_s:g}s was used]")
-        return float(asked), ""
 
     async def _session_for(self, ctx: ToolContext) -> KernelSession:
         """One kernel per run: a call from another run gets a fresh kernel in its workspace."""

@@ -20,13 +20,16 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from thinkact.messages import ToolCall
 from thinkact.sandbox import Jail
 from thinkact.sandbox.jail import require_jail
-from thinkact.tools.base import ToolContext, ToolError, ToolRejected, ToolSpec
+from thinkact.tools.base import ToolContext, ToolError, ToolRejected
+from thinkact.tools.builtin.timed import TimedTool
 from thinkact.tools.subprocess_env import child_env, kill_group
 from thinkact.tools.toolset import ApprovalPolicy
-from thinkact.tools.untrusted import mark_untrusted
+from thinkact.untrusted import mark_untrusted
 
 _DESCRIPTION = """\
 Run a bash command in the run's workspace (cwd) and get its exit code, stdout and stderr.
@@ -38,7 +41,7 @@ files). Avoid interactive programs; stdin is empty."""
 _counter = itertools.count(1)
 
 
-class ShellTool:
+class ShellTool(TimedTool):
     """The ``shell`` tool. ``approver`` is asked for every command when ``require_approval``.
 
     Jailed commands see an allow-listed environment plus ``env``; unjailed ones (``unsafe``)
@@ -54,35 +57,15 @@ class ShellTool:
         env: dict[str, str] | None = None, pass_secrets: bool = False, name: str = "shell",
         unsafe: bool = False, network: bool = False, max_processes: int = 256,
     ) -> None:
+        super().__init__(name, _DESCRIPTION, timeout_s, max_timeout_s, command=(
+            str, Field(description="The bash command line.")))
         self.workspace = Path(workspace) if workspace is not None else None
         self.require_approval = require_approval
         self.approver = approver
-        self.exec_timeout_s = timeout_s
-        self.max_timeout_s = max(max_timeout_s, timeout_s)
         self.max_output_bytes = max_output_bytes
         self.env = env
         self.pass_secrets = pass_secrets
         self.unsafe, self.network, self.max_processes = unsafe, network, max_processes
-        self._spec = ToolSpec(
-            name=name, description=_DESCRIPTION,
-            parameters={
-                "type": "object",
-                "properties": {
-                    "command": {"type": "string", "description": "The bash command line."},
-                    "timeout_s": {
-                        "type": "number", "exclusiveMinimum": 0,
-                        "description": (f"Time limit in seconds (default {timeout_s:g}, "
-                                        f"at most {self.max_timeout_s:g})."),
-                    },
-                },
-                "required": ["command"],
-                "additionalProperties": False,
-            },
-        )
-
-    @property
-    def spec(self) -> ToolSpec:
-        return self._spec
 
     @property
     def timeout_s(self) -> float:
@@ -93,17 +76,14 @@ class ShellTool:
         command = arguments.get("command")
         if not isinstance(command, str) or not command.strip():
             raise ToolError("shell needs a non-empty 'command' string")
-        limit = arguments.get("timeout_s", self.exec_timeout_s)
-        if not isinstance(limit, int | float) or limit <= 0:
-            raise ToolError("timeout_s must be a positive number of seconds")
-        limit = min(float(limit), self.max_timeout_s)
+        limit, note = self._time_limit(arguments.get("timeout_s"))
         if not self.unsafe:
             require_jail("shell", self.network)
         if self.require_approval:
             await self._approve(arguments)
         cwd = (self.workspace or ctx.workspace).resolve()
         cwd.mkdir(parents=True, exist_ok=True)
-        return await self._run(command, cwd, limit)
+        return await self._run(command, cwd, limit) + note
 
     def _argv_env(self, command: str, cwd: Path) -> tuple[list[str], dict[str, str]]:
         if self.unsafe:

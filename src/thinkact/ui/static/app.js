@@ -12,7 +12,7 @@ async function route() {
     if (parts[0] === "run") await runPage(parts[1], params);
     else if (parts[0] === "group") await groupPage(parts[1]);
     else if (parts[0] === "compare") await comparePage(parts[1], parts[2]);
-    else if (parts[0] === "play") playPage();
+    else if (parts[0] === "play") await playPage();
     else if (parts[0] === "evals") await evalsPage();
     else if (parts[0] === "eval") await evalPage(parts[1]);
     else await runsPage(params);

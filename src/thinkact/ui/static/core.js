@@ -20,10 +20,47 @@ function h(tag, attrs, ...kids) {
   return el;
 }
 
+// --- the bearer key: asked for on a 401, kept for this tab (sessionStorage), sent on every call
+const KEY = "thinkact-key";
+let asking = null;  // one prompt at a time, however many calls were refused
+
+function askKey(wrong) {
+  if (asking) return asking;
+  asking = new Promise(resolve => {
+    const input = h("input", {id: "key", type: "password", autocomplete: "off", placeholder: "bearer key", size: 32});
+    const form = h("form", {id: "key-form", class: "keyprompt"},
+      h("b", {text: "This server needs its key."}),
+      h("div", {class: "muted", id: "key-msg", text: wrong ? "That key was refused; try again." : "It is kept for this tab only."}),
+      h("div", {class: "bar"}, input, h("button", {class: "primary", id: "key-go", type: "submit", text: "Open"})));
+    const shade = h("div", {class: "shade", id: "key-prompt"}, form);
+    form.addEventListener("submit", ev => {
+      ev.preventDefault();
+      sessionStorage.setItem(KEY, input.value.trim());
+      shade.remove(); asking = null; resolve();
+    });
+    document.body.append(shade);
+    input.focus();
+  });
+  return asking;
+}
+
+// fetch with the key; a 401 asks for the key and tries again
+async function authed(path, init = {}) {
+  for (;;) {
+    const key = sessionStorage.getItem(KEY);
+    const headers = {...(init.headers || {}), ...(key ? {Authorization: `Bearer ${key}`} : {})};
+    const r = await fetch(path, {...init, headers});
+    if (r.status !== 401) return r;
+    if (sessionStorage.getItem(KEY) !== key) continue;  // a key came meanwhile: try that one
+    sessionStorage.removeItem(KEY);
+    await askKey(key !== null);
+  }
+}
+
 async function api(path, body) {
   const init = body === undefined ? {} : {
     method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)};
-  const r = await fetch(path, init);
+  const r = await authed(path, init);
   const data = await r.json().catch(() => ({}));
   if (!r.ok) throw new Error(data.error?.message || data.error || data.detail || r.statusText);
   return data;

@@ -203,7 +203,8 @@ async function runPage(runId, params) {
 async function follow(url, signal, onEvent) {
   const conn = document.getElementById("conn");
   try {
-    const r = await fetch(url, {signal, headers: {Accept: "text/event-stream"}});
+    const r = await authed(url, {signal, headers: {Accept: "text/event-stream"}});
+    if (!r.ok) throw new Error(`event stream: HTTP ${r.status}`);
     const reader = r.body.getReader(), dec = new TextDecoder();
     let buf = "";
     conn.textContent = "live";

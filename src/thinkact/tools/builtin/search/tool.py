@@ -1,34 +1,51 @@
-"""The ``search`` tool: the local index by default, a configured web backend on request."""
+"""The ``search`` tool: the local index by default, a configured web backend on request.
+
+An indexed folder that is also served over HTTP (``served``: folder -> base URL) shows its
+results as URLs on that server instead of ids, so they are read and cited as web pages.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from thinkact.tools.base import ToolContext, ToolError, ToolSpec
+from thinkact.messages import ToolSpec
+from thinkact.tools.base import ToolContext, ToolError
 from thinkact.tools.builtin.search.index import SearchHit, SearchIndex
 from thinkact.tools.builtin.search.web import WebResult, WebSearchBackend
-from thinkact.tools.untrusted import mark_untrusted
+from thinkact.untrusted import mark_untrusted
 
 MAX_LIMIT = 10
 
 
-def format_local(query: str, hits: list[SearchHit], root_of: dict[str, Path]) -> str:
+def format_local(query: str, hits: list[SearchHit], root_of: dict[str, Path],
+                 url_of: Mapping[str, str] | None = None) -> str:
+    """The result list; a hit in ``url_of`` (doc id -> URL) is shown by its URL."""
     if not hits:
         return f'No local documents match "{query}". Try other words or fewer of them.'
+    url_of = url_of or {}
     lines = [f'Results for "{query}" (local index, {len(hits)} documents):']
     for n, hit in enumerate(hits, 1):
         root = root_of.get(hit.doc_id)
         where = hit.path.relative_to(root).as_posix() if root else hit.path.name
-        lines.append(f"[{n}] {hit.title}  (id {hit.citation}; {where})")
+        if hit.doc_id in url_of:
+            lines.append(f"[{n}] {hit.title}  ({url_of[hit.doc_id]}; passage #{hit.passage_no})")
+        else:
+            lines.append(f"[{n}] {hit.title}  (id {hit.citation}; {where})")
         if hit.heading:
             lines.append(f"    Section: {hit.heading}")
         lines.append("    " + " ".join(hit.snippet.split()))
         if hit.more_passages:
             lines.append("    Also matching: " + ", ".join(f"#{p}" for p in hit.more_passages))
-    lines.append('Read a result with browse(url="<id>"), e.g. browse(url="'
-                 f'{hits[0].citation}"); cite documents by id.')
+    if hits[0].doc_id in url_of:
+        lines.append('Read a result with browse(url="<URL>"), e.g. browse(url="'
+                     f'{url_of[hits[0].doc_id]}"); cite documents by URL.')
+    else:
+        lines.append('Read a result with browse(url="<id>"), e.g. browse(url="'
+                     f'{hits[0].citation}"); cite documents by id.')
     return "\n".join(lines)
 
 
@@ -52,9 +69,12 @@ class SearchTool:
         index: SearchIndex | None = None,
         web: WebSearchBackend | None = None,
         limit: int = 5,
+        served: Mapping[Path, str] | None = None,
         name: str = "search",
     ) -> None:
         self._index_path = index_path
+        self.served = {Path(root).resolve(): base.rstrip("/") + "/"
+                       for root, base in (served or {}).items()}
         self._index = index
         self._owns_index = index is None
         self.web = web
@@ -111,12 +131,15 @@ class SearchTool:
                 "the local index is empty: ask the user to run `thinkact index PATH` first"
             )
         hits = await asyncio.to_thread(index.search, query, limit)
-        roots = {}
+        roots, urls = {}, {}
         for hit in hits:
             record = await asyncio.to_thread(index.document, hit.doc_id)
             if record:
                 roots[hit.doc_id] = record.root
-        return mark_untrusted(format_local(query, hits, roots), "local search")
+                if record.root in self.served:
+                    rel = record.path.relative_to(record.root).as_posix()
+                    urls[hit.doc_id] = self.served[record.root] + quote(rel)
+        return mark_untrusted(format_local(query, hits, roots, urls), "local search")
 
     async def aclose(self) -> None:
         if self._index is not None and self._owns_index:
