@@ -140,23 +140,32 @@ async def test_prompt_over_n_ctx_is_a_context_length_error(llama_url: str) -> No
 
 
 @needs_server
-async def test_run_over_the_window_compacts_and_answers(llama_url: str) -> None:
-    """The estimate undercounts digits (SmolLM2 spends a token on each), so the first request
-    goes out too long: the server's refusal makes the loop compact and ask again."""
+@pytest.mark.parametrize("window", [N_CTX, 16 * N_CTX], ids=["window known", "window overstated"])
+async def test_run_over_the_window_compacts_and_answers(llama_url: str, window: int) -> None:
+    """A tool output of 6,000 digits (a token each for SmolLM2) in a 2,048-token window. With
+    the window known, the request is compacted before it goes out; with the window
+    overstated, the server refuses it (an empty stream, then HTTP 400 when asked plainly) and
+    the loop compacts and asks again. Either way the run answers."""
     digits = "".join(str(i % 10) for i in range(3 * N_CTX))
-    call = ToolCall(id="call_0", name="python", arguments=json.dumps({"code": "print(d)"}))
+    # a call as this server hands them over: written as text (its template has no tools)
+    call = ToolCall(id="functions.python:0", name="python",
+                    arguments=json.dumps({"code": "print(d)"}), written_as="json")
     opening = [Message.user("What did the script print? Answer in one short sentence."),
                Message(role="assistant", tool_calls=[call]),
-               Message.tool(ToolResult(call_id="call_0", name="python", content=digits))]
-    agent = Agent(_backend(llama_url), budget=Budget(max_steps=2))
+               Message.tool(ToolResult(call_id="functions.python:0", name="python",
+                                       content=digits))]
+    backend = OpenAIBackend(resolve_backend_config(
+        "custom", model="smollm2", base_url=llama_url, env={}, context_window=window,
+        temperature=0.0, max_tokens=64, extra_body={"seed": 7}))
+    agent = Agent(backend, budget=Budget(max_steps=2))
     events = [e async for e in agent.events("", messages=opening)]
-    await agent.backend.aclose()  # type: ignore[attr-defined]
-    assert any(isinstance(e, Notice) and e.kind == "context" for e in events)
+    await backend.aclose()
+    refused = any(isinstance(e, Notice) and e.kind == "context" for e in events)
+    assert refused == (window > N_CTX)
     assert any(isinstance(e, ContextCompacted) for e in events)
     finished = events[-1]
     assert isinstance(finished, RunFinished) and finished.status == "completed"
-    assert finished.answer.strip()
-
+    assert any(isinstance(e, FinalAnswer) and e.content.strip() for e in events)
 
 
 @needs_server

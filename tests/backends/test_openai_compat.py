@@ -11,7 +11,7 @@ from support.agent_kit import backend_for
 from support.k2_server import Fault, K2Server, ToolLoop, Turn, reasoning_for
 from thinkact.backends import BackendError, GenerationOptions, resolve_backend_config
 from thinkact.backends.openai_compat import OpenAIBackend
-from thinkact.backends.retry import is_context_overflow
+from thinkact.backends.retry import is_context_overflow, window_in
 from thinkact.backends.tokens import estimate_request
 from thinkact.events import AssistantMessage, BackendEvent, ReasoningDelta, Retry
 from thinkact.messages import Message, ToolCall
@@ -200,3 +200,14 @@ async def test_an_empty_stream_is_asked_again_plainly_and_shows_the_servers_erro
     events = await collect(backend, [Message.user("q")])
     assert isinstance(events[-1], AssistantMessage) and events[-1].message.content == "x"
     assert server.requests[-1]["stream"] is True
+
+
+@pytest.mark.parametrize(("text", "window"), [
+    ("This model's maximum context length is 2048 tokens. However, you requested 6279 tokens",
+     2048),
+    ('{"code":400,"message":"the request exceeds the available context size","n_ctx":4096}',
+     4096),
+    ("Invalid request: context length exceeded: 7000 prompt tokens", None),
+])
+def test_the_window_a_refusal_states(text: str, window: int | None) -> None:
+    assert window_in(text) == window

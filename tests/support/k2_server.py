@@ -12,7 +12,8 @@ endpoint cares about and records everything for assertions:
 - a request whose prompt tokens (one per CJK character, else chars / ``chars_per_token``)
   + ``max_tokens`` exceed ``context_window`` ->
   HTTP 400 "context length exceeded" (counted in ``context_rejections``); with
-  ``empty_stream_errors``, a streamed one gets 200 and an empty stream instead.
+  ``empty_stream_errors``, a streamed one gets 200 and an empty stream instead; with
+  ``vllm_wording``, the refusal states the window in vLLM's words.
 
 Fault injection: ``Fault("429", times=N)``, ``Fault("500")``, ``Fault("cut", after_chunks=k)``
 (close the connection mid-answer), ``Fault("malformed")`` (tool-call arguments that are not
@@ -129,6 +130,7 @@ class K2Server:
         self.tokenized = 0
         # llama-cpp-python's way: a streamed request it refuses gets 200 and an empty stream
         self.empty_stream_errors = False
+        self.vllm_wording = False  # refusals state the window as vLLM does
         self.faults: list[Fault] = []
         self.requests: list[dict[str, Any]] = []
         self.emitted: dict[str, str] = {}  # tool_call_id -> reasoning sent with that call
@@ -186,6 +188,10 @@ class K2Server:
         if self.context_window is not None and want > self.context_window:
             with self._lock:
                 self.context_rejections += 1
+            if self.vllm_wording:
+                return 400, (f"This model's maximum context length is {self.context_window} "
+                             f"tokens. However, you requested {want} tokens ({prompt} in the "
+                             f"messages, {body.get('max_tokens')} in the completion).")
             return 400, (f"Invalid request: context length exceeded: {prompt} prompt tokens + "
                          f"{body.get('max_tokens')} max_tokens > {self.context_window}")
         with self._lock:

@@ -26,9 +26,11 @@ from thinkact.backends.retry import (
     IncompleteStream,
     RetryPolicy,
     describe,
+    is_context_overflow,
     is_retryable,
     is_unreachable,
     retry_after_s,
+    window_in,
 )
 from thinkact.backends.text_calls import with_text_calls
 from thinkact.backends.thinking import remote_fields, remote_max_tokens
@@ -229,7 +231,9 @@ class OpenAIBackend:
                     once = self._complete_once  # the plain request shows what went wrong
                 status = getattr(exc, "status_code", None)
                 if not is_retryable(exc):
-                    raise BackendError(describe(exc), status=status, attempts=attempt) from exc
+                    error = BackendError(describe(exc), status=status, attempts=attempt)
+                    self._learn_window(error)
+                    raise error from exc
                 if not self.reached and is_unreachable(exc) and attempt >= FIRST_CONTACT_ATTEMPTS:
                     raise BackendError(
                         f"cannot reach {self.config.base_url} ({describe(exc)}): is the server "
@@ -247,6 +251,13 @@ class OpenAIBackend:
                 yield Retry(attempt=attempt, error=describe(exc), delay_s=delay,
                             discard_deltas=deltas)
                 await asyncio.sleep(delay)
+
+    def _learn_window(self, error: BackendError) -> None:
+        """A refusal that states a window smaller than the configured one: that is the
+        server's real window, so the next request is sized to it."""
+        stated = window_in(str(error)) if is_context_overflow(error) else None
+        if stated is not None and 0 < stated < self.config.context_window:
+            self.config.context_window = stated
 
     def _recover_text_calls(self, event: BackendEvent, tools: Sequence[ToolSpec]
                             ) -> BackendEvent:

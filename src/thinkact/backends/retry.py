@@ -97,6 +97,17 @@ def prompt_tokens_in(message: str) -> int | None:
     return int(next(g for g in found.groups() if g)) if found else None
 
 
+# How servers state their window in that refusal: vLLM and OpenAI "maximum context length is
+# 2048 tokens", llama.cpp's n_ctx field.
+_WINDOW = re.compile(r"maximum context length is (\d+)|n_ctx\W+(\d+)")
+
+
+def window_in(message: str) -> int | None:
+    """The context window a context-length refusal states, when it states one."""
+    found = _WINDOW.search(message)
+    return int(next(g for g in found.groups() if g)) if found else None
+
+
 def retry_after_s(exc: BaseException) -> float | None:
     """The server's Retry-After hint in seconds, when it gave one."""
     response = getattr(exc, "response", None)
