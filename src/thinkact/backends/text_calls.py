@@ -13,6 +13,8 @@ models use:
 
 The one rule: text is taken as calls only when it parses completely in one of these formats.
 ``parse_text_calls`` does not look at tool names; the caller decides what a name must be.
+``as_written`` renders recovered calls back in their format, for the history sent to the
+server that passed them through (its template may not render structured calls at all).
 """
 
 from __future__ import annotations
@@ -170,3 +172,19 @@ def with_text_calls(event: AssistantMessage, declared: Collection[str], *,
     message = event.message.model_copy(update={
         "content": found.prefix.strip() or None, "tool_calls": found.calls})
     return event.model_copy(update={"message": message, "finish_reason": "tool_calls"})
+
+
+def as_written(calls: list[ToolCall]) -> str:
+    """Calls recovered from text, written again in the format the model used."""
+    objs = [{"name": c.name, "arguments": json.loads(c.arguments or "{}")} for c in calls]
+    dump = [json.dumps(o, ensure_ascii=False) for o in objs]
+    kind = calls[0].written_as
+    if kind == "hermes":
+        return "\n".join(f"<tool_call>\n{d}\n</tool_call>" for d in dump)
+    if kind == "llama3":  # Llama 3 names the arguments "parameters"
+        return "<|python_tag|>" + "; ".join(
+            json.dumps({"name": o["name"], "parameters": o["arguments"]}, ensure_ascii=False)
+            for o in objs)
+    if kind == "mistral":
+        return "[TOOL_CALLS]" + json.dumps(objs, ensure_ascii=False)
+    return dump[0] if len(dump) == 1 else json.dumps(objs, ensure_ascii=False)
