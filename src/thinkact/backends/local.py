@@ -8,7 +8,8 @@ prompt reuses the longest cached prefix: in an agent run, step N+1's prompt is s
 prompt plus the answer and tool results, so only the new suffix is prefilled
 (``reuse_prefix=False`` re-encodes everything, for comparison). Tokens are decoded
 incrementally and parsed into the same events a remote backend yields; torch runs in the
-scheduler's thread and tokens reach the event loop through a queue, so the loop never blocks.
+scheduler's thread and tokens reach the event loop through a queue (``local_mailbox``: one
+wake-up of the loop per decode step), so the loop never blocks.
 
 Options: ``json_guard`` masks tokens that would make tool-call arguments invalid JSON
 (``local_json``); :meth:`LocalBackend.force_next` queues text whose tokens replace sampling at
@@ -28,6 +29,7 @@ from typing import Any
 from thinkact.backends.base import GenerationOptions
 from thinkact.backends.local_checkpoint import load_chat_format, load_local_model
 from thinkact.backends.local_json import ArgumentGuard
+from thinkact.backends.local_mailbox import mailbox_for
 from thinkact.backends.local_pool import SessionPool
 from thinkact.backends.local_request import Request, Rule, TokenIds
 from thinkact.backends.local_scheduler import DONE, Scheduler
@@ -133,13 +135,11 @@ class LocalBackend:
         temperature = self.temperature if options.temperature is None else options.temperature
         params = SamplingParams(temperature=temperature,
                                 top_p=self.top_p if options.top_p is None else options.top_p)
-        loop = asyncio.get_running_loop()
+        box = mailbox_for(asyncio.get_running_loop())
         queue: asyncio.Queue[object] = asyncio.Queue()
 
         def emit(item: object) -> None:
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, item)
-            except RuntimeError:  # the caller's loop is gone: nobody is listening
+            if not box.post(queue, item):  # the caller's loop is gone: nobody is listening
                 req.cancel.set()
 
         forced = deque(self.tokenizer.encode(self._forced.popleft()) if self._forced else [])

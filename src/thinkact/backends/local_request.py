@@ -60,14 +60,26 @@ class Request:
 
     def next_token(self, logits: torch.Tensor) -> int:
         """The token after ``logits`` [V]: a forced one, else sampled (guarded)."""
+        tok = self.forced_token()
+        return tok if tok is not None else self.picked(self._pick(logits))
+
+    def forced_token(self) -> int | None:
+        """The next token if one is forced (by a rule, the budget, or queued), else None."""
         if not self.forced:
             for rule in self.rules:
                 self.forced.extend(rule(self))
         if not self.forced and self.forcing is not None:  # budget reached: stop thinking
             self.forced.extend(self.forcing.at_budget(self.in_reasoning, self.reasoning_tokens))
-        if self.forced:
-            return self.forced.popleft()
-        tok = self._pick(logits)
+        return self.forced.popleft() if self.forced else None
+
+    @property
+    def samples_plainly(self) -> bool:
+        """True when a pick is one draw of ``sample`` (no active JSON guard to resample)."""
+        return self.guard is None or not self.guard.active
+
+    def picked(self, tok: int) -> int:
+        """The token to emit for the sampled ``tok``: an early end of thinking becomes the
+        budget's cue to think on."""
         if self.forcing is not None and tok == self.ids.think_end and self.in_reasoning:
             cue = self.forcing.on_early_end(self.reasoning_tokens)  # s1: think on
             if cue:
@@ -109,3 +121,22 @@ class Request:
             if guard.allows(int(tok)):
                 return int(tok)
         return min(self.ids.stop)  # nothing keeps the JSON valid: end the turn
+
+
+def next_tokens(reqs: Sequence[Request], logits: torch.Tensor) -> list[int]:
+    """Each request's ``next_token`` from its row of ``logits`` [B, V]. Rows that sample
+    plainly with the same parameters are drawn in one ``sample`` call (each from its own
+    generator: the same tokens as one by one, for less per-row overhead)."""
+    out = [r.forced_token() for r in reqs]
+    groups: dict[SamplingParams, list[int]] = {}
+    for i, (req, tok) in enumerate(zip(reqs, out, strict=True)):
+        if tok is None and req.samples_plainly:
+            groups.setdefault(req.params, []).append(i)
+        elif tok is None:
+            out[i] = req.picked(req._pick(logits[i]))
+    for params, rows in groups.items():
+        block = logits if len(rows) == len(reqs) else logits[rows]
+        drawn = sample(block.float(), params, [reqs[i].generator for i in rows]).tolist()
+        for i, tok in zip(rows, drawn, strict=True):
+            out[i] = reqs[i].picked(int(tok))
+    return [int(t) for t in out if t is not None]

@@ -22,8 +22,9 @@ from typing import Any
 
 import torch
 
+from thinkact.backends.local_mailbox import held
 from thinkact.backends.local_pool import SessionPool
-from thinkact.backends.local_request import Request
+from thinkact.backends.local_request import Request, next_tokens
 from thinkact.model.batch_step import decoder_for, feed_each
 from thinkact.model.engine import Session, common_prefix
 
@@ -71,7 +72,8 @@ class Scheduler:
                         self._thread = None
                         return
                 try:
-                    self._turn()
+                    with held():  # this turn's tokens reach each event loop in one wake-up
+                        self._turn()
                 except BaseException as exc:  # a bug here must not strand the consumers
                     for row in list(self._rows):
                         self._end(row, exc)
@@ -135,11 +137,13 @@ class Scheduler:
             return
         self.steps += 1
         self.max_rows = max(self.max_rows, len(rows))
-        for row, row_logits in zip(rows, logits, strict=True):
-            self._choose(row, row_logits)
+        for row, tok in zip(rows, next_tokens([r.req for r in rows], logits), strict=True):
+            self._take(row, tok)
 
     def _choose(self, row: _Row, logits: torch.Tensor) -> None:
-        tok = row.req.next_token(logits)
+        self._take(row, row.req.next_token(logits))
+
+    def _take(self, row: _Row, tok: int) -> None:
         if row.req.record(tok):
             self._end(row)
         else:

@@ -24,8 +24,9 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("decode_step.c")
-# Compiled together into one library: the step, and the INT4 experts' kernel it calls.
-SOURCES = (SOURCE, Path(__file__).with_name("decode_int4.c"))
+# Compiled together into one library: the step, the INT4 experts' kernel and the 8-float
+# kernels it calls where registers are 256 bits.
+SOURCES = (SOURCE, *(Path(__file__).with_name(f) for f in ("decode_int4.c", "decode_v8.c")))
 FLAGS = ("-O3", "-shared", "-fPIC", "-fno-math-errno", "-std=gnu99")
 ARCH_FLAGS = ("-march=native",)
 

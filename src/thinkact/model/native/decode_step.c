@@ -9,7 +9,8 @@
  * RoPE as a per-position [R, R] matrix, latent KV cache [layer][row][pos][kv + rope]).
  *
  * Portable C99 + GCC/Clang vector extensions: built with -march=native the 16-float vectors
- * become AVX-512, AVX2 or NEON code. Built and loaded by native.py; never required.
+ * become AVX-512 code; with 256-bit registers (AVX2, NEON) the hot loops are decode_v8.c's
+ * 8-float ones. Built and loaded by native/build.py; never required.
  */
 #include <math.h>
 #include <stdint.h>
@@ -54,75 +55,12 @@ typedef struct {
     const Layer *layers;
 } Model;
 
-#ifndef __AVX512F__
-typedef float v8 __attribute__((vector_size(32)));
-AI v8 ld8(const float *p) { v8 v; memcpy(&v, p, sizeof v); return v; }
-
-/* mm_rows where registers are 256 bits (AVX2, NEON): 16-float accumulators there are
- * register pairs, and mm_rows' do not fit in 16 registers (spilled ones made each extra row
- * cost as much as a whole batch-1 step). So each 32-column panel is walked in 8-column
- * quarters, one register per row (one row: 16-column halves, four chains): the panel comes
- * from memory once, the other walks hit the cache. Each output is the same sum over k in the
- * same order as in mm_rows. */
-AI void mm_rows_q(const float *x, int xs, const Mat *m, float *y, int ys, float alpha, int add,
-                  const int R) {
-    const int K = m->k, N = m->n;
-    const float *wp = m->w;
-    for (int n0 = 0; n0 < N; n0 += PW, wp += (size_t)K * PW) {
-        const int nn = N - n0 < PW ? N - n0 : PW;
-        if (R == 1) { /* halves of 16 columns, four chains over k as in mm_rows */
-            for (int q = 0; q < nn; q += 16) {
-                v8 a0 = {0}, a1 = {0}, b0 = {0}, b1 = {0}, c0 = {0}, c1 = {0}, d0 = {0}, d1 = {0};
-                int k = 0;
-                for (; k + 4 <= K; k += 4) {
-                    const float *w = wp + (size_t)k * PW + q;
-                    __builtin_prefetch(w + 32 * PW);
-                    a0 += x[k] * ld8(w);              a1 += x[k] * ld8(w + 8);
-                    b0 += x[k + 1] * ld8(w + PW);     b1 += x[k + 1] * ld8(w + PW + 8);
-                    c0 += x[k + 2] * ld8(w + 2 * PW); c1 += x[k + 2] * ld8(w + 2 * PW + 8);
-                    d0 += x[k + 3] * ld8(w + 3 * PW); d1 += x[k + 3] * ld8(w + 3 * PW + 8);
-                }
-                a0 += b0 + c0 + d0;
-                a1 += b1 + c1 + d1;
-                for (; k < K; k++) {
-                    const float *w = wp + (size_t)k * PW + q;
-                    a0 += x[k] * ld8(w);
-                    a1 += x[k] * ld8(w + 8);
-                }
-                float t[16], *yr = y + n0 + q;
-                memcpy(t, &a0, sizeof a0);
-                memcpy(t + 8, &a1, sizeof a1);
-                const int nq = nn - q < 16 ? nn - q : 16;
-                for (int j = 0; j < nq; j++) yr[j] = add ? yr[j] + alpha * t[j] : alpha * t[j];
-            }
-            continue;
-        }
-        for (int q = 0; q < nn; q += 8) {
-            v8 acc[MAXR];
-            for (int r = 0; r < R; r++) acc[r] = (v8){0};
-            for (int k = 0; k < K; k++) {
-                const v8 w = ld8(wp + (size_t)k * PW + q);
-                for (int r = 0; r < R; r++) acc[r] += x[(size_t)r * xs + k] * w;
-            }
-            const int nq = nn - q < 8 ? nn - q : 8;
-            for (int r = 0; r < R; r++) {
-                float t[8], *yr = y + (size_t)r * ys + n0 + q;
-                memcpy(t, &acc[r], sizeof t);
-                for (int j = 0; j < nq; j++) yr[j] = add ? yr[j] + alpha * t[j] : alpha * t[j];
-            }
-        }
-    }
-}
-#endif
-
+#ifdef __AVX512F__
 /* y[r] (= or +=) alpha * x[r] @ W for R rows (R <= MAXR, a compile-time constant once
- * inlined), x rows xs floats apart, y rows ys floats apart. */
+ * inlined), x rows xs floats apart, y rows ys floats apart. (With 256-bit registers:
+ * decode_v8.c's ta_matmul8.) */
 AI void mm_rows(const float *x, int xs, const Mat *m, float *y, int ys, float alpha, int add,
                 const int R) {
-#ifndef __AVX512F__
-    mm_rows_q(x, xs, m, y, ys, alpha, add, R);
-    return;
-#endif
     const int K = m->k, N = m->n;
     const float *wp = m->w;
     for (int n0 = 0; n0 < N; n0 += PW, wp += (size_t)K * PW) {
@@ -174,14 +112,23 @@ AI void mm_rows(const float *x, int xs, const Mat *m, float *y, int ys, float al
 MM_R(1) MM_R(2) MM_R(3) MM_R(4) MM_R(5) MM_R(6) MM_R(7) MM_R(8)
 typedef void (*mm_fn)(const float *, int, const Mat *, float *, int, float, int);
 static const mm_fn MM[MAXR + 1] = {0, mm_1, mm_2, mm_3, mm_4, mm_5, mm_6, mm_7, mm_8};
+#else
+void ta_matmul8(const float *x, int xs, const Mat *m, float *y, int ys, int B, float alpha,
+                int add);
+#endif
 
 /* y[B, n] (= or +=) alpha * x[B, k] @ W: rows in blocks of MAXR per read of W. */
 static void matmul(const float *x, int xs, const Mat *m, float *y, int ys, int B, float alpha,
                    int add) {
+#ifndef __AVX512F__
+    ta_matmul8(x, xs, m, y, ys, B, alpha, add);
+    return;
+#else
     for (int b = 0; b < B; b += MAXR) {
         const int r = B - b < MAXR ? B - b : MAXR;
         MM[r](x + (size_t)b * xs, xs, m, y + (size_t)b * ys, ys, alpha, add);
     }
+#endif
 }
 
 /* INT4 routed experts (layout: decode_int4.c, which multiplies them): y[B, n] = x[B, k] @ W. */
@@ -195,7 +142,21 @@ static void rmsnorm(const float *x, const float *w, float eps, int d, float *y) 
     for (int i = 0; i < d; i++) y[i] = x[i] * r * w[i];
 }
 
+#ifndef __AVX512F__ /* 8-float versions of the small kernels below: decode_v8.c */
+void ta_vecmat8(const float *x, int xs, int K, const float *W, int ldw, int N, float *y);
+void ta_axpy8(float a, const float *x, float *y, int n);
+void ta_scores8(const float *keys, int S, int C, const float *qt, int HP, float *sc);
+void ta_olat_small(const float *sc, int HP, int nj, int S, const float *keys, int C, int kv,
+                   float *out);
+void ta_scores16(const float *keys, int S, int C, const float *qt, float *sc);
+void ta_olat8(const float *sc, int HP, int S, const float *keys, int C, int kv, float *out);
+#endif
+
 static void axpy(float a, const float *x, float *y, int n) { /* y += a * x */
+#ifndef __AVX512F__
+    ta_axpy8(a, x, y, n);
+    return;
+#endif
     int i = 0;
     for (; i + 16 <= n; i += 16) st(y + i, ld(y + i) + a * ld(x + i));
     for (; i < n; i++) y[i] += a * x[i];
@@ -204,6 +165,10 @@ static void axpy(float a, const float *x, float *y, int n) { /* y += a * x */
 /* y[n] = sum_k x[k * xs] * W[k * ldw + n] for n < N: accumulators stay in registers (an
  * in-memory y += ... per k would chain every step through a store and a reload). */
 static void vecmat(const float *x, int xs, int K, const float *W, int ldw, int N, float *y) {
+#ifndef __AVX512F__
+    ta_vecmat8(x, xs, K, W, ldw, N, y);
+    return;
+#endif
     int n0 = 0;
     for (; n0 + 64 <= N; n0 += 64) {
         v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
@@ -230,20 +195,30 @@ static void vecmat(const float *x, int xs, int K, const float *W, int ldw, int N
     }
 }
 
-typedef int32_t vi16 __attribute__((vector_size(64)));
+/* The widest vector that is one register (16 floats with AVX-512, else 8): loop-carried
+ * values wider than a register are kept in memory by GCC. */
+#ifdef __AVX512F__
+#define VW 16
+#else
+#define VW 8
+#endif
+typedef float vf __attribute__((vector_size(4 * VW)));
+typedef int32_t vfi __attribute__((vector_size(4 * VW)));
+AI vf ldf(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
+AI void stf(float *p, vf v) { memcpy(p, &v, sizeof v); }
 
-/* e^x for x <= 0 (softmax after subtracting the max), 16 lanes: x = n ln2 + r, e^r by its
+/* e^x for x <= 0 (softmax after subtracting the max), VW lanes: x = n ln2 + r, e^r by its
  * Taylor series to r^7 (|r| <= ln2: relative error < 2e-7), 2^n through the exponent bits. */
-AI v16 vexp(v16 x) {
-    const v16 lo = (v16){0} - 87.0f;
-    vi16 under = x < lo;
-    x = (v16)((under & (vi16)lo) | (~under & (vi16)x));
-    const vi16 n = __builtin_convertvector(x * 1.44269504f - 0.5f, vi16);
-    const v16 r = x - __builtin_convertvector(n, v16) * 0.693147181f;
-    v16 p = (v16){0} + 1.0f / 5040;
+AI vf vexp(vf x) {
+    const vf lo = (vf){0} - 87.0f;
+    vfi under = x < lo;
+    x = (vf)((under & (vfi)lo) | (~under & (vfi)x));
+    const vfi n = __builtin_convertvector(x * 1.44269504f - 0.5f, vfi);
+    const vf r = x - __builtin_convertvector(n, vf) * 0.693147181f;
+    vf p = (vf){0} + 1.0f / 5040;
     p = p * r + 1.0f / 720; p = p * r + 1.0f / 120; p = p * r + 1.0f / 24;
     p = p * r + 1.0f / 6; p = p * r + 0.5f; p = p * r + 1.0f; p = p * r + 1.0f;
-    return p * (v16)((n + 127) << 23);
+    return p * (vf)((n + 127) << 23);
 }
 
 /* Scores of every head against keys [S][C] for R positions at a time: sc[s][hp] =
@@ -276,41 +251,15 @@ AI void scores_nv(const float *keys, int S, int C, const float *qt, float *sc, c
     }
 }
 
-#ifndef __AVX512F__
-/* scores_nv for up to 16 heads with 8-float registers (see mm_rows_q): 4 positions x 2
- * halves = 8 accumulators; the same sums over c in the same order. */
-static void scores_1(const float *keys, int S, int C, const float *qt, float *sc) {
-    int s = 0;
-    for (; s + 4 <= S; s += 4) {
-        v8 acc[4][2];
-        for (int r = 0; r < 4; r++) acc[r][0] = acc[r][1] = (v8){0};
-        for (int c = 0; c < C; c++) {
-            const v8 q0 = ld8(qt + (size_t)c * 16), q1 = ld8(qt + (size_t)c * 16 + 8);
-            for (int r = 0; r < 4; r++) {
-                const float kv = keys[(size_t)(s + r) * C + c];
-                acc[r][0] += kv * q0;
-                acc[r][1] += kv * q1;
-            }
-        }
-        for (int r = 0; r < 4; r++) memcpy(sc + (size_t)(s + r) * 16, acc[r], sizeof acc[r]);
-    }
-    for (; s < S; s++) {
-        v8 a0 = {0}, a1 = {0};
-        for (int c = 0; c < C; c++) {
-            const float kv = keys[(size_t)s * C + c];
-            a0 += kv * ld8(qt + (size_t)c * 16);
-            a1 += kv * ld8(qt + (size_t)c * 16 + 8);
-        }
-        memcpy(sc + (size_t)s * 16, &a0, sizeof a0);
-        memcpy(sc + (size_t)s * 16 + 8, &a1, sizeof a1);
-    }
-}
-#endif
 
-static void scores(const float *keys, int S, int C, const float *qt, float *sc, int NV) {
+static void scores(const float *keys, int S, int C, const float *qt, float *sc, int NV, int hg) {
 #ifndef __AVX512F__
+    if (hg <= 8) { /* one 8-float vector of heads, 8 positions a pass */
+        ta_scores8(keys, S, C, qt, 16 * NV, sc);
+        return;
+    }
     if (NV == 1) {
-        scores_1(keys, S, C, qt, sc);
+        ta_scores16(keys, S, C, qt, sc);
         return;
     }
 #endif
@@ -357,57 +306,35 @@ AI void olat_nj(const float *sc, int HP, int S, const float *keys, int C, int kv
         }
 }
 
-#ifndef __AVX512F__
-/* olat_nj with 8-float registers (see mm_rows_q): 8 heads x 8 latent values a pass, so 8
- * accumulators and one key load stay in registers; the same sums over s in the same order. */
-static void olat_8(const float *sc, int HP, int S, const float *keys, int C, int kv,
-                   float *out) {
-    int c0 = 0;
-    for (; c0 + 8 <= kv; c0 += 8) {
-        v8 acc[8];
-        for (int j = 0; j < 8; j++) acc[j] = (v8){0};
-        for (int s = 0; s < S; s++) {
-            const v8 k = ld8(keys + (size_t)s * C + c0);
-            const float *p = sc + (size_t)s * HP;
-            for (int j = 0; j < 8; j++) acc[j] += p[j] * k;
-        }
-        for (int j = 0; j < 8; j++) memcpy(out + (size_t)j * kv + c0, &acc[j], sizeof(v8));
-    }
-    for (; c0 < kv; c0++)
-        for (int j = 0; j < 8; j++) {
-            float a = 0.f;
-            for (int s = 0; s < S; s++) a += sc[(size_t)s * HP + j] * keys[(size_t)s * C + c0];
-            out[(size_t)j * kv + c0] = a;
-        }
-}
-#endif
 
 /* Latent outputs of hg heads ([hg][kv]) from their softmax columns sc [S][HP]. */
 static void olat(const float *sc, int HP, int hg, int S, const float *keys, int C, int kv,
                  float *out) {
     int j = 0;
 #ifndef __AVX512F__
-    for (; j + 8 <= hg; j += 8) olat_8(sc + j, HP, S, keys, C, kv, out + (size_t)j * kv);
+    for (; j + 8 <= hg; j += 8) ta_olat8(sc + j, HP, S, keys, C, kv, out + (size_t)j * kv);
+    if (j < hg) ta_olat_small(sc + j, HP, hg - j, S, keys, C, kv, out + (size_t)j * kv);
+    return;
 #endif
     for (; j + 8 <= hg; j += 8) olat_nj(sc + j, HP, S, keys, C, kv, out + (size_t)j * kv, 8);
     for (; j < hg; j++) olat_nj(sc + j, HP, S, keys, C, kv, out + (size_t)j * kv, 1);
 }
 
-/* Softmax over s of each head column of sc [S][HP], in place. */
-static void softmax_cols(float *sc, int S, int HP) {
-    for (int v0 = 0; v0 < HP; v0 += 16) {
-        v16 mx = ld(sc + v0), sum = {0};
+/* Softmax over s of the first hg head columns of sc [S][HP] (rounded up to VW), in place. */
+static void softmax_cols(float *sc, int S, int HP, int hg) {
+    for (int v0 = 0; v0 < hg; v0 += VW) {
+        vf mx = ldf(sc + v0), sum = {0};
         for (int s = 1; s < S; s++) {
-            const v16 t = ld(sc + (size_t)s * HP + v0);
-            mx = (v16)(((vi16)(t > mx) & (vi16)t) | ((vi16)(t <= mx) & (vi16)mx));
+            const vf t = ldf(sc + (size_t)s * HP + v0);
+            mx = (vf)(((vfi)(t > mx) & (vfi)t) | ((vfi)(t <= mx) & (vfi)mx));
         }
         for (int s = 0; s < S; s++) {
-            const v16 e = vexp(ld(sc + (size_t)s * HP + v0) - mx);
-            st(sc + (size_t)s * HP + v0, e);
+            const vf e = vexp(ldf(sc + (size_t)s * HP + v0) - mx);
+            stf(sc + (size_t)s * HP + v0, e);
             sum += e;
         }
-        const v16 inv = 1.0f / sum;
-        for (int s = 0; s < S; s++) st(sc + (size_t)s * HP + v0, ld(sc + (size_t)s * HP + v0) * inv);
+        const vf inv = 1.0f / sum;
+        for (int s = 0; s < S; s++) stf(sc + (size_t)s * HP + v0, ldf(sc + (size_t)s * HP + v0) * inv);
     }
 }
 
@@ -479,8 +406,8 @@ static void attention(const Model *m, const Layer *L, float *x, int B, int l, co
                 vecmat(qh + kv, 1, R, rot, R, R, w->tmp);
                 for (int c = 0; c < R; c++) w->qt[(size_t)(kv + c) * HP + j] = w->tmp[c];
             }
-            scores(buf, S, C, w->qt, w->scores, NV);
-            softmax_cols(w->scores, S, HP);
+            scores(buf, S, C, w->qt, w->scores, NV, hg);
+            softmax_cols(w->scores, S, HP, hg);
             olat(w->scores, HP, hg, S, buf, C, kv, w->olat); /* sum_s p_s latent_s */
             for (int j = 0; j < hg; j++) {
                 const int hh = h0 + j;
