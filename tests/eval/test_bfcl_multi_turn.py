@@ -121,8 +121,8 @@ def test_held_out_functions_join_at_the_turn_bfcl_names(suite: Any) -> None:
 class Stalling(ScriptedBackend):
     """Hangs at the first model call after tool results in turn ``at`` (as a kill would)."""
 
-    def __init__(self, item: Item, at: int, **kw: Any) -> None:
-        super().__init__(replier([item], False), **kw)
+    def __init__(self, item: Item, at: int, reply: Any = None, **kw: Any) -> None:
+        super().__init__(reply or replier([item], False), **kw)
         self.item, self.at, self.stalled = item, at, asyncio.Event()
 
     async def stream(self, messages: Sequence[Message], tools: Sequence[ToolSpec],
@@ -139,41 +139,46 @@ def _tool_results(trace: SQLiteTraceStore, run_id: str) -> list[str]:
     return [str(m.content) for m in trace.load_state(run_id).messages if m.role == "tool"]
 
 
+def run_item(suite: Any, item: Item, folder: Path, backend: ScriptedBackend,
+             cut: asyncio.Event | None) -> list[str]:
+    """The run's tool results and score once done (empty when ``cut`` stopped it first)."""
+    with EvalStore(folder / "e.sqlite") as store, \
+            SQLiteTraceStore(folder / "t.sqlite") as trace:
+        if not store.evals():
+            store.create("ev", "bfcl", {})
+        make = agent_maker({"workspace": str(folder / "ws"), "tools": "none"}, backend,
+                           trace)
+
+        async def main() -> None:
+            job = asyncio.create_task(run_eval(store, trace, "ev", suite, [item], make,
+                                               EvalSettings()))
+            if cut is not None:
+                await cut.wait()
+                job.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await job
+
+        asyncio.run(main())
+        rows = store.results("ev")
+        run_id = rows[0].run_id
+        done = rows[0].status == "done"
+        return [*_tool_results(trace, run_id), f"score={rows[0].score}"] if done else []
+
+
 def test_cut_conversation_resumes_with_the_simulators_rebuilt(suite: Any,
                                                               tmp_path: Path) -> None:
     item = next(i for i in suite.items() if i.id == "multi_turn_base_0")
     assert len(item.target) >= 4 and all(item.target[:4])
 
-    def run(folder: Path, backend: ScriptedBackend, cut: asyncio.Event | None) -> list[str]:
-        with EvalStore(folder / "e.sqlite") as store, \
-                SQLiteTraceStore(folder / "t.sqlite") as trace:
-            if not store.evals():
-                store.create("ev", "bfcl", {})
-            make = agent_maker({"workspace": str(folder / "ws"), "tools": "none"}, backend,
-                               trace)
-
-            async def main() -> None:
-                job = asyncio.create_task(run_eval(store, trace, "ev", suite, [item], make,
-                                                   EvalSettings()))
-                if cut is not None:
-                    await cut.wait()
-                    job.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await job
-
-            asyncio.run(main())
-            rows = store.results("ev")
-            run_id = rows[0].run_id
-            done = rows[0].status == "done"
-            return [*_tool_results(trace, run_id), f"score={rows[0].score}"] if done else []
-
-    uncut = run(tmp_path / "a", ScriptedBackend(replier([item], False), record=False), None)
+    uncut = run_item(suite, item, tmp_path / "a",
+                     ScriptedBackend(replier([item], False), record=False), None)
     stalling = Stalling(item, at=2, record=False)
-    assert run(tmp_path / "b", stalling, stalling.stalled) == []  # cut in turn 2
+    assert run_item(suite, item, tmp_path / "b", stalling, stalling.stalled) == []  # turn 2
     with SQLiteTraceStore(tmp_path / "b" / "t.sqlite") as trace:
         assert trace.has_run("ev-i00000-e0.t1") and trace.has_run("ev-i00000-e0.t2")
         assert not trace.load_state("ev-i00000-e0.t2").finished
-    resumed = run(tmp_path / "b", ScriptedBackend(replier([item], False), record=False), None)
+    resumed = run_item(suite, item, tmp_path / "b",
+                       ScriptedBackend(replier([item], False), record=False), None)
     # the same tool results as the uncut run: the state before the cut was rebuilt, and no
     # call of the cut turn ran twice
     assert resumed == uncut and uncut[-1] == "score=1.0"
@@ -287,3 +292,26 @@ def test_simulator_calls_run_off_the_event_loop_one_at_a_time_in_order(suite: An
     results = asyncio.run(main())
     assert seen == [("mkdir", True)] and [r.error for r in results] == [None] * 3
     assert fs.ls()["current_directory_content"] == ["inside.txt"]
+
+
+def test_a_resume_does_not_replay_a_call_the_live_run_refused(suite: Any,
+                                                              tmp_path: Path) -> None:
+    """``mv`` is held out until turn 2: called in turn 0 it was refused (unknown tool), so
+    rebuilding the simulators after a cut in turn 2 must not move anything."""
+    item = next(i for i in suite.items() if i.id == "multi_turn_miss_func_1")
+    truth = replier([item], False)
+    early = ToolCall(id="early", name="mv",
+                     arguments=json.dumps({"source": "workspace", "destination": "MOVED"}))
+
+    def reply(msgs: Sequence[Message]) -> Message:
+        out = truth(msgs)
+        if position(item, msgs) == (0, 0):
+            out.tool_calls.insert(0, early)
+        return out
+
+    uncut = run_item(suite, item, tmp_path / "a", ScriptedBackend(reply, record=False), None)
+    assert uncut[0].startswith("unknown tool 'mv'") and uncut[-1] == "score=1.0"
+    stalling = Stalling(item, at=2, reply=reply, record=False)
+    assert run_item(suite, item, tmp_path / "b", stalling, stalling.stalled) == []
+    resumed = run_item(suite, item, tmp_path / "b", ScriptedBackend(reply, record=False), None)
+    assert resumed == uncut
