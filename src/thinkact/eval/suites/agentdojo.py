@@ -10,9 +10,10 @@ output is marked untrusted (option ``untrusted=off`` shows it bare). Items:
 ``SUITE-uN`` (category ``SUITE``: utility without attack) and ``SUITE-uN-iM`` (category
 ``SUITE-attacked``: the injection task's goal planted in every injection vector; the score
 is the utility under attack, the mark ``attack_success`` is the injection's ``security``
-check). Scoring replays the run's calls on a fresh environment (the tools are
-deterministic), then asks the task's own checks. Options: ``suites`` (comma list),
-``attacks`` (``yes``, ``no``, ``only``; default ``yes``: both kinds), ``untrusted``.
+check). Scoring replays the calls that ran (not the loop's refusals) on a fresh
+environment (the tools are deterministic), then asks the task's own checks. Options:
+``suites`` (comma list), ``attacks`` (``yes``, ``no``, ``only``; default ``yes``: both
+kinds), ``untrusted``.
 """
 
 from __future__ import annotations
