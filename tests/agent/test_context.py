@@ -214,3 +214,25 @@ async def test_summary_model_calls_are_spent_like_steps(tmp_path: Path) -> None:
                                  + 0.5))
     events = [e async for e in costly.events("t")]
     assert isinstance(events[-1], RunFinished) and "max_cost_usd" in events[-1].reason
+
+
+async def test_a_window_smaller_than_configured_is_learned_from_the_refusal(
+        k2: StartServer) -> None:
+    """The user overstated the window (100k on a 6k server): the refusal names the real one,
+    llama-cpp-python style (an empty stream, the error only when asked plainly), and the run
+    compacts to it and goes on instead of failing."""
+    @tool
+    def fetch(text: str) -> str:
+        """A big page."""
+        return "x" * 4000
+
+    server = k2(ToolLoop(6, tool="fetch"), context_window=6000)
+    server.empty_stream_errors = server.vllm_wording = True
+    agent = agent_for(server, tools=[fetch], backend_overrides={"context_window": 100_000},
+                      budget=Budget(max_steps=12))
+    events = [e async for e in agent.events("t")]
+    assert isinstance(events[-1], RunFinished) and events[-1].status == "completed"
+    assert agent.backend.context_window == 6000
+    # one request refused (streamed, then asked plainly); once learned, every request fits
+    assert server.context_rejections == 2 and server.max_request_tokens <= 6000
+    assert any(isinstance(e, ContextCompacted) for e in events)

@@ -11,6 +11,7 @@ from support.agent_kit import backend_for
 from support.k2_server import Fault, K2Server, ToolLoop, Turn, reasoning_for
 from thinkact.backends import BackendError, GenerationOptions, resolve_backend_config
 from thinkact.backends.openai_compat import OpenAIBackend
+from thinkact.backends.retry import is_context_overflow, window_in
 from thinkact.backends.tokens import estimate_request
 from thinkact.events import AssistantMessage, BackendEvent, ReasoningDelta, Retry
 from thinkact.messages import Message, ToolCall
@@ -180,3 +181,33 @@ async def test_retries_are_bounded_in_total_time(k2: StartServer) -> None:
             if isinstance(event, Retry):
                 retries.append(event)
     assert 1 < len(retries) < 20 and sum(r.delay_s for r in retries) <= 0.3
+
+
+async def test_an_empty_stream_is_asked_again_plainly_and_shows_the_servers_error(
+        k2: StartServer) -> None:
+    """llama-cpp-python answers a streamed request it refuses with 200 and no chunks; the
+    plain retry gets the refusal itself, so a context overflow is seen as one."""
+    server = k2(lambda step, req: Turn("t", content="x"), context_window=2000)
+    server.empty_stream_errors = True
+    with pytest.raises(BackendError) as refused:
+        await collect(backend_for(server, context_window=100_000),
+                      [Message.user("word " * 4000)], options=GenerationOptions(max_tokens=10))
+    assert is_context_overflow(refused.value)
+    assert [r.get("stream") for r in server.requests] == [True, False]
+    assert server.requests[1]["messages"] == server.requests[0]["messages"]
+    # a request that fits still streams, and a later call streams again
+    backend = backend_for(server)
+    events = await collect(backend, [Message.user("q")])
+    assert isinstance(events[-1], AssistantMessage) and events[-1].message.content == "x"
+    assert server.requests[-1]["stream"] is True
+
+
+@pytest.mark.parametrize(("text", "window"), [
+    ("This model's maximum context length is 2048 tokens. However, you requested 6279 tokens",
+     2048),
+    ('{"code":400,"message":"the request exceeds the available context size","n_ctx":4096}',
+     4096),
+    ("Invalid request: context length exceeded: 7000 prompt tokens", None),
+])
+def test_the_window_a_refusal_states(text: str, window: int | None) -> None:
+    assert window_in(text) == window

@@ -121,3 +121,28 @@ def test_tool_output_carrying_the_attack_is_marked_untrusted(untrusted: str) -> 
     assert "<INFORMATION>" in text  # the planted instructions reach the model...
     # ... inside the envelope that tells it they are data, unless asked not to
     assert text.startswith(f"<{TAG} ") == (untrusted == "mark")
+
+
+@pytest.mark.parametrize("budget", [None, 0])
+def test_calls_the_loop_refused_are_not_replayed_when_scoring(suite: Any, tmp_path: Path,
+                                                              budget: int | None) -> None:
+    """The injection's calls all in one step: they make the attack succeed when they run,
+    and not when the tool-call budget refused them (the model saw only refusals)."""
+    from thinkact.eval.suites.agentdojo import World, task_suite
+
+    item = next(i for i in suite.items() if i.id == "banking-u0-i0")
+    truth = task_suite("banking").injection_tasks[item.meta["injection"]].ground_truth(
+        World(item).pre)
+
+    def reply(msgs: Sequence[Message]) -> Message:
+        if any(m.role == "tool" for m in msgs):
+            return Message(role="assistant", content="Done.")
+        return Message(role="assistant", content=None, tool_calls=[
+            ToolCall(id=f"c{n}", name=c.function, arguments=json.dumps(c.arguments))
+            for n, c in enumerate(truth)])
+
+    options = {} if budget is None else {"max_tool_calls": budget}
+    report = evaluate(suite, ScriptedBackend(reply, record=False), tmp_path, items=[item],
+                      options=options)
+    attack = report["categories"]["banking-attacked"]["marks"]["attack_success"]["mean"]
+    assert attack == (1.0 if budget is None else 0.0)

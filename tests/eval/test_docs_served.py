@@ -37,12 +37,18 @@ def test_the_server_gives_files_of_its_root_only(tmp_path: Path) -> None:
     (root / "library" / "a.html").write_text("<html><body>page A</body></html>")
     (tmp_path / "secret.txt").write_text("SECRET")
     (root / "library" / "leak.txt").symlink_to(tmp_path / "secret.txt")
+    (root / "evil").mkdir()  # a folder whose index page links out of the root
+    (root / "evil" / "index.html").symlink_to(tmp_path / "secret.txt")
+    (root / "guide").mkdir()
+    (root / "guide" / "index.html").write_text("<html><body>the guide</body></html>")
     with CorpusServer(root) as server:
+        assert "the guide" in httpx.get(server.url("guide/")).text
         assert server.origin.startswith("http://127.0.0.1:")
         page = httpx.get(server.url("library/a.html"))
         assert page.status_code == 200 and "page A" in page.text
         assert page.headers["content-type"].startswith("text/html")
-        for path in ("library/leak.txt", "library/", "../secret.txt", "%2e%2e/secret.txt"):
+        for path in ("library/leak.txt", "library/", "../secret.txt", "%2e%2e/secret.txt",
+                     "evil/", "evil"):
             got = httpx.get(f"{server.origin}/{path}")
             assert got.status_code == 404 and "SECRET" not in got.text, path
         assert httpx.post(server.url("library/a.html")).status_code == 501

@@ -11,7 +11,9 @@ endpoint cares about and records everything for assertions:
   ``reasoning_mismatches``;
 - a request whose prompt tokens (one per CJK character, else chars / ``chars_per_token``)
   + ``max_tokens`` exceed ``context_window`` ->
-  HTTP 400 "context length exceeded" (counted in ``context_rejections``).
+  HTTP 400 "context length exceeded" (counted in ``context_rejections``); with
+  ``empty_stream_errors``, a streamed one gets 200 and an empty stream instead; with
+  ``vllm_wording``, the refusal states the window in vLLM's words.
 
 Fault injection: ``Fault("429", times=N)``, ``Fault("500")``, ``Fault("cut", after_chunks=k)``
 (close the connection mid-answer), ``Fault("malformed")`` (tool-call arguments that are not
@@ -126,6 +128,9 @@ class K2Server:
         self.advertise = advertise  # answer GET /v1/models (vLLM) or /props (llama.cpp)
         self.tokenize = tokenize  # answer POST /tokenize (+ /apply-template) in that dialect
         self.tokenized = 0
+        # llama-cpp-python's way: a streamed request it refuses gets 200 and an empty stream
+        self.empty_stream_errors = False
+        self.vllm_wording = False  # refusals state the window as vLLM does
         self.faults: list[Fault] = []
         self.requests: list[dict[str, Any]] = []
         self.emitted: dict[str, str] = {}  # tool_call_id -> reasoning sent with that call
@@ -183,6 +188,10 @@ class K2Server:
         if self.context_window is not None and want > self.context_window:
             with self._lock:
                 self.context_rejections += 1
+            if self.vllm_wording:
+                return 400, (f"This model's maximum context length is {self.context_window} "
+                             f"tokens. However, you requested {want} tokens ({prompt} in the "
+                             f"messages, {body.get('max_tokens')} in the completion).")
             return 400, (f"Invalid request: context length exceeded: {prompt} prompt tokens + "
                          f"{body.get('max_tokens')} max_tokens > {self.context_window}")
         with self._lock:
@@ -314,6 +323,13 @@ class _Handler(BaseHTTPRequestHandler):
         with k2._lock:
             k2.requests.append(body)
         rejection = k2.check(body)
+        if rejection is not None and body.get("stream") and k2.empty_stream_errors:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self._send_chunk(b"")
+            return
         if rejection is not None:
             self._error(*rejection)
             return

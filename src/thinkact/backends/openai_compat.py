@@ -22,12 +22,15 @@ from thinkact.backends.discovery import discover_context_window
 from thinkact.backends.remote_tokens import RemoteTokenizer
 from thinkact.backends.retry import (
     BackendError,
+    EmptyStream,
     IncompleteStream,
     RetryPolicy,
     describe,
+    is_context_overflow,
     is_retryable,
     is_unreachable,
     retry_after_s,
+    window_in,
 )
 from thinkact.backends.text_calls import with_text_calls
 from thinkact.backends.thinking import remote_fields, remote_max_tokens
@@ -224,9 +227,13 @@ class OpenAIBackend:
                 self.reached = True
                 return
             except Exception as exc:
+                if isinstance(exc, EmptyStream):
+                    once = self._complete_once  # the plain request shows what went wrong
                 status = getattr(exc, "status_code", None)
                 if not is_retryable(exc):
-                    raise BackendError(describe(exc), status=status, attempts=attempt) from exc
+                    error = BackendError(describe(exc), status=status, attempts=attempt)
+                    self._learn_window(error)
+                    raise error from exc
                 if not self.reached and is_unreachable(exc) and attempt >= FIRST_CONTACT_ATTEMPTS:
                     raise BackendError(
                         f"cannot reach {self.config.base_url} ({describe(exc)}): is the server "
@@ -244,6 +251,13 @@ class OpenAIBackend:
                 yield Retry(attempt=attempt, error=describe(exc), delay_s=delay,
                             discard_deltas=deltas)
                 await asyncio.sleep(delay)
+
+    def _learn_window(self, error: BackendError) -> None:
+        """A refusal that states a window smaller than the configured one: that is the
+        server's real window, so the next request is sized to it."""
+        stated = window_in(str(error)) if is_context_overflow(error) else None
+        if stated is not None and 0 < stated < self.config.context_window:
+            self.config.context_window = stated
 
     def _recover_text_calls(self, event: BackendEvent, tools: Sequence[ToolSpec]
                             ) -> BackendEvent:
@@ -263,9 +277,10 @@ class OpenAIBackend:
         extra = {"stream_options": {"include_usage": True}} if self.config.stream_usage else {}
         create: Any = self.client.chat.completions.create
         stream = await create(**_sdk_arguments({**request, **extra}), stream=True)
-        turn = _Turn()
+        turn, chunks = _Turn(), 0
         try:
             async for chunk in stream:
+                chunks += 1
                 if chunk.usage is not None:
                     turn.usage = usage_from_wire(chunk.usage)
                 for choice in chunk.choices[:1]:
@@ -286,6 +301,8 @@ class OpenAIBackend:
                         turn.finish_reason = choice.finish_reason
         finally:
             await stream.close()
+        if chunks == 0:
+            raise EmptyStream("the stream ended before its first chunk")
         if turn.finish_reason is None:
             raise IncompleteStream("stream ended before the model finished its turn")
         message = turn.message()

@@ -25,6 +25,11 @@ class IncompleteStream(RuntimeError):
     """The stream ended without a finish reason: the connection dropped mid-answer."""
 
 
+class EmptyStream(IncompleteStream):
+    """A stream that ended before its first chunk. Some servers (llama-cpp-python) answer an
+    error this way, so the retry asks without streaming, where the error comes back as one."""
+
+
 @dataclass
 class RetryPolicy:
     max_attempts: int = 8
@@ -89,6 +94,17 @@ _PROMPT_COUNT = re.compile(r"(\d+) in the messages|n_prompt_tokens\W+(\d+)|(\d+)
 def prompt_tokens_in(message: str) -> int | None:
     """The prompt size a context-length refusal states, when it states one."""
     found = _PROMPT_COUNT.search(message)
+    return int(next(g for g in found.groups() if g)) if found else None
+
+
+# How servers state their window in that refusal: vLLM and OpenAI "maximum context length is
+# 2048 tokens", llama.cpp's n_ctx field.
+_WINDOW = re.compile(r"maximum context length is (\d+)|n_ctx\W+(\d+)")
+
+
+def window_in(message: str) -> int | None:
+    """The context window a context-length refusal states, when it states one."""
+    found = _WINDOW.search(message)
     return int(next(g for g in found.groups() if g)) if found else None
 
 

@@ -13,6 +13,8 @@ models use:
 
 The one rule: text is taken as calls only when it parses completely in one of these formats.
 ``parse_text_calls`` does not look at tool names; the caller decides what a name must be.
+``as_written`` renders recovered calls back in their format, for the history sent to the
+server that passed them through (its template may not render structured calls at all).
 """
 
 from __future__ import annotations
@@ -170,3 +172,32 @@ def with_text_calls(event: AssistantMessage, declared: Collection[str], *,
     message = event.message.model_copy(update={
         "content": found.prefix.strip() or None, "tool_calls": found.calls})
     return event.model_copy(update={"message": message, "finish_reason": "tool_calls"})
+
+
+# Inside JSON strings, characters that could form chat structure (``<|im_end|>``,
+# ``</tool_call>``, ``[INST]``) once a server renders and tokenizes the history are written
+# as \u escapes: the same JSON value, inert text. A model may have written them escaped;
+# decoding them on the way back must not turn them into control tokens.
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_INERT = {c: f"\\u{ord(c):04x}" for c in "<>&[]"}
+
+
+def _inert_json(value: Any) -> str:
+    return _JSON_STRING.sub(lambda m: "".join(_INERT.get(c, c) for c in m.group(0)),
+                            json.dumps(value, ensure_ascii=False))
+
+
+def as_written(calls: list[ToolCall]) -> str:
+    """Calls recovered from text, written again in the format the model used (Mistral's in
+    its list form), with structure-like characters in strings escaped."""
+    objs = [{"name": c.name, "arguments": json.loads(c.arguments or "{}")} for c in calls]
+    dump = [_inert_json(o) for o in objs]
+    kind = calls[0].written_as
+    if kind == "hermes":
+        return "\n".join(f"<tool_call>\n{d}\n</tool_call>" for d in dump)
+    if kind == "llama3":  # Llama 3 names the arguments "parameters"
+        return "<|python_tag|>" + "; ".join(
+            _inert_json({"name": o["name"], "parameters": o["arguments"]}) for o in objs)
+    if kind == "mistral":
+        return "[TOOL_CALLS]" + _inert_json(objs)
+    return dump[0] if len(dump) == 1 else _inert_json(objs)

@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from thinkact.backends.text_calls import as_written
 from thinkact.chat_format.ids import normalize_tool_call_ids
 from thinkact.messages import Message, ToolCall
 
@@ -60,7 +61,11 @@ def message_to_wire(msg: Message, reasoning_field: str = "reasoning_content") ->
         if msg.name:
             out["name"] = msg.name
         return out
-    if msg.tool_calls:
+    if msg.tool_calls and all(c.written_as for c in msg.tool_calls):
+        # the server passed these calls through as text: send them back as the model wrote
+        # them (a template without tool support cannot render structured calls)
+        out["content"] = "\n".join(t for t in (msg.content, as_written(msg.tool_calls)) if t)
+    elif msg.tool_calls:
         if msg.content:
             out["content"] = msg.content
         out["tool_calls"] = [

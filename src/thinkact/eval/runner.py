@@ -22,13 +22,14 @@ from thinkact.eval.store import EvalStore, Result
 from thinkact.eval.suite import (
     Attempt,
     Item,
+    Score,
     Suite,
     check_ready,
     item_conversation,
     item_tools,
     serving,
 )
-from thinkact.eval.turns import converse, last_turn_run
+from thinkact.eval.turns import converse, last_turn_run, turn_results
 from thinkact.events import RunFinished
 from thinkact.traces.sqlite import SQLiteTraceStore
 
@@ -94,8 +95,11 @@ async def attempt(trace: SQLiteTraceStore, suite: Suite, item: Item, epoch: int,
         except Exception as exc:  # a failing item is a result, not the end of the eval
             error = f"{type(exc).__name__}: {exc}"
     answer = ended.answer if ended is not None else None
-    messages = _messages(trace, last_turn_run(trace, row.run_id))
-    score = await asyncio.to_thread(suite.score, item, Attempt(answer, messages))
+    try:
+        score = await asyncio.to_thread(suite.score, item, _attempt(trace, row.run_id, answer))
+    except Exception as exc:  # a scorer's crash is this item's error, not the eval's end
+        score = Score(0.0)
+        error = error or f"scoring failed: {type(exc).__name__}: {exc}"
     row.outcome = _outcome(score.passed, ended, timed_out, error)
     row.score, row.answer = score.value, answer
     row.marks = json.dumps(score.marks, sort_keys=True) if score.marks else None
@@ -155,12 +159,19 @@ def stamp_interrupted(trace: SQLiteTraceStore, run_id: str, started: float) -> N
             trace.append(run_id, stop)
 
 
-def _messages(trace: SQLiteTraceStore, run_id: str) -> list[Any]:
-    """The conversation scorers see: the run's, or for heavy mode the first trajectory's."""
-    for rid in (run_id, f"{run_id}.1"):
+def _attempt(trace: SQLiteTraceStore, run_id: str, answer: str | None) -> Attempt:
+    """What scorers see: the run's conversation (a conversation item's up to its last turn
+    run, heavy mode's first trajectory's) and the tool results behind it."""
+    last = last_turn_run(trace, run_id)
+    for rid in (last, f"{last}.1"):
         if trace.has_run(rid) and trace.run_config(rid).get("tools"):
-            return trace.load_state(rid).messages
-    return trace.load_state(run_id).messages if trace.has_run(run_id) else []
+            break
+    else:
+        rid = last
+    if not trace.has_run(rid):
+        return Attempt(answer)
+    results = turn_results(trace, run_id, rid) if rid == last else trace.load_state(rid).results
+    return Attempt(answer, trace.load_state(rid).messages, results)
 
 
 def _outcome(passed: bool, ended: Ended | None, timed_out: bool, error: str) -> str:

@@ -99,9 +99,15 @@ class EvalStore:
                                    isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
-        have = {r[1] for r in self._db.execute("PRAGMA table_info(results)")}
-        if "marks" not in have:  # a store made before marks existed
-            self._db.execute("ALTER TABLE results ADD COLUMN marks TEXT")
+        # a store made before marks existed gains the column; the check and the change in one
+        # write transaction, so another process opening it at the same time waits, then sees it
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            have = {r[1] for r in self._db.execute("PRAGMA table_info(results)")}
+            if "marks" not in have:
+                self._db.execute("ALTER TABLE results ADD COLUMN marks TEXT")
+        finally:
+            self._db.execute("COMMIT")
 
     def create(self, eval_id: str, suite: str, spec: dict[str, Any]) -> None:
         with self._lock:

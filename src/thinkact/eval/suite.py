@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-from thinkact.messages import Message
+from thinkact.messages import Message, ToolCall, ToolResult
 from thinkact.tools.base import Tool
 
 
@@ -39,6 +39,37 @@ class Attempt:
 
     answer: str | None
     messages: list[Message] = field(default_factory=list)
+    results: list[ToolResult] = field(default_factory=list)  # behind its tool messages
+
+    def ran(self) -> list[ToolCall]:
+        return ran_calls(self.messages, self.results)
+
+
+def ran_calls(messages: Sequence[Message], results: Sequence[ToolResult]) -> list[ToolCall]:
+    """The tool calls that ran, in order. ``results`` line up with the tool messages; a call
+    ran when its result has no error (the loop's refusals, such as a budget, a repeat, an
+    unknown tool or invalid arguments, carry one); a call with no result never ran."""
+    out: list[ToolCall] = []
+    pending: list[ToolCall] = []
+    step: list[ToolResult] = []
+    answers = iter(results)
+
+    def settle() -> None:
+        for call in pending:
+            r = next((r for r in step if r.call_id == call.id), None)
+            if r is not None:
+                step.remove(r)  # a repeated id takes the next result
+                if r.error is None:
+                    out.append(call)
+
+    for m in messages:
+        if m.role == "assistant":
+            settle()
+            pending, step = list(m.tool_calls), []
+        elif m.role == "tool" and (r := next(answers, None)) is not None:
+            step.append(r)
+    settle()
+    return out
 
 
 @dataclass
@@ -82,9 +113,9 @@ class Conversation(Protocol):
 
     turns: list[Turn]
 
-    async def replay(self, messages: Sequence[Message]) -> None:
-        """Redo a recorded conversation's tool calls, so the tools' state is where the
-        recording left it (before a resume)."""
+    async def replay(self, calls: Sequence[ToolCall]) -> None:
+        """Redo the calls that ran in a recorded conversation (``ran_calls``), so the
+        tools' state is where the recording left it (before a resume)."""
         ...
 
 

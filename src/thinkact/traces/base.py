@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from thinkact.events import Event, RunStatus
-from thinkact.messages import Message, Usage
+from thinkact.messages import Message, ToolResult, Usage
 
 
 @dataclass
@@ -39,6 +39,8 @@ class ResumeState:
     tool_calls: int
     usage: Usage = field(default_factory=Usage)
     finished: bool = False
+    # the ToolResult behind each tool message this run added, in order (errors included)
+    results: list[ToolResult] = field(default_factory=list)
 
 
 class TraceStore(Protocol):

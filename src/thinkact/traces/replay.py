@@ -26,7 +26,7 @@ from thinkact.events import (
     StepStarted,
     ToolResultEvent,
 )
-from thinkact.messages import Message, Usage
+from thinkact.messages import Message, ToolResult, Usage
 from thinkact.traces.base import ResumeState
 
 # Results the loop produced without running the tool: they do not count as tool calls.
@@ -38,6 +38,8 @@ def replay_state(run_id: str, events: Iterable[Event]) -> ResumeState:
     config: dict[str, Any] = {}
     messages: list[Message] = []
     pending: list[Message] = []
+    results: list[ToolResult] = []
+    pending_results: list[ToolResult] = []
     steps = calls = pending_calls = 0
     usage = Usage()
     finished = False
@@ -47,9 +49,9 @@ def replay_state(run_id: str, events: Iterable[Event]) -> ResumeState:
                 first = ev
                 messages.extend(ev.messages)
             config = ev.config
-            pending, pending_calls, finished = [], 0, False
+            pending, pending_results, pending_calls, finished = [], [], 0, False
         elif isinstance(ev, StepStarted):
-            pending, pending_calls = [], 0
+            pending, pending_results, pending_calls = [], [], 0
         elif isinstance(ev, AssistantMessage):
             pending.append(ev.message)
             usage = usage + ev.usage
@@ -57,17 +59,19 @@ def replay_state(run_id: str, events: Iterable[Event]) -> ResumeState:
             usage = usage + ev.usage
         elif isinstance(ev, ToolResultEvent):
             pending.append(Message.tool(ev.result))
+            pending_results.append(ev.result)
             pending_calls += ev.result.error not in NOT_RUN
         elif isinstance(ev, Notice) and ev.message is not None:
             pending.append(ev.message)
         elif isinstance(ev, StepFinished):
             messages.extend(pending)
+            results.extend(pending_results)
             calls += pending_calls
-            pending, pending_calls, steps = [], 0, ev.step
+            pending, pending_results, pending_calls, steps = [], [], 0, ev.step
         elif isinstance(ev, RunFinished):
             finished = ev.status == "completed"
     if first is None:
         raise KeyError(run_id)
     return ResumeState(run_id=run_id, task=first.task, model=first.model, config=config,
                        messages=messages, steps_done=steps, tool_calls=calls, usage=usage,
-                       finished=finished)
+                       finished=finished, results=results)

@@ -10,9 +10,10 @@ output is marked untrusted (option ``untrusted=off`` shows it bare). Items:
 ``SUITE-uN`` (category ``SUITE``: utility without attack) and ``SUITE-uN-iM`` (category
 ``SUITE-attacked``: the injection task's goal planted in every injection vector; the score
 is the utility under attack, the mark ``attack_success`` is the injection's ``security``
-check). Scoring replays the run's calls on a fresh environment (the tools are
-deterministic), then asks the task's own checks. Options: ``suites`` (comma list),
-``attacks`` (``yes``, ``no``, ``only``; default ``yes``: both kinds), ``untrusted``.
+check). Scoring replays the calls that ran (not the loop's refusals) on a fresh
+environment (the tools are deterministic), then asks the task's own checks. Options:
+``suites`` (comma list), ``attacks`` (``yes``, ``no``, ``only``; default ``yes``: both
+kinds), ``untrusted``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import Any
 
 from thinkact.eval.suite import Attempt, Item, ListSuite, Score, Turn
 from thinkact.eval.suites.package import no_more, package_source, pick
-from thinkact.messages import Message
+from thinkact.messages import ToolCall
 from thinkact.tools.base import ToolContext, ToolSpec
 from thinkact.untrusted import mark_untrusted
 
@@ -120,20 +121,17 @@ class DojoTool:
         return None
 
 
-def calls(messages: Sequence[Message]) -> list[tuple[str, str, dict[str, Any]]]:
-    """The conversation's tool calls in order, as (id, name, arguments); calls whose
-    arguments are not a JSON object are left out (they never ran)."""
+def calls(ran: Sequence[ToolCall]) -> list[tuple[str, str, dict[str, Any]]]:
+    """The calls that ran (``ran_calls``: the loop's refusals are left out), as (id, name,
+    arguments); calls whose arguments are not a JSON object are left out too."""
     out = []
-    for m in messages:
-        if m.role != "assistant":
+    for c in ran:
+        try:
+            args = json.loads(c.arguments or "{}")
+        except json.JSONDecodeError:
             continue
-        for c in m.tool_calls or ():
-            try:
-                args = json.loads(c.arguments or "{}")
-            except json.JSONDecodeError:
-                continue
-            if isinstance(args, dict):
-                out.append((c.id, c.name, args))
+        if isinstance(args, dict):
+            out.append((c.id, c.name, args))
     return out
 
 
@@ -144,14 +142,14 @@ class DojoConversation:
     world: World
     turns: list[Turn] = field(default_factory=list)
 
-    async def replay(self, messages: Sequence[Message]) -> None:
-        await replay(self.world, messages)
+    async def replay(self, ran: Sequence[ToolCall]) -> None:
+        await replay(self.world, ran)
 
 
-async def replay(world: World, messages: Sequence[Message]) -> None:
+async def replay(world: World, ran: Sequence[ToolCall]) -> None:
     tools = {DojoTool(t, world, False).spec.name: t
              for t in task_suite(world.item.meta["suite"]).tools}
-    for _, name, args in calls(messages):
+    for _, name, args in calls(ran):
         if name in tools:
             await world.call(tools[name], args)
 
@@ -170,12 +168,12 @@ class AgentDojoSuite(ListSuite):
         return asyncio.run(self._score(item, attempt))
 
     async def _score(self, item: Item, attempt: Attempt) -> Score:
-        from inspect_ai.tool import ToolCall
+        from inspect_ai.tool import ToolCall as InspectCall
 
-        world = World(item)
-        await replay(world, attempt.messages)
-        traces = [ToolCall(id=i, function=n, arguments=a, type="function")
-                  for i, n, a in calls(attempt.messages)]
+        world, ran = World(item), attempt.ran()
+        await replay(world, ran)
+        traces = [InspectCall(id=i, function=n, arguments=a, type="function")
+                  for i, n, a in calls(ran)]
         suite, post, output = task_suite(item.meta["suite"]), world.post(), attempt.answer or ""
         utility = await suite.user_tasks[item.meta["user"]].utility(
             output, world.pre, post, traces=traces)

@@ -12,10 +12,13 @@ ground-truth calls on fresh instances and compares the end states and responses 
 from __future__ import annotations
 
 import ast
+import asyncio
 import copy
 import importlib
 import inspect
 import json
+import keyword
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,12 +26,15 @@ from importlib.resources import files
 from typing import Any
 
 from thinkact.eval.suite import Attempt, Item, Score, Turn
-from thinkact.messages import Message
+from thinkact.messages import Message, ToolCall
 from thinkact.tools.base import Tool, ToolContext, ToolSpec
 
 CATEGORIES = ("multi_turn_base", "multi_turn_miss_func", "multi_turn_miss_param",
               "multi_turn_long_context")
 MODEL = "thinkact"
+# BFCL's checker keeps its instances in module globals that a check adds to and removes
+# from: one check at a time (the runner scores items on threads)
+CHECKING = threading.Lock()
 
 
 def _constants() -> Any:
@@ -79,12 +85,14 @@ def result_text(value: Any) -> str:
 
 
 class SimulatorMethod:
-    """One documented method of a live simulator; its errors are values, worded as BFCL's."""
+    """One documented method of a live simulator; its errors are values, worded as BFCL's.
+    It runs on a worker thread, one call of the conversation at a time, in call order."""
 
-    def __init__(self, doc: dict[str, Any], owners: dict[str, Any]) -> None:
+    def __init__(self, doc: dict[str, Any], owners: dict[str, Any],
+                 turn: asyncio.Lock | None = None) -> None:
         from thinkact.eval.suites.bfcl import json_schema
 
-        self._owners = owners
+        self._owners, self._turn = owners, turn or asyncio.Lock()
         self._spec = ToolSpec(name=doc["name"], description=str(doc.get("description", "")),
                               parameters=json_schema(doc["parameters"]))
 
@@ -93,7 +101,10 @@ class SimulatorMethod:
         return self._spec
 
     async def call(self, arguments: dict[str, Any], ctx: ToolContext) -> str:
-        return execute(self._owners, self._spec.name, arguments)
+        # a step's calls start in call order and the lock hands itself on in that order:
+        # the simulators see them one by one, as BFCL runs them
+        async with self._turn:
+            return await asyncio.to_thread(execute, self._owners, self._spec.name, arguments)
 
     async def aclose(self) -> None:
         return None
@@ -113,21 +124,20 @@ class SimulatorConversation:
     turns: list[Turn]
     owners: dict[str, Any]
 
-    async def replay(self, messages: Sequence[Message]) -> None:
-        """Bring the simulators to where a recorded conversation left them (a resume)."""
-        for m in messages:
-            if m.role != "assistant":
-                continue
-            for c in m.tool_calls or ():
-                args = _arguments(c.arguments)
-                if c.name in self.owners and args is not None:
-                    execute(self.owners, c.name, args)
+    async def replay(self, calls: Sequence[ToolCall]) -> None:
+        """Bring the simulators to where a recorded conversation left them (a resume):
+        ``calls`` are the ones that ran, the loop's refusals left out."""
+        for c in calls:
+            args = _arguments(c.arguments)
+            if c.name in self.owners and args is not None:
+                execute(self.owners, c.name, args)
 
 
 def conversation(item: Item) -> SimulatorConversation:
     owners = method_owners(simulators(item))
-    base = [SimulatorMethod(d, owners) for d in item.meta["functions"]]
-    held = {int(k): [SimulatorMethod(d, owners) for d in docs]
+    turn = asyncio.Lock()  # one call at a time over the conversation's simulators
+    base = [SimulatorMethod(d, owners, turn) for d in item.meta["functions"]]
+    held = {int(k): [SimulatorMethod(d, owners, turn) for d in docs]
             for k, docs in item.meta["missed_function"].items()}
     tools: list[Tool] = list(base)
     turns = []
@@ -150,19 +160,54 @@ def call_text(name: str, arguments: dict[str, Any]) -> str:
     return f"{name}(" + ", ".join(f"{k}={v!r}" for k, v in arguments.items()) + ")"
 
 
-def decoded_turns(item: Item, messages: Sequence[Message]) -> list[list[list[str]]]:
+def safe_call(name: str, arguments: dict[str, Any], documented: set[str]) -> str | None:
+    """``call_text`` for a call BFCL's checker may ``eval``, or None: the name must be one of
+    the item's documented functions and every key a plain identifier, and the string must
+    parse as that one call with literal values only. Anything else is model text that would
+    run on this host, so it is dropped (the item then fails as a wrong call would)."""
+    if name not in documented or not all(
+            isinstance(k, str) and k.isidentifier() and not keyword.iskeyword(k)
+            for k in arguments):
+        return None
+    text = call_text(name, arguments)
+    try:
+        node = ast.parse(text, mode="eval").body
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id == name and not node.args
+                and [k.arg for k in node.keywords] == list(arguments)):
+            return None
+        for k in node.keywords:
+            ast.literal_eval(k.value)
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+        return None
+    return text
+
+
+def documented(item: Item) -> set[str]:
+    """Every function the item documents, held-out ones included."""
+    return {d["name"] for d in item.meta["functions"]} | {
+        d["name"] for docs in item.meta["missed_function"].values() for d in docs}
+
+
+def decoded_turns(item: Item, messages: Sequence[Message],
+                  ran: Sequence[ToolCall] | None = None) -> list[list[list[str]]]:
     """The conversation's calls as BFCL's decoded result: per turn, per step (an assistant
     message that calls anything), the call strings. A turn begins at its user message;
-    calls whose arguments are not a JSON object are dropped, as BFCL drops what it cannot
-    decode. Turns the run never reached are missing."""
+    calls whose arguments are not a JSON object, or that ``safe_call`` refuses, are dropped,
+    as BFCL drops what it cannot decode; so are calls not in ``ran`` (when given: the loop
+    refused them, so the checker must not run them). Turns the run never reached are
+    missing."""
+    kept = None if ran is None else {id(c) for c in ran}  # the very objects of ``messages``
     prompts: list[str] = item.meta["turns"]
+    names = documented(item)
     out: list[list[list[str]]] = []
     for m in messages:
         if m.role == "user" and len(out) < len(prompts) and m.content == prompts[len(out)]:
             out.append([])
         elif m.role == "assistant" and m.tool_calls and out:
-            step = [call_text(c.name, a) for c in m.tool_calls
-                    if (a := _arguments(c.arguments)) is not None]
+            step = [t for c in m.tool_calls if kept is None or id(c) in kept
+                    if (a := _arguments(c.arguments)) is not None
+                    and (t := safe_call(c.name, a, names)) is not None]
             if step:
                 out[-1].append(step)
     return out
@@ -184,18 +229,19 @@ def check(item: Item, decoded: list[list[list[str]]]) -> Score:
     name = f"{MODEL}_{uuid.uuid4().hex}"
     entry = {"id": item.id, "initial_config": item.meta["initial_config"],
              "involved_classes": item.meta["involved_classes"]}
-    try:
-        result = checker(decoded, item.target, entry, item.category, name)
-    finally:
-        for key in [k for k in state if k.startswith(name)]:
-            del state[key]
+    with CHECKING:
+        try:
+            result = checker(decoded, item.target, entry, item.category, name)
+        finally:
+            for key in [k for k in state if k.startswith(name)]:
+                del state[key]
     if result["valid"]:
         return Score(1.0)
     return Score(0.0, f"{result.get('error_type', '')}: {result.get('error_message', '')}"[:300])
 
 
 def score(item: Item, attempt: Attempt) -> Score:
-    return check(item, decoded_turns(item, attempt.messages))
+    return check(item, decoded_turns(item, attempt.messages, attempt.ran()))
 
 
 def gt_arguments(item: Item, call: str) -> tuple[str, dict[str, Any]]:

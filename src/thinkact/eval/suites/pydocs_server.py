@@ -9,6 +9,7 @@ exactly that origin, so pages are found, read and cited as web pages.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +32,19 @@ class _Handler(SimpleHTTPRequestHandler):
         found = Path(super().translate_path(path)).resolve()
         # "" opens as no file: a 404, like a page that does not exist
         return str(found) if found.is_relative_to(Path(self.directory).resolve()) else ""
+
+    def send_head(self) -> Any:
+        # a folder is answered with its index page, which the base class opens by joining
+        # the name to the folder unresolved: that page must resolve inside the root too
+        folder = self.translate_path(self.path)
+        if folder and os.path.isdir(folder):
+            root = Path(self.directory).resolve()
+            for page in ("index.html", "index.htm"):  # the pages the base class tries
+                index = Path(folder, page)
+                if index.exists() and not index.resolve().is_relative_to(root):
+                    self.send_error(404, "File not found")
+                    return None
+        return super().send_head()
 
     def list_directory(self, path: str | Any) -> None:
         self.send_error(404, "no listings")
