@@ -22,14 +22,20 @@ from thinkact.model.native.decoder import Mat, pack
 from thinkact.model.sizing import size_model
 
 
-def step_macs(model: K2ForCausalLM, rows: int, context: float) -> tuple[float, float]:
-    """(weight, attention) multiply-adds of a ``rows``-row step at the given mean context:
-    each row multiplies its own active weights (its chosen experts), and its attention runs
+def step_macs(model: K2ForCausalLM, rows: int, context: float
+              ) -> tuple[float, float, float, float]:
+    """Multiply-adds of a ``rows``-row step at the given mean context: (non-routed weights,
+    routed experts, the rows each chosen expert multiplies on average, attention). Each row
+    multiplies its own active weights; an expert runs once on the rows that chose it (for
+    uniform top-k routing: rows * k over the experts any row picks); each row's attention runs
     over its own latent cache (scores over latent + rope, then the sum over the latent)."""
     cfg = model.config
     size = size_model(cfg)
+    e, k = cfg.n_routed_experts, cfg.num_experts_per_tok
+    hit = e * (1 - (1 - k / e) ** rows) if e else 1.0
     per_pos = cfg.num_attention_heads * (2 * cfg.kv_lora_rank + cfg.qk_rope_head_dim)
-    return rows * float(size.active), rows * context * per_pos * cfg.num_hidden_layers
+    return (rows * float(size.active - size.active_routed), rows * float(size.active_routed),
+            max(1.0, rows * k / hit), rows * context * per_pos * cfg.num_hidden_layers)
 
 
 def matmul_rates(rows: tuple[int, ...] = (1, 2, 4, 8), k: int = 256, n: int = 256,
@@ -88,15 +94,20 @@ class Roofline:
         return cls(stream_bandwidth(weights), matmul_rates())
 
     def step_time(self, model: K2ForCausalLM, rows: int, context: float) -> dict[str, float]:
-        """Lower bounds on one step's time: by bytes, by multiply-adds (weights at the
-        n-row matmul rate, attention at the best rate measured), and the larger."""
+        """Lower bounds on one step's time: by bytes, by multiply-adds (non-routed weights at
+        the n-row matmul rate, each expert at the rate for its rows, attention at the best
+        rate measured), and the larger."""
         bw = bytes_per_step(model, rows, context) / self.bandwidth
         if not self.rates:
             return {"bandwidth": bw, "compute": 0.0, "roofline": bw}
-        wm, am = step_macs(model, rows, context)
-        rate = self.rates[max(r for r in self.rates if r <= rows)]
-        compute = wm / rate + am / max(self.rates.values())
+        dense, routed, per_expert, attn = step_macs(model, rows, context)
+        compute = (dense / self.rate(rows) + routed / self.rate(per_expert)
+                   + attn / max(self.rates.values()))
         return {"bandwidth": bw, "compute": compute, "roofline": max(bw, compute)}
+
+    def rate(self, rows: float) -> float:
+        """The matmul rate measured for the largest row count not above ``rows``."""
+        return self.rates[max(r for r in self.rates if r <= max(rows, 1))]
 
     def ratio_ceiling(self, model: K2ForCausalLM, rows: int, context: float) -> float:
         """The most an n-row step can gain in tok/s over a 1-row step under this roofline."""
