@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -302,3 +303,20 @@ def test_extract_takes_the_named_runs_and_merge_brings_them_back(store: SQLiteTr
         back.merge(copy)
         assert sorted(r.run_id for r in back.list_runs()) == ["g", "g.1", "g.2"]
         assert back.load_state("g.1") == store.load_state("g.1") and back.load_state("g").finished
+
+
+def test_opening_while_another_process_writes_a_fresh_file_waits_for_it(tmp_path: Path) -> None:
+    """A writer in the middle of its first transaction (as a run creating its trace is): the
+    switch to WAL is refused at once, not after the busy timeout, so opening retries."""
+    path = tmp_path / "t.sqlite"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE x(a)")
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO x VALUES (1)")
+    done = threading.Timer(0.3, lambda: writer.execute("COMMIT"))
+    done.start()
+    store = SQLiteTraceStore(path, busy_timeout_s=5)
+    done.join()
+    assert store.query("PRAGMA journal_mode")[0][0] == "wal"
+    store.close()
+    writer.close()

@@ -79,7 +79,7 @@ class SQLiteTraceStore:
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(path), check_same_thread=False,
                                    timeout=busy_timeout_s, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._wal(busy_timeout_s)
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
         self._db.execute("PRAGMA foreign_keys=OFF")
@@ -91,6 +91,20 @@ class SQLiteTraceStore:
         self._written: list[tuple[str, EventRecord]] = []  # for the observers, once committed
 
     # -- setup ------------------------------------------------------------------------------
+    def _wal(self, timeout_s: float) -> None:
+        """Switch to WAL. While another process is creating the same file, SQLite can refuse
+        the switch at once ("database is locked") without waiting on the busy timeout, so
+        it is retried until that timeout."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+
     def _create_schema(self) -> None:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
