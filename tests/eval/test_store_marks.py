@@ -63,3 +63,20 @@ def test_a_store_opened_while_another_process_adds_marks_does_not_crash(
     assert outcome == ["ok"]
     with EvalStore(path) as store:
         store.create("ev", "s", {})
+
+
+def test_a_store_opened_while_another_process_writes_a_fresh_file_waits_for_it(
+        tmp_path: Path) -> None:
+    """The switch to WAL is refused at once while a writer is mid-transaction (the UI opening
+    an eval's store as the eval creates it): opening waits instead of failing."""
+    path = tmp_path / "evals.sqlite"
+    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    writer.execute("CREATE TABLE x(a)")
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("INSERT INTO x VALUES (1)")
+    done = threading.Timer(0.3, lambda: writer.execute("COMMIT"))
+    done.start()
+    store = EvalStore(path)
+    done.join()
+    assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    writer.close()

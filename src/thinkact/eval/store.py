@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from thinkact.paths import data_dir
+from thinkact.sqlite_wal import switch_to_wal
 from thinkact.traces.sqlite import pid_alive
 
 SCHEMA = """
@@ -97,7 +98,7 @@ class EvalStore:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30,
                                    isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        switch_to_wal(self._db, 30)
         self._db.executescript(SCHEMA)
         # a store made before marks existed gains the column; the check and the change in one
         # write transaction, so another process opening it at the same time waits, then sees it

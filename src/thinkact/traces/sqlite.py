@@ -40,6 +40,7 @@ from thinkact.events import (
     RunStarted,
     StepStarted,
 )
+from thinkact.sqlite_wal import switch_to_wal
 from thinkact.traces.base import ResumeState, RunSummary
 from thinkact.traces.projections import Cursor, project
 from thinkact.traces.replay import replay_state
@@ -79,7 +80,7 @@ class SQLiteTraceStore:
         self._lock = threading.RLock()
         self._db = sqlite3.connect(str(path), check_same_thread=False,
                                    timeout=busy_timeout_s, isolation_level=None)
-        self._wal(busy_timeout_s)
+        switch_to_wal(self._db, busy_timeout_s)
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
         self._db.execute("PRAGMA foreign_keys=OFF")
@@ -91,20 +92,6 @@ class SQLiteTraceStore:
         self._written: list[tuple[str, EventRecord]] = []  # for the observers, once committed
 
     # -- setup ------------------------------------------------------------------------------
-    def _wal(self, timeout_s: float) -> None:
-        """Switch to WAL. While another process is creating the same file, SQLite can refuse
-        the switch at once ("database is locked") without waiting on the busy timeout, so
-        it is retried until that timeout."""
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-
     def _create_schema(self) -> None:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from thinkact.paths import data_dir
+from thinkact.sqlite_wal import switch_to_wal
 from thinkact.tools.builtin.search.extract import (
     ExtractionError,
     chunk_text,
@@ -134,7 +135,7 @@ class SearchIndex:
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.db_path), check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        switch_to_wal(self._db, 5.0)  # sqlite3.connect's own busy timeout
         self._db.executescript(_SCHEMA)
 
     def close(self) -> None:
