@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+from support.sqlite_writer import writer_mid_transaction
 from thinkact.eval import EvalStore, summarize
 from thinkact.eval.store import SCHEMA
 
@@ -70,13 +71,6 @@ def test_a_store_opened_while_another_process_writes_a_fresh_file_waits_for_it(
     """The switch to WAL is refused at once while a writer is mid-transaction (the UI opening
     an eval's store as the eval creates it): opening waits instead of failing."""
     path = tmp_path / "evals.sqlite"
-    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    writer.execute("CREATE TABLE x(a)")
-    writer.execute("BEGIN IMMEDIATE")
-    writer.execute("INSERT INTO x VALUES (1)")
-    done = threading.Timer(0.3, lambda: writer.execute("COMMIT"))
-    done.start()
-    store = EvalStore(path)
-    done.join()
+    with writer_mid_transaction(path):
+        store = EvalStore(path)
     assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    writer.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from support.memory_trace import MemoryTraceStore
+from support.sqlite_writer import writer_mid_transaction
 from support.trace_events import INITIAL, answer_step, finished, started, tool_step
 from thinkact.events import (
     EVENT_ADAPTER,
@@ -309,14 +309,7 @@ def test_opening_while_another_process_writes_a_fresh_file_waits_for_it(tmp_path
     """A writer in the middle of its first transaction (as a run creating its trace is): the
     switch to WAL is refused at once, not after the busy timeout, so opening retries."""
     path = tmp_path / "t.sqlite"
-    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    writer.execute("CREATE TABLE x(a)")
-    writer.execute("BEGIN IMMEDIATE")
-    writer.execute("INSERT INTO x VALUES (1)")
-    done = threading.Timer(0.3, lambda: writer.execute("COMMIT"))
-    done.start()
-    store = SQLiteTraceStore(path, busy_timeout_s=5)
-    done.join()
+    with writer_mid_transaction(path):
+        store = SQLiteTraceStore(path, busy_timeout_s=5)
     assert store.query("PRAGMA journal_mode")[0][0] == "wal"
     store.close()
-    writer.close()
