@@ -91,10 +91,15 @@ _PROMPT_COUNT = re.compile(r"(\d+) in the messages|n_prompt_tokens\W+(\d+)|(\d+)
                            r"prompt (?:has|of|is) (\d+) tokens")
 
 
+def _stated(pattern: re.Pattern[str], message: str) -> int | None:
+    """The number the first matching alternative of ``pattern`` captured, if any."""
+    found = pattern.search(message)
+    return int(next(g for g in found.groups() if g)) if found else None
+
+
 def prompt_tokens_in(message: str) -> int | None:
     """The prompt size a context-length refusal states, when it states one."""
-    found = _PROMPT_COUNT.search(message)
-    return int(next(g for g in found.groups() if g)) if found else None
+    return _stated(_PROMPT_COUNT, message)
 
 
 # How servers state their window in that refusal: vLLM and OpenAI "maximum context length is
@@ -104,8 +109,7 @@ _WINDOW = re.compile(r"maximum context length is (\d+)|n_ctx\W+(\d+)")
 
 def window_in(message: str) -> int | None:
     """The context window a context-length refusal states, when it states one."""
-    found = _WINDOW.search(message)
-    return int(next(g for g in found.groups() if g)) if found else None
+    return _stated(_WINDOW, message)
 
 
 def retry_after_s(exc: BaseException) -> float | None:
