@@ -191,13 +191,12 @@ def as_written(calls: list[ToolCall]) -> str:
     """Calls recovered from text, written again in the format the model used (Mistral's in
     its list form), with structure-like characters in strings escaped."""
     objs = [{"name": c.name, "arguments": json.loads(c.arguments or "{}")} for c in calls]
-    dump = [_inert_json(o) for o in objs]
     kind = calls[0].written_as
     if kind == "hermes":
-        return "\n".join(f"<tool_call>\n{d}\n</tool_call>" for d in dump)
+        return "\n".join(f"<tool_call>\n{_inert_json(o)}\n</tool_call>" for o in objs)
     if kind == "llama3":  # Llama 3 names the arguments "parameters"
         return "<|python_tag|>" + "; ".join(
             _inert_json({"name": o["name"], "parameters": o["arguments"]}) for o in objs)
     if kind == "mistral":
         return "[TOOL_CALLS]" + _inert_json(objs)
-    return dump[0] if len(dump) == 1 else _inert_json(objs)
+    return _inert_json(objs[0] if len(objs) == 1 else objs)
