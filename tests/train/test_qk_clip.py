@@ -132,3 +132,25 @@ def test_unrecorded_layers_are_skipped_and_bad_tau_rejected() -> None:
     assert qk_clip(model, 1.0).layers == []
     with pytest.raises(ValueError, match="tau"):
         qk_clip(model, 0.0)
+
+
+def test_training_forward_records_the_same_maxima_and_output_as_the_naive_cache() -> None:
+    """Uncached training forwards take fused SDPA (V padded to the query width) and record the
+    causal maxima in row blocks; a cached naive forward forms the full score matrix. 600
+    positions cross two block boundaries and end in a partial block."""
+    torch.manual_seed(0)
+    model = K2ForCausalLM(tiny().replace(initializer_range=0.3, max_position_embeddings=1024))
+    model.attn_impl = "naive"
+    ids = torch.randint(0, 256, (2, 600), generator=torch.Generator().manual_seed(3))
+    set_max_logit_recording(model, True)
+    with torch.no_grad():
+        fused = model.hidden_states(ids)
+        fused_max = [a.max_logits for a in attention_layers(model)]
+        for a in attention_layers(model):
+            a.max_logits = None
+        cached = model.hidden_states(ids, cache=model.new_cache(2, 600))
+        cached_max = [a.max_logits for a in attention_layers(model)]
+    torch.testing.assert_close(fused, cached, atol=1e-4, rtol=1e-4)
+    for f, c in zip(fused_max, cached_max, strict=True):
+        assert f is not None and c is not None
+        torch.testing.assert_close(f, c, atol=1e-5, rtol=1e-5)

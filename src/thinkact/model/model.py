@@ -251,6 +251,28 @@ class MLA(nn.Module):
         o = torch.bmm(o_lat, w[:, self.nope:].transpose(1, 2))
         return o.view(h, b, t, -1).permute(1, 2, 0, 3)
 
+    @torch.no_grad()
+    def _record(self, q: torch.Tensor, k: torch.Tensor, block: int = 256) -> None:
+        """Keep the max causal logit per head of an uncached forward, outside the graph.
+
+        Row blocks see only the keys up to their end, so about half the product is formed."""
+        t = q.shape[1]
+        qh, kh = q.transpose(1, 2), k.transpose(1, 2)  # [B, H, T, D]
+        tri = torch.ones(block, block, dtype=torch.bool, device=q.device).triu_(1)
+        best = None
+        for i in range(0, t, block):
+            j = min(i + block, t)
+            s = qh[:, :, i:j] @ kh[:, :, :j].mT
+            s[..., i:].masked_fill_(tri[: j - i, : j - i], float("-inf"))
+            m = s.amax(dim=(0, 2, 3))
+            best = m if best is None else torch.maximum(best, m)
+        assert best is not None
+        self._keep_max(best * self.scale)
+
+    def _keep_max(self, m: torch.Tensor) -> None:
+        m = m.float()
+        self.max_logits = m if self.max_logits is None else torch.maximum(self.max_logits, m)
+
     def _naive(self, q_nope: torch.Tensor, q_pe: torch.Tensor, latent: torch.Tensor,
                k_pe: torch.Tensor, start: int, end: int, cache: tuple[torch.Tensor, ...] | None,
                mask: torch.Tensor | None) -> torch.Tensor:
@@ -259,24 +281,25 @@ class MLA(nn.Module):
         k_nope, v = self.kv_b_proj(latent).view(b, t, h, -1).split([self.nope, self.v_dim], -1)
         k = torch.cat([k_nope, k_pe.unsqueeze(2).expand(b, t, h, self.rope)], dim=-1)
         q = torch.cat([q_nope, q_pe], dim=-1)
-        if cache is None and not self.record_max_logits:  # training: fused causal SDPA
+        if cache is None:  # training: fused causal SDPA
+            if self.record_max_logits:
+                self._record(q, k)
+            # V padded to the query width: PyTorch's fused CPU kernel needs equal head widths
+            # and otherwise falls back to a materialized softmax, 3-6x slower here.
+            wide = F.pad(v, (0, q.shape[-1] - self.v_dim))
             o = F.scaled_dot_product_attention(
-                q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                q.transpose(1, 2), k.transpose(1, 2), wide.transpose(1, 2),
                 is_causal=t > 1, scale=self.scale)
-            return o.transpose(1, 2)
-        if cache is not None:
-            kc, vc = cache
-            kc[:b, start:end] = k
-            vc[:b, start:end] = v
-            k, v = kc[:b, :end], vc[:b, :end]
-        elif t > 1:
-            mask = torch.full((t, t), float("-inf"), device=q.device, dtype=q.dtype).triu_(1)
+            return o.transpose(1, 2)[..., : self.v_dim]
+        kc, vc = cache
+        kc[:b, start:end] = k
+        vc[:b, start:end] = v
+        k, v = kc[:b, :end], vc[:b, :end]
         scores = torch.einsum("bthd,bshd->bths", q, k) * self.scale
         if mask is not None:
             scores = scores + mask.unsqueeze(1)
         if self.record_max_logits:
-            m = scores.detach().float().amax(dim=(0, 1, 3))  # per head, over batch and pairs
-            self.max_logits = m if self.max_logits is None else torch.maximum(self.max_logits, m)
+            self._keep_max(scores.detach().amax(dim=(0, 1, 3)))  # [B,T,H,S] -> per head
         p = F.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
         return torch.einsum("bths,bshd->bthd", p, v)
 
