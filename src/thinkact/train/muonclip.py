@@ -29,14 +29,18 @@ Split = tuple[int, int] | None  # (dim, chunk): orthogonalize each chunk of `dim
 
 def newton_schulz(m: torch.Tensor, steps: int = 5,
                   coefficients: tuple[float, float, float] = NS_COEFFICIENTS,
-                  eps: float = 1e-7, dtype: torch.dtype = torch.bfloat16) -> torch.Tensor:
+                  eps: float = 1e-7, dtype: torch.dtype | None = None) -> torch.Tensor:
     """Approximate U·Vᵀ of ``m`` [..., n, m] (batched over leading dims) by the quintic iteration.
 
     Singular values come out roughly in (0.5, 1.5), not exactly 1 (Moonlight); that is intended.
+    ``dtype`` None: bfloat16 on an accelerator, float32 on CPU.
     """
     if m.ndim < 2:
         raise ValueError(f"newton_schulz needs a matrix, got shape {tuple(m.shape)}")
     a, b, c = coefficients
+    if dtype is None:
+        # CPU bfloat16 matmuls without AMX run 10-20x slower than float32 at these sizes.
+        dtype = torch.float32 if m.device.type == "cpu" else torch.bfloat16
     x = m.to(dtype)
     tall = x.size(-2) > x.size(-1)
     if tall:
@@ -58,7 +62,7 @@ def _scale(rows: int, cols: int, kind: UpdateScale) -> float:
 
 def orthogonalized_update(u: torch.Tensor, split: Split, steps: int,
                           coefficients: tuple[float, float, float], eps: float,
-                          dtype: torch.dtype, kind: UpdateScale) -> torch.Tensor:
+                          dtype: torch.dtype | None, kind: UpdateScale) -> torch.Tensor:
     """NS(u) times the shape-dependent scale; with ``split`` each chunk is its own matrix."""
     if split is None:
         o = newton_schulz(u, steps, coefficients, eps, dtype)
@@ -86,7 +90,7 @@ class Muon(torch.optim.Optimizer):
     def __init__(self, params: Any, lr: float = 1e-3, weight_decay: float = 0.1,
                  momentum: float = 0.95, nesterov: bool = True, ns_steps: int = 5,
                  ns_coefficients: tuple[float, float, float] = NS_COEFFICIENTS,
-                 eps: float = 1e-7, ns_dtype: torch.dtype = torch.bfloat16,
+                 eps: float = 1e-7, ns_dtype: torch.dtype | None = None,
                  update_scale: UpdateScale = "match_rms_adamw", split: Split = None) -> None:
         if lr < 0 or weight_decay < 0 or not 0 <= momentum < 1:
             raise ValueError(f"bad Muon hyperparameters: lr={lr} wd={weight_decay} "
@@ -186,7 +190,7 @@ class MuonClip:
 
     def __init__(self, model: nn.Module, *, lr: float = 1e-3, weight_decay: float = 0.1,
                  momentum: float = 0.95, nesterov: bool = True, ns_steps: int = 5,
-                 ns_dtype: torch.dtype = torch.bfloat16,
+                 ns_dtype: torch.dtype | None = None,
                  update_scale: UpdateScale = "match_rms_adamw", per_head: bool = False,
                  adamw_lr: float | None = None, adamw_weight_decay: float | None = None,
                  adamw_betas: tuple[float, float] = (0.9, 0.95), adamw_eps: float = 1e-8,
