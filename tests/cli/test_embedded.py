@@ -10,7 +10,14 @@ import pytest
 from openai import OpenAI
 
 from support.cli_run import clean_env, serve_model, thinkact
-from thinkact.backends.embedded import EMBEDDED_DIR, EMBEDDED_NAME, embedded_checkpoint
+from thinkact.backends.embedded import (
+    EMBEDDED_DIR,
+    EMBEDDED_NAME,
+    EMBEDDED_TRADE,
+    embedded_checkpoint,
+)
+from thinkact.traces import SQLiteTraceStore
+from thinkact.train.world import WORLD_DIR
 from thinkact.untrusted import is_marked, unmarked
 
 pytestmark = pytest.mark.torch
@@ -39,6 +46,22 @@ def test_run_with_no_provider_uses_the_bundled_model_and_the_real_python_tool(
     assert finished["type"] == "run_finished" and finished["status"] == "completed"
     answer = next(e for e in events if e["type"] == "final_answer")["content"]
     assert "395" in answer
+
+
+def test_run_states_the_trade_and_records_the_bundled_world_tools(tmp_path: Path) -> None:
+    db = tmp_path / "t.sqlite"
+    proc = thinkact(["run", DEMO, "--trace-db", str(db)], tmp_path, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    first = proc.stdout.splitlines()[0]
+    assert first.startswith("run ") and f"model {EMBEDDED_NAME} ({EMBEDDED_TRADE})" in first
+    store = SQLiteTraceStore(db)
+    try:
+        config = store.load_state(first.split()[1]).config
+    finally:
+        store.close()
+    assert config["tools"]["names"] == ["python", "files", "facts", "search"]
+    assert Path(config["tools"]["facts_db"]) == WORLD_DIR / "facts.sqlite"
+    assert Path(config["tools"]["options"]["search"]["index_path"]).is_file()
 
 
 def test_bundled_model_answers_held_out_tasks() -> None:

@@ -90,10 +90,12 @@ class Agent:
                     tools: Sequence[Tool] | None = None,
                     approver: ApprovalPolicy | None = None) -> Agent:
         """The agent ``config`` describes: its backend (or ``backend``, shared), its built-in
-        tools by name in its workspace (default: a fresh one named after ``run_id``), plus
-        ``tools`` (e.g. MCP tools). ``approver`` answers for the shell tool (default: from
+        tools by name (none named, on the bundled model: its world's, ``with_embedded_tools``)
+        in its workspace (default: a fresh one named after ``run_id``), plus ``tools`` (e.g.
+        MCP tools). ``approver`` answers for the shell tool (default: from
         ``config.tools.shell_approval``). Bad names or options raise ``ValueError``; code tools
         whose jail cannot start here raise ``SandboxUnavailable``."""
+        from thinkact.backends.embedded import with_embedded_tools
         from thinkact.backends.factory import build, resolve
         from thinkact.tools.approval import shell_approver
         from thinkact.tools.registry import build_tools
@@ -101,6 +103,7 @@ class Agent:
         if backend is None:
             spec = resolve(config.backend)
             config, backend = config.replace(backend=spec), build(spec)
+        config = with_embedded_tools(config)  # no tools chosen: the ones it was trained with
         workspace = config.workspace or default_workspace(run_id or new_run_id())
         workspace.mkdir(parents=True, exist_ok=True)
         config = config.replace(workspace=workspace)

@@ -4,13 +4,18 @@ It ships inside the package (``thinkact/assets/thinkact-tiny``), so ``thinkact r
 offline with no configuration: it is the provider used when none is chosen. It was trained
 (``thinkact model train``) on synthetic tasks that one ``python`` call answers: arithmetic,
 counting, lengths, sorting, sums, reversals. It is a demonstration of the whole stack at
-a size that runs anywhere, not a general assistant.
+a size that runs anywhere, not a general assistant. A run of it that names no tools gets the
+bundled world's (``with_embedded_tools``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from thinkact.agent.config import AgentConfig
+    from thinkact.backends.spec import BackendSpec
 
 EMBEDDED_NAME = "thinkact-tiny"
 EMBEDDED_DIR = Path(__file__).resolve().parent.parent / "assets" / EMBEDDED_NAME
@@ -38,3 +43,23 @@ def embedded_backend(**overrides: Any) -> Any:
 
     return LocalBackend.from_checkpoint(embedded_checkpoint(), **{**EMBEDDED_OPTIONS,
                                                                   **overrides})
+
+
+def runs_embedded(spec: BackendSpec) -> bool:
+    """Whether ``spec`` runs the bundled model: its checkpoint, or ``embedded`` with none."""
+    if spec.checkpoint is not None:
+        return Path(spec.checkpoint).expanduser().resolve() == EMBEDDED_DIR.resolve()
+    return spec.provider == "embedded"
+
+
+def with_embedded_tools(config: AgentConfig) -> AgentConfig:
+    """``config`` with the tools the bundled model was trained with (python, files, facts
+    and search over the bundled world, ``thinkact.tools.world``) when it runs the bundled
+    model and chose no tools (no names, no facts database); else ``config`` itself."""
+    tools = config.tools
+    if tools.names is not None or tools.facts_db is not None or not runs_embedded(
+            config.backend):
+        return config
+    from thinkact.tools.world import world_tools
+
+    return config.replace(tools=world_tools(tools))

@@ -21,6 +21,8 @@ import tempfile
 from functools import cache
 from pathlib import Path
 
+from thinkact.paths import cache_dir as thinkact_cache_dir
+
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("decode_step.c")
@@ -37,10 +39,7 @@ def enabled() -> bool:
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("THINKACT_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "thinkact"
-    )
-    return Path(root) / "native"
+    return thinkact_cache_dir() / "native"
 
 
 def compiler() -> str | None:
