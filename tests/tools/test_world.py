@@ -8,6 +8,7 @@ import asyncio
 import json
 import shutil
 import sqlite3
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,14 @@ def test_the_index_is_built_once_and_again_when_the_notes_change(tmp_path: Path)
         assert index.search("Quartz Ridge")[0].path.name == "new-station.md"
     finally:
         index.close()
+
+
+def test_an_unwritable_cache_dir_falls_back_to_the_temp_dir(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("THINKACT_CACHE_DIR", str(blocker))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    index = world_index()
+    assert index.is_file() and index.is_relative_to(tmp_path / "tmp")

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
+import sqlite3
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,26 +24,46 @@ if TYPE_CHECKING:
 
 
 def world_index(notes: Path | None = None) -> Path:
-    """The search index over ``notes`` (default: the bundled ones), built on first use."""
-    from thinkact.tools.builtin.search.index import SearchIndex
-
+    """The search index over ``notes`` (default: the bundled ones), built on first use in the
+    cache dir (where that cannot be written: in the temp dir)."""
     notes = (notes or WORLD_DIR / "notes").resolve()
     digest = hashlib.sha256(str(notes).encode())
     for path in sorted(p for p in notes.rglob("*") if p.is_file()):
         digest.update(path.relative_to(notes).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
-    index = cache_dir() / "world" / f"notes-{digest.hexdigest()[:16]}.sqlite"
-    if not index.exists():
-        index.parent.mkdir(parents=True, exist_ok=True)
-        # built aside, then renamed: a process that finds the file finds it whole
-        tmp = index.with_name(f"{index.stem}.{os.getpid()}.tmp")
+    name = f"notes-{digest.hexdigest()[:16]}.sqlite"
+    folders = (cache_dir() / "world", Path(tempfile.gettempdir()) / f"thinkact-{os.getuid()}")
+    errors = []
+    for folder in folders:
+        index = folder / name
+        try:
+            if not index.exists():
+                _build(notes, index)
+            return index
+        except (OSError, sqlite3.Error) as exc:
+            errors.append(f"{folder}: {exc}")
+    raise OSError("cannot write the search index of the bundled notes: " + "; ".join(errors))
+
+
+def _build(notes: Path, index: Path) -> None:
+    from thinkact.tools.builtin.search.index import SearchIndex
+
+    index.parent.mkdir(parents=True, exist_ok=True)
+    tmp = index.with_name(f"{index.stem}.{secrets.token_hex(4)}.tmp")  # built aside
+    try:
         built = SearchIndex(tmp)
         try:
             built.index_folder(notes)
         finally:
             built.close()
-        os.replace(tmp, index)
-    return index
+        try:  # a link never replaces an index another process may have open
+            os.link(tmp, index)
+        except FileExistsError:
+            pass
+        except OSError:  # no hard links on this file system
+            os.replace(tmp, index)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def world_tools(given: ToolsConfig) -> ToolsConfig:
