@@ -47,6 +47,9 @@ def test_the_items_are_the_held_out_draw_of_every_family(suite: WorldSuite) -> N
     again = load_suite("world", {"n": "3", "families": "chain,decline"})
     assert [i.id for i in again.items()] == ["chain-0", "decline-0", "chain-1"]
     assert again.items()[0] == next(i for i in items if i.id == "chain-0")  # seeded
+    by_calls = load_suite("world", {"n": "2", "families": "chain", "by": "calls"}).items()
+    assert [i.category for i in by_calls] == [f"chain/{i.meta['ideal_calls']}" for i in items
+                                              if i.category == "chain"]
     with pytest.raises(ValueError, match="unknown world families"):
         load_suite("world", {"families": "poetry"})
 

@@ -6,7 +6,8 @@ trap is called wrong, ``decline`` declines with no tool call and no other family
 Each run gets the real tools: python and files in its own fresh workspace (python jailed as
 in every eval), facts over the world's ``facts.sqlite`` and search over its notes. Options:
 ``per_family`` (default 10) or ``n`` (in all, families in turn), ``seed``, ``families``
-(comma list). Category: the family; ``meta["ideal_calls"]``: the ideal trajectory's calls.
+(comma list), ``by``: ``family`` (the category, default) or ``calls`` (the category is
+``family/N``, N the ideal trajectory's calls, also kept as ``meta["ideal_calls"]``).
 """
 
 from __future__ import annotations
@@ -92,7 +93,10 @@ def load(options: dict[str, str]) -> WorldSuite:
     per_family = int(options.pop("per_family", PER_FAMILY))
     seed = int(options.pop("seed", HELD_OUT_SEED))
     families = pick(options, "families", list(FAMILIES), "world families")
-    no_more(options, "world", "n, per_family, seed and families")
+    by = options.pop("by", "family")
+    no_more(options, "world", "n, per_family, seed, families and by")
+    if by not in ("family", "calls"):
+        raise ValueError(f"world: by must be family or calls, not {by!r}")
     if n is not None:
         per_family = -(-n // len(families))
     if per_family < 1 or (n is not None and n < 1):
@@ -104,7 +108,8 @@ def load(options: dict[str, str]) -> WorldSuite:
         for f, family in enumerate(families):
             tr = drawn[f * per_family + k]
             item = Item(id=f"{family}-{k}", input=tr.question, target=tr.expect,
-                        category=family, tools=("python", "files"),
+                        category=family if by == "family" else f"{family}/{tr.calls}",
+                        tools=("python", "files"),
                         meta={"ideal_calls": tr.calls, "trap": tr.trap})
             rows.append(item)
             tasks[item.id] = tr
