@@ -51,9 +51,9 @@ def register(app: typer.Typer) -> None:
 
 
 def _eval_run(
-    suite: Annotated[str | None, typer.Argument(help="Suite name (tiny, reasoning, "
-                                                "humaneval, bfcl, agentdojo, docsearch, "
-                                                "docwriting) or a .jsonl file.")] = None,
+    suite: Annotated[str | None, typer.Argument(help="Suite name (tiny, world, "
+                                                "reasoning, humaneval, bfcl, agentdojo, "
+                                                "docsearch, docwriting) or a .jsonl file.")] = None,
     resume: Annotated[str | None, Opt("--resume", help="Continue this eval or sweep (id, "
                                       "prefix or 'latest').")] = None,
     limit: Annotated[int | None, Opt(help="Only the first N items.")] = None,

@@ -10,6 +10,7 @@ from thinkact.eval.suite import Suite
 
 SUITES = {
     "tiny": "thinkact.eval.suites.tiny",
+    "world": "thinkact.eval.suites.world",
     "reasoning": "thinkact.eval.suites.reasoning",
     "humaneval": "thinkact.eval.suites.humaneval",
     "bfcl": "thinkact.eval.suites.bfcl",
