@@ -127,3 +127,45 @@ def test_an_unwritable_cache_dir_falls_back_to_the_temp_dir(
     (tmp_path / "tmp").mkdir()
     index = world_index()
     assert index.is_file() and index.is_relative_to(tmp_path / "tmp")
+
+
+def test_a_planted_or_empty_index_is_never_trusted(tmp_path: Path, cache: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """An empty file at the index's name (what a search over a missing index leaves) is
+    rebuilt, and the temp-dir fallback is a private folder, never a shared name another user
+    could fill first."""
+    name = world_index().name
+    (cache / "world" / name).unlink()
+    SearchIndex(cache / "world" / name).close()  # an empty index at the expected name
+    index = SearchIndex(world_index())
+    try:
+        assert index.document_count() > 0
+    finally:
+        index.close()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("THINKACT_CACHE_DIR", str(blocker))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    planted = tmp_path / "tmp" / "thinkact-world-planted"
+    planted.mkdir(parents=True)
+    shutil.copy(cache / "world" / name, planted / name)
+    first, second = world_index(), world_index()
+    assert first != second and planted not in (first.parent, second.parent)
+    assert first.parent.stat().st_mode & 0o077 == 0
+
+
+def test_a_resume_rebuilds_a_cleared_index_and_keeps_old_defaults(tmp_path: Path,
+                                                                  cache: Path) -> None:
+    recorded = _agent(tmp_path).config.record()
+    shutil.rmtree(cache)  # the cache cleared between the run and its resume
+    resumed = AgentConfig.from_record(recorded).build(backend=ScriptedBackend([]))
+    note = sorted((WORLD_DIR / "notes").glob("*.md"))[0]
+    title = note.read_text().splitlines()[0].lstrip("# ").strip()
+    result = _call(resumed, "search", {"query": title})
+    assert result.error is None and f"; {note.name})" in result.content, result.content
+    # a bundled-model run recorded before the world tools: no names, the defaults then
+    old = AgentConfig.from_record({**recorded, "tools": {**recorded["tools"], "names": None,
+                                                         "facts_db": None, "options": {}}})
+    agent = old.build(backend=ScriptedBackend([]))
+    assert agent.toolset.names == list(DEFAULT_TOOLS)
+    asyncio.run(agent.aclose())

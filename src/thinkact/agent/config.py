@@ -112,8 +112,16 @@ class AgentConfig(BaseModel):
 
     @classmethod
     def from_record(cls, recorded: dict[str, Any]) -> AgentConfig:
-        """The config a run recorded, in any shape this package ever recorded."""
-        return cls.model_validate(migrate(recorded))
+        """The config a run recorded, in any shape this package ever recorded. No tool names
+        recorded means the registry's defaults then (a run of the bundled model recorded
+        before it had a world of its own keeps them)."""
+        config = cls.model_validate(migrate(recorded))
+        if config.tools.names is None:
+            from thinkact.tools.registry import DEFAULT_TOOLS
+
+            names = [*DEFAULT_TOOLS, *(["facts"] if config.tools.facts_db else [])]
+            config = config.replace(tools=config.tools.model_copy(update={"names": names}))
+        return config
 
     def build(self, *, run_id: str | None = None, backend: ModelBackend | None = None,
               trace: TraceStore | None = None, tools: list[Tool] | None = None,

@@ -56,10 +56,11 @@ def with_embedded_tools(config: AgentConfig) -> AgentConfig:
     """``config`` with the tools the bundled model was trained with (python, files, facts
     and search over the bundled world, ``thinkact.tools.world``) when it runs the bundled
     model and chose no tools (no names, no facts database); else ``config`` itself."""
+    from thinkact.tools.world import rebuilt_world_index, world_tools
+
     tools = config.tools
     if tools.names is not None or tools.facts_db is not None or not runs_embedded(
             config.backend):
-        return config
-    from thinkact.tools.world import world_tools
-
+        rebuilt = rebuilt_world_index(tools)  # a resumed world run after the cache was cleared
+        return config if rebuilt is tools else config.replace(tools=rebuilt)
     return config.replace(tools=world_tools(tools))

@@ -13,6 +13,7 @@ import os
 import secrets
 import sqlite3
 import tempfile
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,24 +26,38 @@ if TYPE_CHECKING:
 
 def world_index(notes: Path | None = None) -> Path:
     """The search index over ``notes`` (default: the bundled ones), built on first use in the
-    cache dir (where that cannot be written: in the temp dir)."""
+    cache dir (where that cannot be written: in a private temp dir of this process)."""
     notes = (notes or WORLD_DIR / "notes").resolve()
     digest = hashlib.sha256(str(notes).encode())
     for path in sorted(p for p in notes.rglob("*") if p.is_file()):
         digest.update(path.relative_to(notes).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     name = f"notes-{digest.hexdigest()[:16]}.sqlite"
-    folders = (cache_dir() / "world", Path(tempfile.gettempdir()) / f"thinkact-{os.getuid()}")
-    errors = []
-    for folder in folders:
-        index = folder / name
+    try:
+        index = cache_dir() / "world" / name
+        if not _complete(index):
+            _build(notes, index)
+        return index
+    except (OSError, sqlite3.Error) as first:
+        # never a shared temp folder: another user could plant an index there first
         try:
-            if not index.exists():
-                _build(notes, index)
-            return index
+            index = Path(tempfile.mkdtemp(prefix="thinkact-world-")) / name
+            _build(notes, index)
         except (OSError, sqlite3.Error) as exc:
-            errors.append(f"{folder}: {exc}")
-    raise OSError("cannot write the search index of the bundled notes: " + "; ".join(errors))
+            raise OSError("cannot write the search index of the bundled notes: "
+                          f"{first}; {exc}") from exc
+        return index
+
+
+def _complete(index: Path) -> bool:
+    """Whether ``index`` is a built index (a search over a missing file leaves an empty one)."""
+    if not index.is_file():
+        return False
+    try:
+        with closing(sqlite3.connect(index)) as db:
+            return bool(db.execute("SELECT count(*) FROM documents").fetchone()[0])
+    except sqlite3.Error:
+        return False
 
 
 def _build(notes: Path, index: Path) -> None:
@@ -59,7 +74,8 @@ def _build(notes: Path, index: Path) -> None:
         try:  # a link never replaces an index another process may have open
             os.link(tmp, index)
         except FileExistsError:
-            pass
+            if not _complete(index):  # an empty one left by a search: replace it
+                os.replace(tmp, index)
         except OSError:  # no hard links on this file system
             os.replace(tmp, index)
     finally:
@@ -73,3 +89,15 @@ def world_tools(given: ToolsConfig) -> ToolsConfig:
     return given.model_copy(update={
         "names": list(WORLD_TOOLS), "facts_db": str(WORLD_DIR / "facts.sqlite"),
         "options": {**given.options, "search": search}})
+
+
+def rebuilt_world_index(given: ToolsConfig) -> ToolsConfig:
+    """A recorded world config whose index is gone (a cleared cache) pointed at a built one;
+    any other config unchanged."""
+    search = given.options.get("search", {})
+    path = search.get("index_path")
+    if given.facts_db != str(WORLD_DIR / "facts.sqlite") or path is None or _complete(
+            Path(path)):
+        return given
+    return given.model_copy(update={
+        "options": {**given.options, "search": {**search, "index_path": str(world_index())}}})
