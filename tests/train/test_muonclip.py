@@ -215,3 +215,15 @@ def test_state_dict_round_trip_resumes_identically() -> None:
         torch.testing.assert_close(clone.state_dict()[k], v)
     with pytest.raises(KeyError, match="adamw"):
         opt2.load_state_dict({"muon": saved_opt["muon"]})
+
+
+def test_a_resumed_state_keeps_this_machines_newton_schulz_dtype() -> None:
+    """A run state saved with bfloat16 Newton-Schulz (the old default) resumes with the
+    dtype the new optimizer was built with: it is a setting of the machine, not run state."""
+    model = _model()
+    old = MuonClip(model, lr=0.01, ns_dtype=torch.bfloat16)
+    _train(model, old, _batch(5), 1)
+    resumed = MuonClip(_model(seed=1), lr=0.01)
+    resumed.load_state_dict(copy.deepcopy(old.state_dict()))
+    assert {g["ns_dtype"] for g in resumed.muon.param_groups} == {None}
+    assert len(resumed.muon.state) == len(old.muon.state) > 0  # the momentum came back

@@ -263,7 +263,11 @@ class MuonClip:
         missing = {"muon", "adamw"} - state.keys()
         if missing:
             raise KeyError(f"MuonClip state_dict lacks {sorted(missing)}")
+        # the Newton-Schulz dtype is this machine's setting, not run state: keep ours
+        ns = [g["ns_dtype"] for g in self.muon.param_groups]
         self.muon.load_state_dict(state["muon"])
+        for group, dtype in zip(self.muon.param_groups, ns, strict=True):
+            group["ns_dtype"] = dtype
         self.adamw.load_state_dict(state["adamw"])
         self.steps = int(state.get("steps", 0))
 
