@@ -95,10 +95,10 @@ class Agent:
         MCP tools). ``approver`` answers for the shell tool (default: from
         ``config.tools.shell_approval``). Bad names or options raise ``ValueError``; code tools
         whose jail cannot start here raise ``SandboxUnavailable``."""
-        from thinkact.backends.embedded import with_embedded_tools
         from thinkact.backends.factory import build, resolve
         from thinkact.tools.approval import shell_approver
         from thinkact.tools.registry import build_tools
+        from thinkact.tools.world import with_embedded_tools
 
         if backend is None:
             spec = resolve(config.backend)

@@ -5,7 +5,7 @@ offline with no configuration: it is the provider used when none is chosen. It w
 (``thinkact model train``) on synthetic tasks that one ``python`` call answers: arithmetic,
 counting, lengths, sorting, sums, reversals. It is a demonstration of the whole stack at
 a size that runs anywhere, not a general assistant. A run of it that names no tools gets the
-bundled world's (``with_embedded_tools``).
+bundled world's (``thinkact.tools.world.with_embedded_tools``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from thinkact.agent.config import AgentConfig
     from thinkact.backends.spec import BackendSpec
 
 EMBEDDED_NAME = "thinkact-tiny"
@@ -50,17 +49,3 @@ def runs_embedded(spec: BackendSpec) -> bool:
     if spec.checkpoint is not None:
         return Path(spec.checkpoint).expanduser().resolve() == EMBEDDED_DIR.resolve()
     return spec.provider == "embedded"
-
-
-def with_embedded_tools(config: AgentConfig) -> AgentConfig:
-    """``config`` with the tools the bundled model was trained with (python, files, facts
-    and search over the bundled world, ``thinkact.tools.world``) when it runs the bundled
-    model and chose no tools (no names, no facts database); else ``config`` itself."""
-    from thinkact.tools.world import rebuilt_world_index, world_tools
-
-    tools = config.tools
-    if tools.names is not None or tools.facts_db is not None or not runs_embedded(
-            config.backend):
-        rebuilt = rebuilt_world_index(tools)  # a resumed world run after the cache was cleared
-        return config if rebuilt is tools else config.replace(tools=rebuilt)
-    return config.replace(tools=world_tools(tools))

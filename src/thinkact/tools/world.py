@@ -21,7 +21,7 @@ from thinkact.paths import cache_dir
 from thinkact.train.world import WORLD_DIR, WORLD_TOOLS
 
 if TYPE_CHECKING:
-    from thinkact.agent.config import ToolsConfig
+    from thinkact.agent.config import AgentConfig, ToolsConfig
 
 
 def world_index(notes: Path | None = None) -> Path:
@@ -101,3 +101,17 @@ def rebuilt_world_index(given: ToolsConfig) -> ToolsConfig:
         return given
     return given.model_copy(update={
         "options": {**given.options, "search": {**search, "index_path": str(world_index())}}})
+
+
+def with_embedded_tools(config: AgentConfig) -> AgentConfig:
+    """``config`` with the tools the bundled model was trained with (python, files, facts
+    and search over the bundled world, ``thinkact.tools.world``) when it runs the bundled
+    model and chose no tools (no names, no facts database); else ``config`` itself."""
+    from thinkact.backends.embedded import runs_embedded
+
+    tools = config.tools
+    if tools.names is not None or tools.facts_db is not None or not runs_embedded(
+            config.backend):
+        rebuilt = rebuilt_world_index(tools)  # a resumed world run after the cache was cleared
+        return config if rebuilt is tools else config.replace(tools=rebuilt)
+    return config.replace(tools=world_tools(tools))
