@@ -117,9 +117,9 @@ class AgentConfig(BaseModel):
         before it had a world of its own keeps them)."""
         config = cls.model_validate(migrate(recorded))
         if config.tools.names is None:
-            from thinkact.tools.registry import DEFAULT_TOOLS
+            from thinkact.tools.registry import default_names
 
-            names = [*DEFAULT_TOOLS, *(["facts"] if config.tools.facts_db else [])]
+            names = default_names(config.tools.facts_db)
             config = config.replace(tools=config.tools.model_copy(update={"names": names}))
         return config
 
@@ -145,10 +145,9 @@ def migrate(recorded: dict[str, Any]) -> dict[str, Any]:
     if setup.get("facts_db") and names is not None and "facts" not in names:
         names = [*names, "facts"]
     if setup.get("shell"):  # the order the tools were built in: defaults, facts, shell
-        from thinkact.tools.registry import DEFAULT_TOOLS
+        from thinkact.tools.registry import default_names
 
-        facts = ["facts"] if setup.get("facts_db") else []
-        names = [*([*DEFAULT_TOOLS, *facts] if names is None else names), "shell"]
+        names = [*(default_names(setup.get("facts_db")) if names is None else names), "shell"]
     new: dict[str, Any] = {
         "backend": _old_backend(recorded.get("backend") or {}),
         "tools": {"names": names, "facts_db": setup.get("facts_db"),

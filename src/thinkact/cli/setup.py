@@ -157,10 +157,9 @@ class RunFlags:
             if names is not None and "facts" not in names:
                 names = [*names, "facts"]
         if shell and (names is None or "shell" not in names):
-            from thinkact.tools.registry import DEFAULT_TOOLS
+            from thinkact.tools.registry import default_names
 
-            names = [*([*DEFAULT_TOOLS, *(["facts"] if facts_db else [])] if names is None
-                       else names), "shell"]
+            names = [*(default_names(facts_db) if names is None else names), "shell"]
         # --yes-shell/--ask-shell when given, else the recorded choice (a new run: ask), so a
         # resume can turn approval back on and never turns it off unasked
         approval = None if not shell else ("off" if self.yes_shell else "ask") if (

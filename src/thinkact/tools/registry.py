@@ -50,6 +50,11 @@ def default_tools() -> tuple[str, ...]:
 DEFAULT_TOOLS: tuple[str, ...] = default_tools()
 
 
+def default_names(facts_db: object = None) -> list[str]:
+    """What no tool names mean: ``DEFAULT_TOOLS``, then ``facts`` when a database is given."""
+    return [*DEFAULT_TOOLS, *(["facts"] if facts_db else [])]
+
+
 def build_tools(
     names: Sequence[str] | None = None, *, workspace: Path, facts_db: Path | None = None,
     shell: bool = False, approver: ApprovalPolicy | None = None, unsafe: bool = False,
@@ -69,9 +74,7 @@ def build_tools(
     if unknown_opts:
         raise ValueError(f"options for unknown tools: {sorted(unknown_opts)}; "
                          f"known tools: {', '.join(BUILTIN_NAMES)}")
-    wanted = list(names) if names is not None else list(DEFAULT_TOOLS)
-    if names is None and facts_db is not None:
-        wanted.append("facts")
+    wanted = list(names) if names is not None else default_names(facts_db)
     if shell and "shell" not in wanted:
         wanted.append("shell")
     jail = {"unsafe": unsafe, "network": network}
