@@ -12,8 +12,6 @@ in every eval), facts over the world's ``facts.sqlite`` and search over its note
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,8 +30,8 @@ PER_FAMILY = 10
 
 @dataclass
 class WorldSuite(ListSuite):
-    """Items are held-out questions (target: what the answer must hold); ``serve()`` builds
-    the notes' search index that every run's ``search`` reads."""
+    """Items are held-out questions (target: what the answer must hold); ``serve()`` gives
+    every run's ``search`` the notes' index (``world_index``: built once into the cache)."""
 
     tasks: dict[str, Trajectory] = field(default_factory=dict)
     world: Path = WORLD_DIR
@@ -41,18 +39,13 @@ class WorldSuite(ListSuite):
 
     @contextmanager
     def serve(self) -> Iterator[None]:
-        from thinkact.tools.builtin.search.index import SearchIndex
+        from thinkact.tools.world import world_index
 
-        scratch = Path(tempfile.mkdtemp(prefix="thinkact-world-eval-"))
+        self.index_path = world_index(self.world / "notes")  # the folder training indexed
         try:
-            index = SearchIndex(scratch / "index.sqlite")
-            index.index_folder(self.world / "notes")  # the folder training indexed: same ids
-            index.close()
-            self.index_path = scratch / "index.sqlite"
             yield
         finally:
             self.index_path = None
-            shutil.rmtree(scratch, ignore_errors=True)
 
     def extra_tools(self, item: Item) -> list[Tool]:
         """facts and search over the world, after the item's python and files: the order
