@@ -52,6 +52,11 @@ def test_the_items_are_the_held_out_draw_of_every_family(suite: WorldSuite) -> N
                                               if i.category == "chain"]
     with pytest.raises(ValueError, match="unknown world families"):
         load_suite("world", {"families": "poetry"})
+    combo = load_suite("world", {"n": "2", "families": "facts", "split": "combo"})
+    assert "split combo" in combo.source
+    assert {i.input for i in combo.items()}.isdisjoint(i.input for i in items)
+    with pytest.raises(ValueError, match="split must be test or combo"):
+        load_suite("world", {"split": "train"})
 
 
 def test_the_ideal_trajectories_score_full_marks_with_the_real_tools(

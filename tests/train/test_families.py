@@ -14,6 +14,7 @@ from thinkact.train.families import FAMILIES, generate
 from thinkact.train.families.chain import chain
 from thinkact.train.families.lookup import TEST_COUNTRIES
 from thinkact.train.families.verify import TRAP_WORD
+from thinkact.train.phrasing import CLOSERS, OPENERS, held_out, opening_words
 from thinkact.train.pool import episode_of, load_pool, save_pool
 from thinkact.train.trajectory import DECLINE, Trajectory
 from thinkact.train.world import WORLD_DIR, WorldTools, write_world
@@ -128,3 +129,40 @@ def test_the_shipped_world_is_what_write_world_builds(tmp_path: Path) -> None:
     assert dump(built / "facts.sqlite") == dump(WORLD_DIR / "facts.sqlite")
     shipped = {p.name: p.read_text() for p in (WORLD_DIR / "notes").iterdir()}
     assert shipped == {p.name: p.read_text() for p in (built / "notes").iterdir()}
+
+
+def _parts(question: str) -> tuple[str, str, str]:
+    """(opening, body, closing) of a question, the longest phrase that matches each end."""
+    opener = max((o for o in OPENERS if o and question.startswith(o)), key=len, default="")
+    rest = question[len(opener):]
+    closer = max((c for c in CLOSERS if c and rest.endswith(c)), key=len, default="")
+    return opener, rest[: len(rest) - len(closer)], closer
+
+
+def test_combo_questions_join_training_phrases_in_combinations_training_never_draws() -> None:
+    with WorldTools() as world:
+        train = [generate(world, f, random.Random(f"{f}-{k}"), "train") for f in FAMILIES
+                 for k in range(25)]
+        combo = [generate(world, f, random.Random(f"{f}-c{k}"), "combo") for f in FAMILIES
+                 for k in range(6)]
+        test = [generate(world, f, random.Random(f"{f}-t{k}"), "test") for f in FAMILIES
+                for k in range(3)]
+    seen: set[tuple[str, str, str, str]] = set()
+    for tr in train:
+        opener, body, closer = _parts(tr.question)
+        assert not held_out(tr.family, opener, closer, body), tr.question
+        seen.add((tr.family, opener, closer, opening_words(body)))
+    train_openers, train_closers = {k[1] for k in seen}, {k[2] for k in seen}
+    assert len(train_openers) >= 6 and len(train_closers) >= 6  # many wordings per template
+    train_names = {c.name for c in COUNTRIES} - set(TEST_COUNTRIES)
+    for tr in combo:
+        opener, body, closer = _parts(tr.question)
+        assert held_out(tr.family, opener, closer, body), tr.question
+        assert (tr.family, opener, closer, opening_words(body)) not in seen, tr.question
+        assert opener in train_openers and closer in train_closers  # each part is familiar
+        if tr.family == "facts":  # values and entities are the held-out ones
+            assert not any(n in tr.question for n in train_names), tr.question
+    for tr in test:  # the test split stays as the families word it
+        assert _parts(tr.question)[1] == tr.question, tr.question
+    chains = [tr for tr in combo if tr.family == "chain"]
+    assert all(int(re.findall(r"\d+", _parts(tr.question)[1])[0]) >= 50 for tr in chains)

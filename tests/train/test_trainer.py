@@ -117,3 +117,6 @@ def test_a_config_file_sets_the_run_and_flags_override_it(tmp_path: Path) -> Non
     (tmp_path / "bad.json").write_text(json.dumps({"steps": 3, "stpes": 4}))
     with pytest.raises(ValueError, match="stpes"):
         load_config(tmp_path / "bad.json")
+    (tmp_path / "split.json").write_text(json.dumps({"eval_split": "train"}))
+    with pytest.raises(ValueError, match="eval_split must be test or combo"):
+        load_config(tmp_path / "split.json", out=str(tmp_path))

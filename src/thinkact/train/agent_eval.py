@@ -1,6 +1,7 @@
 """Held-out evaluation through the real agent loop with the real tools, greedy.
 
-For each family, held-out trajectories (``split="test"``) give the questions and the
+For each family, held-out trajectories (``split="test"``, or ``"combo"``: held-out values in
+training's phrases, joined as training never joins them) give the questions and the
 verifiable results; the model then runs each question as a fresh agent run (its own kernel and
 an empty workspace) over the bundled world. A run is correct when its final answer holds the
 result, and: for a trap, says the claim is wrong; for ``decline``, declines with no tool call;
@@ -19,7 +20,7 @@ from thinkact.chat_format.render import ChatFormat
 from thinkact.chat_format.tokenizer import K2Tokenizer
 from thinkact.train.families import FAMILIES, generate
 from thinkact.train.families.verify import TRAP_WORD
-from thinkact.train.trajectory import DECLINE, Trajectory
+from thinkact.train.trajectory import DECLINE, Split, Trajectory
 from thinkact.train.world import WorldTools
 
 
@@ -58,12 +59,15 @@ def run_task(backend: Any, world: WorldTools, tr: Trajectory, max_tokens: int = 
 
 
 def held_out(world: WorldTools, per_family: int, seed: int,
-             families: tuple[str, ...] | None = None) -> list[Trajectory]:
+             families: tuple[str, ...] | None = None, split: Split = "test"
+             ) -> list[Trajectory]:
     """The held-out tasks: ``per_family`` of each family, from a seed of their own."""
+    if split == "train":
+        raise ValueError("held-out tasks come from split test or combo, not train")
     out = []
     for family in families or tuple(FAMILIES):
         rng = random.Random(f"{seed}-{family}")
-        out += [generate(world, family, rng, "test") for _ in range(per_family)]
+        out += [generate(world, family, rng, split) for _ in range(per_family)]
     return out
 
 
@@ -92,20 +96,21 @@ def summarize(outcomes: list[Outcome]) -> dict[str, Any]:
 
 
 def evaluate_backend(backend: Any, per_family: int = 3, seed: int = 10_000,
-                     families: tuple[str, ...] | None = None) -> dict[str, Any]:
+                     families: tuple[str, ...] | None = None, split: Split = "test"
+                     ) -> dict[str, Any]:
     """Run the held-out tasks through the agent loop on ``backend``; :func:`summarize`."""
     with WorldTools() as world:
-        tasks = held_out(world, per_family, seed, families)
+        tasks = held_out(world, per_family, seed, families, split)
         outcomes = [run_task(backend, world, tr) for tr in tasks]
     return summarize(outcomes)
 
 
 def evaluate_agent(model: Any, tok: K2Tokenizer, fmt: ChatFormat, per_family: int = 3,
                    seed: int = 10_000, families: tuple[str, ...] | None = None,
-                   ) -> dict[str, Any]:
+                   split: Split = "test") -> dict[str, Any]:
     """:func:`evaluate_backend` with ``model`` greedy in a local backend (JSON guard on)."""
     from thinkact.backends.local import LocalBackend
 
     backend = LocalBackend(model, tok, fmt=fmt, temperature=0.0, max_seq_len=4096,
                            json_guard=True)
-    return evaluate_backend(backend, per_family, seed, families)
+    return evaluate_backend(backend, per_family, seed, families, split)

@@ -37,6 +37,7 @@ from thinkact.model.model import K2ForCausalLM
 from thinkact.train.data import Sample, encoded_stream, episode_texts
 from thinkact.train.episodes import Episode, random_episode
 from thinkact.train.muonclip import StepStats
+from thinkact.train.trajectory import Split
 
 TINY_SYSTEM = "You are thinkact-tiny, a small model that thinks and uses tools."
 TINY_FORMAT = ChatFormat(tool_declare="signatures", json_separators="compact",
@@ -66,9 +67,14 @@ class TrainConfig:
     data: str = "tasks"  # "tasks" (one python call) or "families" (train.families)
     pool_size: int = 4000  # trajectories in the families pool
     eval_per_family: int = 2  # held-out agent runs per family at each families eval
+    eval_split: str = "test"  # the families eval's held-out split: "test" or "combo"
     qat_from: float = 1.0  # fraction of the steps after which the experts train as INT4
     int4: bool = False  # save the final checkpoint with INT4 routed experts
     log: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.eval_split not in ("test", "combo"):
+            raise ValueError(f"eval_split must be test or combo, not {self.eval_split!r}")
 
 
 STATE_FILE = "train_state.pt"
@@ -200,8 +206,9 @@ def _evaluate(model: K2ForCausalLM, tok: K2Tokenizer, fmt: ChatFormat, cfg: Trai
         if cfg.data == "families":
             from thinkact.train.agent_eval import evaluate_agent
 
+            split: Split = "combo" if cfg.eval_split == "combo" else "test"
             return evaluate_agent(model, tok, fmt, per_family=cfg.eval_per_family,
-                                  seed=10_000 + step)
+                                  seed=10_000 + step, split=split)
         from thinkact.train.evaluate import evaluate
 
         return evaluate(model, tok, fmt, n=cfg.eval_tasks, seed=10_000 + step)

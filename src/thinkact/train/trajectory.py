@@ -17,7 +17,10 @@ from thinkact.messages import Message, ToolCall, ToolResult
 from thinkact.train.world import WORLD_TOOLS, WorldTools
 from thinkact.untrusted import unmarked
 
-Split = Literal["train", "test"]
+# train: what training sees. test: held out by template, value range and entity. combo: held-out
+# values and entities in training's templates, worded in combinations training never draws
+# (thinkact.train.phrasing).
+Split = Literal["train", "test", "combo"]
 
 
 @dataclass(frozen=True)
@@ -77,8 +80,18 @@ class Builder:
 
 
 def pick(rng: random.Random, split: Split, train: Sequence[str], test: Sequence[str]) -> str:
-    """A wording for the split: held-out questions never use a training template."""
-    return rng.choice(train if split == "train" else test)
+    """A wording for the split: ``test`` questions never use a training template."""
+    return rng.choice(test if split == "test" else train)
+
+
+def wording(split: Split) -> Literal["train", "test"]:
+    """Whose templates a split's questions use (combo: training's)."""
+    return "test" if split == "test" else "train"
+
+
+def values(split: Split) -> Literal["train", "test"]:
+    """Whose values, names and entities a split draws (combo: the held-out ones)."""
+    return "train" if split == "train" else "test"
 
 
 TRAIN_DISTRACTORS = (

@@ -6,7 +6,9 @@ trap is called wrong, ``decline`` declines with no tool call and no other family
 Each run gets the real tools: python and files in its own fresh workspace (python jailed as
 in every eval), facts over the world's ``facts.sqlite`` and search over its notes. Options:
 ``per_family`` (default 10) or ``n`` (in all, families in turn), ``seed``, ``families``
-(comma list), ``by``: ``family`` (the category, default) or ``calls`` (the category is
+(comma list), ``split``: ``test`` (other templates, values and entities than training's,
+default) or ``combo`` (held-out values and entities in training's phrases, in combinations
+training never draws), ``by``: ``family`` (the category, default) or ``calls`` (the category is
 ``family/N``, N the ideal trajectory's calls, also kept as ``meta["ideal_calls"]``).
 """
 
@@ -87,7 +89,10 @@ def load(options: dict[str, str]) -> WorldSuite:
     seed = int(options.pop("seed", HELD_OUT_SEED))
     families = pick(options, "families", list(FAMILIES), "world families")
     by = options.pop("by", "family")
-    no_more(options, "world", "n, per_family, seed, families and by")
+    split = options.pop("split", "test")
+    no_more(options, "world", "n, per_family, seed, families, split and by")
+    if split not in ("test", "combo"):
+        raise ValueError(f"world: split must be test or combo, not {split!r}")
     if by not in ("family", "calls"):
         raise ValueError(f"world: by must be family or calls, not {by!r}")
     if n is not None:
@@ -95,7 +100,8 @@ def load(options: dict[str, str]) -> WorldSuite:
     if per_family < 1 or (n is not None and n < 1):
         raise ValueError("world: n and per_family must be 1 or more")
     with WorldTools() as world:
-        drawn = held_out(world, per_family, seed, tuple(families))
+        drawn = held_out(world, per_family, seed, tuple(families),
+                         "combo" if split == "combo" else "test")
     rows, tasks = [], {}
     for k in range(per_family):  # families in turn, so a small n covers every one
         for f, family in enumerate(families):
@@ -107,5 +113,5 @@ def load(options: dict[str, str]) -> WorldSuite:
             rows.append(item)
             tasks[item.id] = tr
     rows = rows[:n] if n is not None else rows
-    return WorldSuite(rows, "world", "thinkact.train.families (held-out split and seed)",
+    return WorldSuite(rows, "world", f"thinkact.train.families (split {split}, seed {seed})",
                       tasks={i.id: tasks[i.id] for i in rows})

@@ -2,14 +2,18 @@
 
 Each family builds ideal trajectories by running the real tools (see
 :mod:`thinkact.train.trajectory`). ``split="test"`` gives held-out questions: other templates,
-value ranges and entities than ``"train"``.
+value ranges and entities than ``"train"``. ``"combo"``: held-out values and entities in
+training's templates and phrases, joined in combinations training never draws
+(:mod:`thinkact.train.phrasing`, which also adds the opening and closing phrases).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable
 
+from thinkact.messages import Message
 from thinkact.train.families.basic import basic
 from thinkact.train.families.chain import chain
 from thinkact.train.families.decline import decline
@@ -18,6 +22,7 @@ from thinkact.train.families.notes import search
 from thinkact.train.families.recover import recover
 from thinkact.train.families.verify import verify
 from thinkact.train.families.workspace import files
+from thinkact.train.phrasing import phrase
 from thinkact.train.trajectory import Split, Trajectory
 from thinkact.train.world import WorldTools
 
@@ -39,10 +44,15 @@ def generate(world: WorldTools, family: str, rng: random.Random, split: Split = 
         raise ValueError(f"unknown family {family!r}; known: {', '.join(FAMILIES)}")
     for _ in range(tries - 1):
         try:
-            return FAMILIES[family](world, rng, split)
+            return _worded(FAMILIES[family](world, rng, split), rng, split)
         except ValueError:
             continue
-    return FAMILIES[family](world, rng, split)
+    return _worded(FAMILIES[family](world, rng, split), rng, split)
+
+
+def _worded(tr: Trajectory, rng: random.Random, split: Split) -> Trajectory:
+    question = Message(role="user", content=phrase(tr.question, tr.family, rng, split))
+    return dataclasses.replace(tr, messages=[question, *tr.messages[1:]])
 
 
 def random_trajectory(world: WorldTools, rng: random.Random, split: Split = "train"

@@ -11,7 +11,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from thinkact.train.trajectory import Builder, Split, Trajectory, distractor, pick
+from thinkact.train.trajectory import Builder, Split, Trajectory, distractor, pick, wording
 from thinkact.train.world import WorldTools
 
 
@@ -89,8 +89,9 @@ def chain(world: WorldTools, rng: random.Random, split: Split,
     words = [pick(rng, split, OPS[o].train, OPS[o].test).format(n=n) for o, n in steps]
     joined = words[0]
     for w in words[1:]:
-        joined += rng.choice(CONNECTORS[split]) + w
-    question = distractor(rng, split) + rng.choice(QUESTIONS[split]).format(x=x, steps=joined)
+        joined += rng.choice(CONNECTORS[wording(split)]) + w
+    template = rng.choice(QUESTIONS[wording(split)])
+    question = distractor(rng, split) + template.format(x=x, steps=joined)
     b = Builder(world, "chain", question)
     value, nested = str(x), str(x)
     for i, ((o, n), what) in enumerate(zip(steps, words, strict=True), 1):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 
-from thinkact.train.trajectory import Builder, Split, Trajectory, distractor, pick
+from thinkact.train.trajectory import Builder, Split, Trajectory, distractor, pick, values
 from thinkact.train.world import WorldTools
 from thinkact.train.world_data import CITIES, COUNTRIES
 
@@ -16,7 +16,7 @@ TEST_COUNTRIES = tuple(c.name for i, c in enumerate(COUNTRIES) if i % 4 == 3)
 
 def countries(split: Split) -> list[str]:
     """The countries a split's questions may name."""
-    return [c.name for c in COUNTRIES if (c.name in TEST_COUNTRIES) == (split == "test")]
+    return [c.name for c in COUNTRIES if (c.name in TEST_COUNTRIES) == (values(split) == "test")]
 
 
 def rows(table: str) -> list[list[str]]:

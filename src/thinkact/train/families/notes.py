@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import re
 
-from thinkact.train.trajectory import Builder, Split, Trajectory, distractor, pick
+from thinkact.train.trajectory import Builder, Split, Trajectory, distractor, pick, values
 from thinkact.train.world import WorldTools
 from thinkact.train.world_data import STATIONS, Station
 
@@ -42,7 +42,7 @@ _HIT = re.compile(r"^\[1\] (.+?)  \(id (\S+?);", re.MULTILINE)
 
 
 def stations(split: Split) -> list[Station]:
-    return [s for s in STATIONS if (s.name in TEST_STATIONS) == (split == "test")]
+    return [s for s in STATIONS if (s.name in TEST_STATIONS) == (values(split) == "test")]
 
 
 def top_hit(result: str) -> tuple[str, str]:

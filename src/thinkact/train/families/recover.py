@@ -9,7 +9,7 @@ import random
 
 from thinkact.train.families.lookup import cell, countries
 from thinkact.train.families.notes import ASKS, stations, top_hit
-from thinkact.train.trajectory import Builder, Split, Trajectory, distractor, pick
+from thinkact.train.trajectory import Builder, Split, Trajectory, distractor, pick, values
 from thinkact.train.world import WorldTools
 
 NAMES = {"train": ("total", "count", "value", "result", "amount"),
@@ -25,7 +25,7 @@ def _typo(word: str, rng: random.Random) -> str:
 
 
 def name_error(world: WorldTools, rng: random.Random, split: Split) -> Trajectory:
-    var = rng.choice(NAMES[split])
+    var = rng.choice(NAMES[values(split)])
     bad = _typo(var, rng)
     a, n = rng.randint(2, 99), rng.randint(2, 30)
     code = f"{var} = {a} * {n}\nprint({bad} + {n})"
