@@ -51,7 +51,7 @@ def generate(world: WorldTools, family: str, rng: random.Random, split: Split = 
 
 
 def _worded(tr: Trajectory, rng: random.Random, split: Split) -> Trajectory:
-    question = Message(role="user", content=phrase(tr.question, tr.family, rng, split))
+    question = Message(role="user", content=phrase(tr.question, rng, split))
     return dataclasses.replace(tr, messages=[question, *tr.messages[1:]])
 
 

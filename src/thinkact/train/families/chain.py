@@ -90,8 +90,8 @@ def chain(world: WorldTools, rng: random.Random, split: Split,
     joined = words[0]
     for w in words[1:]:
         joined += rng.choice(CONNECTORS[wording(split)]) + w
-    template = rng.choice(QUESTIONS[wording(split)])
-    question = distractor(rng, split) + template.format(x=x, steps=joined)
+    lead = distractor(rng, split)  # drawn first: the test split's draws stay as they were
+    question = lead + rng.choice(QUESTIONS[wording(split)]).format(x=x, steps=joined)
     b = Builder(world, "chain", question)
     value, nested = str(x), str(x)
     for i, ((o, n), what) in enumerate(zip(steps, words, strict=True), 1):
