@@ -80,13 +80,9 @@ class Builder:
 
 
 def pick(rng: random.Random, split: Split, train: Sequence[str], test: Sequence[str]) -> str:
-    """A wording for the split: ``test`` questions never use a training template."""
+    """A wording for the split: ``test`` questions never use a training template; ``train``
+    and ``combo`` use training's."""
     return rng.choice(test if split == "test" else train)
-
-
-def wording(split: Split) -> Literal["train", "test"]:
-    """Whose templates a split's questions use (combo: training's)."""
-    return "test" if split == "test" else "train"
 
 
 def values(split: Split) -> Literal["train", "test"]:

@@ -11,7 +11,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from thinkact.train.trajectory import Builder, Split, Trajectory, distractor, pick, wording
+from thinkact.train.trajectory import Builder, Split, Trajectory, distractor, pick
 from thinkact.train.world import WorldTools
 
 
@@ -89,9 +89,10 @@ def chain(world: WorldTools, rng: random.Random, split: Split,
     words = [pick(rng, split, OPS[o].train, OPS[o].test).format(n=n) for o, n in steps]
     joined = words[0]
     for w in words[1:]:
-        joined += rng.choice(CONNECTORS[wording(split)]) + w
+        joined += pick(rng, split, CONNECTORS["train"], CONNECTORS["test"]) + w
     lead = distractor(rng, split)  # drawn first: the test split's draws stay as they were
-    question = lead + rng.choice(QUESTIONS[wording(split)]).format(x=x, steps=joined)
+    question = lead + pick(rng, split, QUESTIONS["train"], QUESTIONS["test"]).format(
+        x=x, steps=joined)
     b = Builder(world, "chain", question)
     value, nested = str(x), str(x)
     for i, ((o, n), what) in enumerate(zip(steps, words, strict=True), 1):

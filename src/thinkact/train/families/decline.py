@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from thinkact.train.trajectory import DECLINE, Builder, Split, Trajectory, distractor, wording
+from thinkact.train.trajectory import DECLINE, Builder, Split, Trajectory, distractor, pick
 from thinkact.train.world import WorldTools
 
 CAN_DO = ("I can compute with python, look up countries and cities in the facts database, "
@@ -40,6 +40,6 @@ THINK = ("The user asks something {why}. None of my tools can do it, so I say so
 
 def decline(world: WorldTools, rng: random.Random, split: Split) -> Trajectory:
     why, train, test = rng.choice(KINDS)
-    question = rng.choice(train if wording(split) == "train" else test)
+    question = pick(rng, split, train, test)
     b = Builder(world, "decline", distractor(rng, split) + question)
     return b.finish(rng.choice(THINK).format(why=why), f"{DECLINE}: {why}. {CAN_DO}", DECLINE)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 
-from thinkact.train.trajectory import Builder, Split, Trajectory, distractor, wording
+from thinkact.train.trajectory import Builder, Split, Trajectory, distractor, pick
 from thinkact.train.world import WorldTools
 
 # (question wording, first code, check code, what the check does); {a} {b} operands
@@ -35,7 +35,8 @@ def verify(world: WorldTools, rng: random.Random, split: Split) -> Trajectory:
     trap = claim and rng.random() < 0.6
     right = str(eval(e))  # trusted: built from WAYS; only picks the claimed number
     claimed = str(int(right) + rng.choice((-10, -2, -1, 1, 2, 10))) if trap else right
-    q = rng.choice((CLAIMS if claim else PLAIN)[wording(split)]).format(e=e, c=claimed)
+    ways = CLAIMS if claim else PLAIN
+    q = pick(rng, split, ways["train"], ways["test"]).format(e=e, c=claimed)
     b = Builder(world, "verify", distractor(rng, split) + q)
     plan = f"Plan: compute it in python, then check it another way ({how})"
     if claim:
