@@ -4,6 +4,7 @@ answer holds the verifiable result, and held-out questions share nothing with tr
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import random
 import re
@@ -24,7 +25,13 @@ from thinkact.train.families.verify import TRAP_WORD
 from thinkact.train.families.workspace import NAMES as WORKSPACE_NAMES
 from thinkact.train.phrasing import CLOSERS, OPENERS, held_out, opening_words
 from thinkact.train.pool import episode_of, load_pool, save_pool
-from thinkact.train.trajectory import DECLINE, TEST_DISTRACTORS, TRAIN_DISTRACTORS, Trajectory
+from thinkact.train.trajectory import (
+    DECLINE,
+    TEST_DISTRACTORS,
+    TRAIN_DISTRACTORS,
+    Trajectory,
+    entities,
+)
 from thinkact.train.world import WORLD_DIR, WorldTools, write_world
 from thinkact.train.world_data import COUNTRIES, STATIONS
 from thinkact.untrusted import unmarked
@@ -200,3 +207,51 @@ def test_the_test_split_is_the_one_the_published_figures_measured() -> None:
     with WorldTools() as world:
         drawn = [(t.question, t.expect) for t in held_out_tasks(world, 3, 10_000)]
     assert hashlib.sha256(json.dumps(drawn).encode()).hexdigest()[:16] == "286747c9ac2b93f8"
+
+
+lookup, notes, recover, workspace = (importlib.import_module(f"thinkact.train.families.{m}")
+                                     for m in ("lookup", "notes", "recover", "workspace"))
+SITED = {  # site function -> (module's SITES, the held-out names, what the question names)
+    **{s: ("facts", TEST_COUNTRIES) for s in lookup.SITES},
+    **{s: ("stations", TEST_STATIONS) for s in notes.SITES},
+    **{s: ("files", tuple(n.removesuffix(".txt") for n in WORKSPACE_NAMES["test"]))
+       for s in workspace.SITES},
+}
+SITE_FN = {**{f.__name__: f for f in lookup.KINDS}, "bad_column": recover.bad_column,
+           "fact": notes.fact, "total_staff": notes.total_staff,
+           "misspelled_search": recover.misspelled_search,
+           "number_file": workspace.number_file, "word_file": workspace.word_file}
+
+
+def _named(question: str, names: tuple[str, ...]) -> set[str]:
+    last = {n: n.split(" ", 1)[-1] for n in names}  # a misspelled station keeps its first word
+    return {n for n in names if n in question or (" " in n and n.split(" ")[0] in question
+                                                  and last[n][:2] in question)}
+
+
+def test_held_out_entities_occur_in_training_but_never_where_combo_asks_them() -> None:
+    # combo asks a held-out entity only at sites where training never names it; training
+    # still names every held-out entity somewhere, so it is a name the model has written.
+    trained: dict[str, set[str]] = {}
+    with WorldTools() as world:
+        for site, fn in SITE_FN.items():
+            kind, names = SITED[site]
+            train = {n for k in range(30)
+                     for n in _named(fn(world, random.Random(f"{site}-{k}"), "train").question,
+                                     names)}
+            combo = {n for k in range(6)
+                     for n in _named(fn(world, random.Random(f"{site}-c{k}"), "combo").question,
+                                     names)}
+            assert combo and not combo & train, (site, combo, train)
+            trained.setdefault(kind, set()).update(train)
+    for kind, names in {"facts": TEST_COUNTRIES, "stations": TEST_STATIONS}.items():
+        assert trained[kind] == set(names), kind
+    assert trained["files"], "no held-out file name in training"
+
+
+def test_entities_split_the_held_out_pairs_between_training_and_combo() -> None:
+    names, held = ["a", "b", "c", "d"], ["c", "d"]
+    assert entities("test", 0, names, held) == ["c", "d"]
+    assert entities("combo", 0, names, held) == ["c"] and entities("combo", 1, names, held) == ["d"]
+    assert entities("train", 0, names, held) == ["a", "b", "d"]
+    assert entities("train", 1, names, held) == ["a", "b", "c"]

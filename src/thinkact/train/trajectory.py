@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from thinkact.messages import Message, ToolCall, ToolResult
 from thinkact.train.world import WORLD_TOOLS, WorldTools
@@ -88,6 +88,21 @@ def pick(rng: random.Random, split: Split, train: Sequence[str], test: Sequence[
 def values(split: Split) -> Literal["train", "test"]:
     """Whose values, names and entities a split draws (combo: the held-out ones)."""
     return "train" if split == "train" else "test"
+
+
+E = TypeVar("E")
+
+
+def entities(split: Split, site: int, names: Sequence[E], held: Sequence[str],
+             name: Callable[[E], str] = str) -> list[E]:
+    """The entities a question at ``site`` may name (its index among the questions that draw
+    from ``names``). One rule: a held-out entity is held out only at every other site, so
+    training still writes it at the rest; ``combo`` draws just those held-out pairs, ``test``
+    every held-out entity."""
+    if split == "test":
+        return [e for e in names if name(e) in held]
+    pairs = [e for e in names if name(e) in held and (held.index(name(e)) + site) % 2 == 0]
+    return pairs if split == "combo" else [e for e in names if e not in pairs]
 
 
 TRAIN_DISTRACTORS = (

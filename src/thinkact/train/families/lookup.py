@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import random
 
-from thinkact.train.trajectory import Builder, Split, Trajectory, distractor, pick, values
+from thinkact.train.trajectory import Builder, Split, Trajectory, distractor, entities, pick
 from thinkact.train.world import WorldTools
 from thinkact.train.world_data import CITIES, COUNTRIES
 
 TEST_COUNTRIES = tuple(c.name for i, c in enumerate(COUNTRIES) if i % 4 == 3)
 
 
-def countries(split: Split) -> list[str]:
-    """The countries a split's questions may name."""
-    return [c.name for c in COUNTRIES if (c.name in TEST_COUNTRIES) == (values(split) == "test")]
+# The questions that name countries, in a fixed order: a held-out country is held out at
+# every other one (trajectory.entities).
+SITES = ("capital", "compare", "un_gap", "city_total", "capital_share", "bad_column")
+
+
+def countries(split: Split, site: str) -> list[str]:
+    """The countries a split's ``site`` questions may name."""
+    return entities(split, SITES.index(site), [c.name for c in COUNTRIES], TEST_COUNTRIES)
 
 
 def rows(table: str) -> list[list[str]]:
@@ -34,7 +39,7 @@ def cell(table: str) -> str:
 
 
 def capital(world: WorldTools, rng: random.Random, split: Split) -> Trajectory:
-    c = rng.choice(countries(split))
+    c = rng.choice(countries(split, "capital"))
     q = pick(rng, split, ("What is the capital of {c}?", "Which city is the capital of {c}?",
                           "Name the capital of {c}."),
              ("Tell me the capital city of {c}.", "{c}: what is its capital?"))
@@ -50,7 +55,7 @@ def capital(world: WorldTools, rng: random.Random, split: Split) -> Trajectory:
 
 
 def compare(world: WorldTools, rng: random.Random, split: Split) -> Trajectory:
-    a, c = rng.sample(countries(split), 2)
+    a, c = rng.sample(countries(split, "compare"), 2)
     q = pick(rng, split, ("Which has more people, {a} or {c}, and by how many?",
                           "Who has the larger population, {a} or {c}? By how much?"),
              ("Compare the populations of {a} and {c}: which is bigger, and what is the gap?",))
@@ -72,7 +77,7 @@ def compare(world: WorldTools, rng: random.Random, split: Split) -> Trajectory:
 
 
 def un_gap(world: WorldTools, rng: random.Random, split: Split) -> Trajectory:
-    pool = countries(split)
+    pool = countries(split, "un_gap")
     while True:
         a, c = rng.sample(pool, 2)
         ya, yc = (next(x.un_joined for x in COUNTRIES if x.name == n) for n in (a, c))
@@ -98,7 +103,8 @@ def un_gap(world: WorldTools, rng: random.Random, split: Split) -> Trajectory:
 
 
 def city_total(world: WorldTools, rng: random.Random, split: Split) -> Trajectory:
-    pool = [n for n in countries(split) if sum(1 for x in CITIES if x.country == n) >= 2]
+    pool = [n for n in countries(split, "city_total")
+            if sum(1 for x in CITIES if x.country == n) >= 2]
     c = rng.choice(pool)
     k = rng.randint(2, min(4, sum(1 for x in CITIES if x.country == c)))
     q = pick(rng, split, ("What is the combined population of the {k} largest cities of {c} "
@@ -122,7 +128,7 @@ def city_total(world: WorldTools, rng: random.Random, split: Split) -> Trajector
 
 def capital_share(world: WorldTools, rng: random.Random, split: Split) -> Trajectory:
     names = {x.name for x in CITIES}
-    c = rng.choice([n for n in countries(split)
+    c = rng.choice([n for n in countries(split, "capital_share")
                     if next(x.capital for x in COUNTRIES if x.name == n) in names])
     q = pick(rng, split, ("What percent of the people of {c} live in its capital? Round to "
                           "one decimal.", "Which share of {c}'s population lives in the "

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import re
 
-from thinkact.train.trajectory import Builder, Split, Trajectory, distractor, pick, values
+from thinkact.train.trajectory import Builder, Split, Trajectory, distractor, entities, pick
 from thinkact.train.world import WorldTools
 from thinkact.train.world_data import STATIONS, Station
 
@@ -41,8 +41,13 @@ ASKS: dict[str, tuple[str, str, tuple[str, ...], tuple[str, ...]]] = {
 _HIT = re.compile(r"^\[1\] (.+?)  \(id (\S+?);", re.MULTILINE)
 
 
-def stations(split: Split) -> list[Station]:
-    return [s for s in STATIONS if (s.name in TEST_STATIONS) == (values(split) == "test")]
+# The questions that name stations (trajectory.entities holds out each held-out one at every
+# other site).
+SITES = ("fact", "total_staff", "misspelled_search")
+
+
+def stations(split: Split, site: str) -> list[Station]:
+    return entities(split, SITES.index(site), STATIONS, TEST_STATIONS, lambda s: s.name)
 
 
 def top_hit(result: str) -> tuple[str, str]:
@@ -65,7 +70,7 @@ def lookup(b: Builder, s: Station, attr: str, reasoning: str, name: str | None =
 
 
 def fact(world: WorldTools, rng: random.Random, split: Split) -> Trajectory:
-    s = rng.choice(stations(split))
+    s = rng.choice(stations(split, "fact"))
     attr = rng.choice(list(ASKS))
     _, says, train, test = ASKS[attr]
     b = Builder(world, "search", distractor(rng, split) + pick(rng, split, train, test).format(
@@ -80,7 +85,7 @@ def fact(world: WorldTools, rng: random.Random, split: Split) -> Trajectory:
 
 
 def total_staff(world: WorldTools, rng: random.Random, split: Split) -> Trajectory:
-    s, t = rng.sample(stations(split), 2)
+    s, t = rng.sample(stations(split, "total_staff"), 2)
     q = pick(rng, split, ("How many staff do {a} and {c} stations have together? Use the "
                           "notes.", "Add up the staff of {a} station and {c} station."),
              ("According to the notes, what is the combined staff of {a} and {c}?",))

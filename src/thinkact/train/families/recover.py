@@ -49,7 +49,7 @@ def name_error(world: WorldTools, rng: random.Random, split: Split) -> Trajector
 def bad_column(world: WorldTools, rng: random.Random, split: Split) -> Trajectory:
     column = rng.choice(list(COLUMNS))
     bad = rng.choice(COLUMNS[column])
-    c = rng.choice(countries(split))
+    c = rng.choice(countries(split, "bad_column"))
     sql = f"SELECT {bad} FROM country WHERE name = '{c}'"
     q = pick(rng, split, ("Run this query on the facts database: {s}",
                           "What does this SQL give on the facts database? {s}"),
@@ -73,7 +73,7 @@ def bad_column(world: WorldTools, rng: random.Random, split: Split) -> Trajector
 def misspelled_search(world: WorldTools, rng: random.Random, split: Split) -> Trajectory:
     """The question misspells the station's name: no document matches every word, so the
     search falls back to partial matches, and the model must see which one was meant."""
-    s = rng.choice(stations(split))
+    s = rng.choice(stations(split, "misspelled_search"))
     attr = rng.choice([a for a in ASKS if a != "lead"])
     first, last = s.name.split(" ", 1)
     wrong = f"{first} {_typo(last, rng)}"

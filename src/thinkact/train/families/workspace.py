@@ -7,17 +7,22 @@ from __future__ import annotations
 
 import random
 
-from thinkact.train.trajectory import Builder, Split, Trajectory, distractor, pick, values
+from thinkact.train.trajectory import Builder, Split, Trajectory, distractor, entities, pick
 from thinkact.train.world import WorldTools
 
 NAMES = {"train": ("numbers.txt", "data.txt", "list.txt", "values.txt", "notes.txt"),
          "test": ("scores.txt", "input.txt", "items.txt")}
+SITES = ("number_file", "word_file")  # a held-out name is held out at one of the two
+
+
+def file_names(split: Split, site: str) -> list[str]:
+    return entities(split, SITES.index(site), NAMES["train"] + NAMES["test"], NAMES["test"])
 
 
 def number_file(world: WorldTools, rng: random.Random, split: Split) -> Trajectory:
     lo, hi = (1, 99) if split == "train" else (100, 999)
     nums = [rng.randint(lo, hi) for _ in range(rng.randint(3, 6))]
-    name = rng.choice(NAMES[values(split)])
+    name = rng.choice(file_names(split, "number_file"))
     listed = ", ".join(map(str, nums))
     q = pick(rng, split, ("Write the numbers {l} to {f}, one per line, then read the file back "
                           "and tell me their sum.", "Save {l} in {f} (one per line), read it "
@@ -51,7 +56,7 @@ def word_file(world: WorldTools, rng: random.Random, split: Split) -> Trajectory
     from thinkact.train.tasks import WORDS
 
     words = rng.sample(WORDS, rng.randint(3, 5))
-    name = rng.choice(NAMES[values(split)]).replace(".txt", "-words.txt")
+    name = rng.choice(file_names(split, "word_file")).replace(".txt", "-words.txt")
     listed = ", ".join(words)
     q = pick(rng, split, ("Write the words {l} to {f}, one per line. Then read it and count "
                           "the letters in all of them together.",),
