@@ -148,12 +148,14 @@ static void rmsnorm(const float *x, const float *w, float eps, int d, float *y) 
     for (int i = 0; i < d; i++) y[i] = x[i] * r * w[i];
 }
 
-#ifndef __AVX512F__ /* 8-float versions of the small kernels below: decode_v8.c */
-void ta_vecmat8(const float *x, int xs, int K, const float *W, int ldw, int N, float *y);
-void ta_axpy8(float a, const float *x, float *y, int n);
+/* 8-float versions of the small kernels below: decode_v8.c (those for up to 8 heads on every
+ * target, the rest where a register holds 8 floats) */
 void ta_scores8(const float *keys, int S, int C, const float *qt, int HP, float *sc);
 void ta_olat_small(const float *sc, int HP, int nj, int S, const float *keys, int C, int kv,
                    float *out);
+#ifndef __AVX512F__
+void ta_vecmat8(const float *x, int xs, int K, const float *W, int ldw, int N, float *y);
+void ta_axpy8(float a, const float *x, float *y, int n);
 void ta_scores16(const float *keys, int S, int C, const float *qt, float *sc);
 void ta_olat8(const float *sc, int HP, int S, const float *keys, int C, int kv, float *out);
 #endif
@@ -259,11 +261,11 @@ AI void scores_nv(const float *keys, int S, int C, const float *qt, float *sc, c
 
 
 static void scores(const float *keys, int S, int C, const float *qt, float *sc, int NV, int hg) {
-#ifndef __AVX512F__
     if (hg <= 8) { /* one 8-float vector of heads, 8 positions a pass */
         ta_scores8(keys, S, C, qt, 16 * NV, sc);
         return;
     }
+#ifndef __AVX512F__
     if (NV == 1) {
         ta_scores16(keys, S, C, qt, sc);
         return;
@@ -323,7 +325,7 @@ static void olat(const float *sc, int HP, int hg, int S, const float *keys, int 
     return;
 #endif
     for (; j + 8 <= hg; j += 8) olat_nj(sc + j, HP, S, keys, C, kv, out + (size_t)j * kv, 8);
-    for (; j < hg; j++) olat_nj(sc + j, HP, S, keys, C, kv, out + (size_t)j * kv, 1);
+    if (j < hg) ta_olat_small(sc + j, HP, hg - j, S, keys, C, kv, out + (size_t)j * kv);
 }
 
 /* Softmax over s of the first hg head columns of sc [S][HP] (rounded up to VW), in place. */

@@ -1,12 +1,14 @@
-/* The C step's kernels for 256-bit registers (AVX2, NEON), compiled with decode_step.c.
+/* The C step's 8-float kernels, compiled with decode_step.c.
  *
- * There a 16-float vector is a register pair, and GCC keeps a loop-carried 16-float
- * accumulator in memory (every step a store, reloads and shuffles through general registers):
- * matmuls and the attention's per-head products ran several times slower than their
- * arithmetic. These are decode_step.c's matmul, vecmat, axpy, scores and weighted latent sums
- * written with 8-float vectors: the same sums in the same order, so the same floats.
+ * Where registers are 256 bits (AVX2, NEON) a 16-float vector is a register pair, and GCC
+ * keeps a loop-carried 16-float accumulator in memory (every step a store, reloads and
+ * shuffles through general registers): matmuls and the attention's per-head products ran
+ * several times slower than their arithmetic. These are decode_step.c's matmul, vecmat, axpy,
+ * scores and weighted latent sums written with 8-float vectors: the same sums in the same
+ * order, so the same floats. The attention's kernels for up to 8 heads are used with AVX-512
+ * too: there the 16-float code computed 16 head columns for 8 or 4 heads, with too few
+ * accumulators to hide the latency.
  */
-#ifndef __AVX512F__
 #include <stdint.h>
 #include <string.h>
 
@@ -17,6 +19,78 @@ typedef float v8 __attribute__((vector_size(32)));
 AI v8 ld8(const float *p) { v8 v; memcpy(&v, p, sizeof v); return v; }
 AI void st8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
 
+/* Scores of up to 8 heads (columns 0-7 of qt [C][HP]) against keys [S][C], 8 positions a
+ * pass: sc[s][j] = keys[s] . qt[:, j], summed over c in order; columns 8..HP-1 set to 0
+ * (what the zero query padding scored before). */
+#ifndef SCORES_AHEAD
+#define SCORES_AHEAD 8
+#endif
+void ta_scores8(const float *keys, int S, int C, const float *qt, int HP, float *sc) {
+    int s = 0;
+    for (; s + 8 <= S; s += 8) {
+        v8 acc[8] = {{0}};
+        /* A row's cache is read from memory here first (the latent sums find it in cache):
+         * one stream of 8 * C floats a pass, prefetched SCORES_AHEAD passes ahead, a line
+         * every other c (the hardware prefetcher alone kept one core at ~7 GB/s). */
+        const float *ahead = keys + (size_t)(s + 8 * SCORES_AHEAD) * C;
+        const int pf = s + 8 * SCORES_AHEAD + 8 <= S;
+        for (int c = 0; c < C; c++) {
+            if (pf && !(c & 1)) __builtin_prefetch(ahead + 8 * c);
+            const v8 q = ld8(qt + (size_t)c * HP);
+            for (int r = 0; r < 8; r++) acc[r] += keys[(size_t)(s + r) * C + c] * q;
+        }
+        for (int r = 0; r < 8; r++) st8(sc + (size_t)(s + r) * HP, acc[r]);
+    }
+    for (; s < S; s++) {
+        v8 a = {0};
+        for (int c = 0; c < C; c++) a += keys[(size_t)s * C + c] * ld8(qt + (size_t)c * HP);
+        st8(sc + (size_t)s * HP, a);
+    }
+    for (s = 0; s < S; s++)
+        for (int j = 8; j < HP; j++) sc[(size_t)s * HP + j] = 0.f;
+}
+
+/* out[j][:kv] = sum_s sc[s][j] * keys[s][:kv] for NJ < 8 heads: NJ x CV vectors of latent
+ * values a pass (CV = 2 for up to 4 heads, so at least 8 accumulators hide the latency). */
+AI void olat_small(const float *sc, int HP, int S, const float *keys, int C, int kv, float *out,
+                   const int NJ) {
+    const int CV = NJ <= 4 ? 2 : 1;
+    int c0 = 0;
+    for (; c0 + 8 * CV <= kv; c0 += 8 * CV) {
+        v8 acc[7][2];
+        for (int j = 0; j < NJ; j++) acc[j][0] = acc[j][1] = (v8){0};
+        for (int s = 0; s < S; s++) {
+            const float *k = keys + (size_t)s * C + c0, *p = sc + (size_t)s * HP;
+            v8 kv8[2];
+            for (int v = 0; v < CV; v++) kv8[v] = ld8(k + 8 * v);
+            for (int j = 0; j < NJ; j++)
+                for (int v = 0; v < CV; v++) acc[j][v] += p[j] * kv8[v];
+        }
+        for (int j = 0; j < NJ; j++)
+            for (int v = 0; v < CV; v++) st8(out + (size_t)j * kv + c0 + 8 * v, acc[j][v]);
+    }
+    for (; c0 < kv; c0++)
+        for (int j = 0; j < NJ; j++) {
+            float a = 0.f;
+            for (int s = 0; s < S; s++) a += sc[(size_t)s * HP + j] * keys[(size_t)s * C + c0];
+            out[(size_t)j * kv + c0] = a;
+        }
+}
+
+/* olat_small for nj (1..7) heads, the columns sc[s][0..nj-1]. */
+void ta_olat_small(const float *sc, int HP, int nj, int S, const float *keys, int C, int kv,
+                   float *out) {
+    switch (nj) {
+    case 1: olat_small(sc, HP, S, keys, C, kv, out, 1); break;
+    case 2: olat_small(sc, HP, S, keys, C, kv, out, 2); break;
+    case 3: olat_small(sc, HP, S, keys, C, kv, out, 3); break;
+    case 4: olat_small(sc, HP, S, keys, C, kv, out, 4); break;
+    case 5: olat_small(sc, HP, S, keys, C, kv, out, 5); break;
+    case 6: olat_small(sc, HP, S, keys, C, kv, out, 6); break;
+    default: olat_small(sc, HP, S, keys, C, kv, out, 7);
+    }
+}
+#ifndef __AVX512F__ /* the rest: where a register holds 8 floats */
 #define PW 32 /* panel width, as in decode_step.c */
 #define MAXR 8 /* rows multiplied together per weight read */
 typedef struct { const float *w; int32_t k, n; } Mat; /* = decode_step.c's */
@@ -166,77 +240,6 @@ void ta_axpy8(float a, const float *x, float *y, int n) {
     for (; i < n; i++) y[i] += a * x[i];
 }
 
-/* Scores of up to 8 heads (columns 0-7 of qt [C][HP]) against keys [S][C], 8 positions a
- * pass: sc[s][j] = keys[s] . qt[:, j], summed over c in order; columns 8..HP-1 set to 0
- * (what the zero query padding scored before). */
-#ifndef SCORES_AHEAD
-#define SCORES_AHEAD 8
-#endif
-void ta_scores8(const float *keys, int S, int C, const float *qt, int HP, float *sc) {
-    int s = 0;
-    for (; s + 8 <= S; s += 8) {
-        v8 acc[8] = {{0}};
-        /* A row's cache is read from memory here first (the latent sums find it in cache):
-         * one stream of 8 * C floats a pass, prefetched SCORES_AHEAD passes ahead, a line
-         * every other c (the hardware prefetcher alone kept one core at ~7 GB/s). */
-        const float *ahead = keys + (size_t)(s + 8 * SCORES_AHEAD) * C;
-        const int pf = s + 8 * SCORES_AHEAD + 8 <= S;
-        for (int c = 0; c < C; c++) {
-            if (pf && !(c & 1)) __builtin_prefetch(ahead + 8 * c);
-            const v8 q = ld8(qt + (size_t)c * HP);
-            for (int r = 0; r < 8; r++) acc[r] += keys[(size_t)(s + r) * C + c] * q;
-        }
-        for (int r = 0; r < 8; r++) st8(sc + (size_t)(s + r) * HP, acc[r]);
-    }
-    for (; s < S; s++) {
-        v8 a = {0};
-        for (int c = 0; c < C; c++) a += keys[(size_t)s * C + c] * ld8(qt + (size_t)c * HP);
-        st8(sc + (size_t)s * HP, a);
-    }
-    for (s = 0; s < S; s++)
-        for (int j = 8; j < HP; j++) sc[(size_t)s * HP + j] = 0.f;
-}
-
-/* out[j][:kv] = sum_s sc[s][j] * keys[s][:kv] for NJ < 8 heads: NJ x CV vectors of latent
- * values a pass (CV = 2 for up to 4 heads, so at least 8 accumulators hide the latency). */
-AI void olat_small(const float *sc, int HP, int S, const float *keys, int C, int kv, float *out,
-                   const int NJ) {
-    const int CV = NJ <= 4 ? 2 : 1;
-    int c0 = 0;
-    for (; c0 + 8 * CV <= kv; c0 += 8 * CV) {
-        v8 acc[7][2];
-        for (int j = 0; j < NJ; j++) acc[j][0] = acc[j][1] = (v8){0};
-        for (int s = 0; s < S; s++) {
-            const float *k = keys + (size_t)s * C + c0, *p = sc + (size_t)s * HP;
-            v8 kv8[2];
-            for (int v = 0; v < CV; v++) kv8[v] = ld8(k + 8 * v);
-            for (int j = 0; j < NJ; j++)
-                for (int v = 0; v < CV; v++) acc[j][v] += p[j] * kv8[v];
-        }
-        for (int j = 0; j < NJ; j++)
-            for (int v = 0; v < CV; v++) st8(out + (size_t)j * kv + c0 + 8 * v, acc[j][v]);
-    }
-    for (; c0 < kv; c0++)
-        for (int j = 0; j < NJ; j++) {
-            float a = 0.f;
-            for (int s = 0; s < S; s++) a += sc[(size_t)s * HP + j] * keys[(size_t)s * C + c0];
-            out[(size_t)j * kv + c0] = a;
-        }
-}
-
-/* olat_small for nj (1..7) heads, the columns sc[s][0..nj-1]. */
-void ta_olat_small(const float *sc, int HP, int nj, int S, const float *keys, int C, int kv,
-                   float *out) {
-    switch (nj) {
-    case 1: olat_small(sc, HP, S, keys, C, kv, out, 1); break;
-    case 2: olat_small(sc, HP, S, keys, C, kv, out, 2); break;
-    case 3: olat_small(sc, HP, S, keys, C, kv, out, 3); break;
-    case 4: olat_small(sc, HP, S, keys, C, kv, out, 4); break;
-    case 5: olat_small(sc, HP, S, keys, C, kv, out, 5); break;
-    case 6: olat_small(sc, HP, S, keys, C, kv, out, 6); break;
-    default: olat_small(sc, HP, S, keys, C, kv, out, 7);
-    }
-}
 /* decode_step.c's scores_nv for up to 16 heads with 8-float registers : 4 positions x 2
  * halves = 8 accumulators; the same sums over c in the same order. */
 void ta_scores16(const float *keys, int S, int C, const float *qt, float *sc) {
