@@ -81,8 +81,11 @@ AI void mm_rows(const float *x, int xs, const Mat *m, float *y, int ys, float al
             a1[0] += b1 + c1 + d1;
         }
         for (; k < K; k++) {
+            /* both cache lines of the row 96 rows (12 KiB) ahead: with one, 8 rows read a
+             * weight from memory at 9 GB/s against 22 for one row */
             const float *w = wp + (size_t)k * PW;
-            __builtin_prefetch(w + 48 * PW);
+            __builtin_prefetch(w + 96 * PW);
+            __builtin_prefetch(w + 96 * PW + 16);
             const v16 w0 = ld(w), w1 = ld(w + 16);
             for (int r = 0; r < R; r++) {
                 const float xv = x[(size_t)r * xs + k];
