@@ -42,6 +42,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import torch
 
@@ -239,9 +240,8 @@ async def heavy_vs_single(backend: ForcedSteps, n_tokens: int, repeats: int
     backend.max_sessions = 8  # as the CLI sets it: a cache per trajectory
     positions = await decoded_positions(single)  # also the warm-up
     roof = Roofline.measure(backend.model)
-    # The best any engine does here: every heavy step one 8-row step at the positions one
-    # trajectory decodes, each at its roofline (what the trajectories' prefills, tools and
-    # loop cost on top is left out, so the bound is generous).
+    # A decode-step roofline: every heavy step one 8-row step at the positions one trajectory
+    # decodes, each at its roofline (prefills, tools and the loop are left out).
     bound = (sum(roof.step_time(backend.model, 8, p)["roofline"] for p in positions)
              / sum(roof.step_time(backend.model, 1, p)["roofline"] for p in positions))
     runs: dict[str, list[Clock]] = {"single": [], "heavy": []}
@@ -272,11 +272,8 @@ async def decoded_positions(run: Callable[[], Awaitable[None]]) -> list[int]:
         seen.extend(s.position for s in sessions)
         return real(sessions, tokens, decoder)
 
-    local_scheduler.feed_each = spy
-    try:
+    with mock.patch.object(local_scheduler, "feed_each", spy):
         await run()
-    finally:
-        local_scheduler.feed_each = real
     return seen
 
 

@@ -1,5 +1,6 @@
 """Task families: every observation in a trajectory is what the real tools return, every
-answer holds the verifiable result, and held-out questions share nothing with training's."""
+answer holds the verifiable result, and held-out questions differ from training's (test: in
+templates and values; combo: in phrase combinations and entity pairings)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ from thinkact.train.trajectory import (
     entities,
 )
 from thinkact.train.world import WORLD_DIR, WorldTools, write_world
-from thinkact.train.world_data import COUNTRIES, STATIONS
+from thinkact.train.world_data import CITIES, COUNTRIES, STATIONS
 from thinkact.untrusted import unmarked
 
 
@@ -217,10 +218,9 @@ SITED = {  # site function -> (module's SITES, the held-out names, what the ques
     **{s: ("files", tuple(n.removesuffix(".txt") for n in WORKSPACE_NAMES["test"]))
        for s in workspace.SITES},
 }
-SITE_FN = {**{f.__name__: f for f in lookup.KINDS}, "bad_column": recover.bad_column,
-           "fact": notes.fact, "total_staff": notes.total_staff,
-           "misspelled_search": recover.misspelled_search,
-           "number_file": workspace.number_file, "word_file": workspace.word_file}
+# every site a module lists, as the function that asks it (some are recover's)
+SITE_FN = {site: getattr(mod, site) if hasattr(mod, site) else getattr(recover, site)
+           for mod in (lookup, notes, workspace) for site in mod.SITES}
 
 
 def _named(question: str, names: tuple[str, ...]) -> set[str]:
@@ -243,15 +243,33 @@ def test_held_out_entities_occur_in_training_but_never_where_combo_asks_them() -
                      for n in _named(fn(world, random.Random(f"{site}-c{k}"), "combo").question,
                                      names)}
             assert combo and not combo & train, (site, combo, train)
+            assert train & set(names), site  # the other held-out half is trained here
             trained.setdefault(kind, set()).update(train)
-    for kind, names in {"facts": TEST_COUNTRIES, "stations": TEST_STATIONS}.items():
+    for kind, (_, names) in {SITED[s][0]: SITED[s] for s in SITED}.items():
         assert trained[kind] == set(names), kind
-    assert trained["files"], "no held-out file name in training"
+
+
+def test_every_combo_pool_holds_what_its_question_draws() -> None:
+    # a site filters the entities it can use before the held-out half is chosen, so combo
+    # never draws from an empty pool (two countries with different UN years for un_gap)
+    for site in lookup.SITES:
+        assert len(lookup.countries("combo", site)) >= 2, site
+    usable = {x.country for x in CITIES if sum(1 for y in CITIES if y.country == x.country) >= 2}
+    assert len(lookup.countries("combo", "city_total", usable.__contains__)) >= 2
+    years = {c.name: c.un_joined for c in COUNTRIES}
+    assert len({years[n] for n in lookup.countries("combo", "un_gap")}) >= 2
+    for site in notes.SITES:
+        assert len(notes.stations("combo", site)) >= 2, site
+    for site in workspace.SITES:
+        assert workspace.file_names("combo", site), site
 
 
 def test_entities_split_the_held_out_pairs_between_training_and_combo() -> None:
     names, held = ["a", "b", "c", "d"], ["c", "d"]
-    assert entities("test", 0, names, held) == ["c", "d"]
-    assert entities("combo", 0, names, held) == ["c"] and entities("combo", 1, names, held) == ["d"]
-    assert entities("train", 0, names, held) == ["a", "b", "d"]
-    assert entities("train", 1, names, held) == ["a", "b", "c"]
+    assert entities("test", 0, names, held, str) == ["c", "d"]
+    assert entities("combo", 0, names, held, str) == ["c"]
+    assert entities("combo", 1, names, held, str) == ["d"]
+    assert entities("train", 0, names, held, str) == ["a", "b", "d"]
+    assert entities("train", 1, names, held, str) == ["a", "b", "c"]
+    # the halves are taken among the entities a site can use, not the whole held-out list
+    assert entities("combo", 0, ["a", "d"], held, str) == ["d"]

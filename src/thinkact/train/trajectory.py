@@ -94,14 +94,16 @@ E = TypeVar("E")
 
 
 def entities(split: Split, site: int, names: Sequence[E], held: Sequence[str],
-             name: Callable[[E], str] = str) -> list[E]:
+             name: Callable[[E], str]) -> list[E]:
     """The entities a question at ``site`` may name (its index among the questions that draw
-    from ``names``). One rule: a held-out entity is held out only at every other site, so
-    training still writes it at the rest; ``combo`` draws just those held-out pairs, ``test``
-    every held-out entity."""
+    from ``names``; ``names``: those this question can use). One rule: of the held-out
+    entities among ``names``, every other one is held out here (which half alternates with the
+    site), so training still writes each at other sites; ``combo`` draws just those held-out
+    pairs, ``test`` every held-out entity."""
+    here = [e for e in names if name(e) in held]
     if split == "test":
-        return [e for e in names if name(e) in held]
-    pairs = [e for e in names if name(e) in held and (held.index(name(e)) + site) % 2 == 0]
+        return here
+    pairs = [e for i, e in enumerate(here) if (i + site) % 2 == 0]
     return pairs if split == "combo" else [e for e in names if e not in pairs]
 
 

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("decode_step.c")
 # Compiled together into one library: the step, the INT4 experts' kernel and the 8-float
-# kernels it calls where registers are 256 bits.
+# kernels it calls (all of them where registers are 256 bits; those for up to 8 heads always).
 SOURCES = (SOURCE, *(Path(__file__).with_name(f) for f in ("decode_int4.c", "decode_v8.c")))
 FLAGS = ("-O3", "-shared", "-fPIC", "-fno-math-errno", "-std=gnu99")
 ARCH_FLAGS = ("-march=native",)

@@ -5,9 +5,10 @@
  * shuffles through general registers): matmuls and the attention's per-head products ran
  * several times slower than their arithmetic. These are decode_step.c's matmul, vecmat, axpy,
  * scores and weighted latent sums written with 8-float vectors: the same sums in the same
- * order, so the same floats. The attention's kernels for up to 8 heads are used with AVX-512
- * too: there the 16-float code computed 16 head columns for 8 or 4 heads, with too few
- * accumulators to hide the latency.
+ * order (the compiler may still fuse a multiply-add in one and not the other, so the last bit
+ * can differ). The attention's kernels for up to 8 heads are used with AVX-512 too: there the
+ * 16-float code computed 16 head columns for 8 or 4 heads, with too few accumulators to hide
+ * the latency.
  */
 #include <stdint.h>
 #include <string.h>

@@ -1,8 +1,9 @@
 """Task families with verifiable answers: ``generate(world, family, rng, split)``.
 
 Each family builds ideal trajectories by running the real tools (see
-:mod:`thinkact.train.trajectory`). ``split="test"`` gives held-out questions: other templates,
-value ranges and entities than ``"train"``. ``"combo"``: held-out values and entities in
+:mod:`thinkact.train.trajectory`). ``split="test"`` gives held-out questions: other templates
+and value ranges than ``"train"``, and the held-out entities (which training names only at
+other questions). ``"combo"``: held-out values and entities in
 training's templates and phrases, joined in combinations training never draws
 (:mod:`thinkact.train.phrasing`, which also adds the opening and closing phrases). A held-out
 entity is held out only at some of the questions that name it (``trajectory.entities``), so

@@ -6,6 +6,7 @@ Held-out questions ask about countries that no training question names, in other
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 from thinkact.train.trajectory import Builder, Split, Trajectory, distractor, entities, pick
 from thinkact.train.world import WorldTools
@@ -14,14 +15,16 @@ from thinkact.train.world_data import CITIES, COUNTRIES
 TEST_COUNTRIES = tuple(c.name for i, c in enumerate(COUNTRIES) if i % 4 == 3)
 
 
-# The questions that name countries, in a fixed order: a held-out country is held out at
-# every other one (trajectory.entities).
+# The questions that name countries, in a fixed order (bad_column is recover's): each holds
+# out half of the held-out countries it can use (trajectory.entities).
 SITES = ("capital", "compare", "un_gap", "city_total", "capital_share", "bad_column")
 
 
-def countries(split: Split, site: str) -> list[str]:
-    """The countries a split's ``site`` questions may name."""
-    return entities(split, SITES.index(site), [c.name for c in COUNTRIES], TEST_COUNTRIES)
+def countries(split: Split, site: str, usable: Callable[[str], bool] = lambda n: True
+              ) -> list[str]:
+    """The countries a split's ``site`` questions may name, of those ``usable`` there."""
+    return entities(split, SITES.index(site), [c.name for c in COUNTRIES if usable(c.name)],
+                    TEST_COUNTRIES, str)
 
 
 def rows(table: str) -> list[list[str]]:
@@ -103,9 +106,8 @@ def un_gap(world: WorldTools, rng: random.Random, split: Split) -> Trajectory:
 
 
 def city_total(world: WorldTools, rng: random.Random, split: Split) -> Trajectory:
-    pool = [n for n in countries(split, "city_total")
-            if sum(1 for x in CITIES if x.country == n) >= 2]
-    c = rng.choice(pool)
+    c = rng.choice(countries(split, "city_total",
+                             lambda n: sum(1 for x in CITIES if x.country == n) >= 2))
     k = rng.randint(2, min(4, sum(1 for x in CITIES if x.country == c)))
     q = pick(rng, split, ("What is the combined population of the {k} largest cities of {c} "
                           "in the database?", "Add up the populations of the top {k} cities "
@@ -128,8 +130,8 @@ def city_total(world: WorldTools, rng: random.Random, split: Split) -> Trajector
 
 def capital_share(world: WorldTools, rng: random.Random, split: Split) -> Trajectory:
     names = {x.name for x in CITIES}
-    c = rng.choice([n for n in countries(split, "capital_share")
-                    if next(x.capital for x in COUNTRIES if x.name == n) in names])
+    c = rng.choice(countries(split, "capital_share",
+                             lambda n: next(x.capital for x in COUNTRIES if x.name == n) in names))
     q = pick(rng, split, ("What percent of the people of {c} live in its capital? Round to "
                           "one decimal.", "Which share of {c}'s population lives in the "
                           "capital, in percent to one decimal?"),

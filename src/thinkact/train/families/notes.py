@@ -41,8 +41,8 @@ ASKS: dict[str, tuple[str, str, tuple[str, ...], tuple[str, ...]]] = {
 _HIT = re.compile(r"^\[1\] (.+?)  \(id (\S+?);", re.MULTILINE)
 
 
-# The questions that name stations (trajectory.entities holds out each held-out one at every
-# other site).
+# The questions that name stations (misspelled_search is recover's): each holds out half of
+# the held-out stations (trajectory.entities).
 SITES = ("fact", "total_staff", "misspelled_search")
 
 

@@ -16,7 +16,7 @@ SITES = ("number_file", "word_file")  # a held-out name is held out at one of th
 
 
 def file_names(split: Split, site: str) -> list[str]:
-    return entities(split, SITES.index(site), NAMES["train"] + NAMES["test"], NAMES["test"])
+    return entities(split, SITES.index(site), NAMES["train"] + NAMES["test"], NAMES["test"], str)
 
 
 def number_file(world: WorldTools, rng: random.Random, split: Split) -> Trajectory:
