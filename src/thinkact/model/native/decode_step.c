@@ -324,10 +324,9 @@ static void olat(const float *sc, int HP, int hg, int S, const float *keys, int 
     int j = 0;
 #ifndef __AVX512F__
     for (; j + 8 <= hg; j += 8) ta_olat8(sc + j, HP, S, keys, C, kv, out + (size_t)j * kv);
-    if (j < hg) ta_olat_small(sc + j, HP, hg - j, S, keys, C, kv, out + (size_t)j * kv);
-    return;
-#endif
+#else
     for (; j + 8 <= hg; j += 8) olat_nj(sc + j, HP, S, keys, C, kv, out + (size_t)j * kv, 8);
+#endif
     if (j < hg) ta_olat_small(sc + j, HP, hg - j, S, keys, C, kv, out + (size_t)j * kv);
 }
 
